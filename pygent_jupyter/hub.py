@@ -1,0 +1,384 @@
+"""The Hub: routes client commands to services and delivers server events.
+
+Contract for services (see :class:`~pygent_jupyter.services.base.Service`):
+
+- a service maps message types to ``async def handler(request: Request) -> None``;
+- the Hub validates ``data`` against the catalog *before* calling the handler, runs each
+  command as its own task (at most ``max_tasks`` per connection) and turns a raised
+  :class:`PygentError` into an ``error`` reply; any other exception is logged and the client
+  sees ``internal`` without details;
+- ``request.reply(type, data)`` sends to the requesting client only;
+  ``hub.publish(user, …)`` to all of a user's connections; ``hub.broadcast(…)`` to everyone;
+  ``hub.publish_topic(topic, …)`` to the topic's subscribers, lossy.
+
+Every server event carries ``seq`` (per user, increasing) and ``ts``. Reliable events are kept
+in a bounded ring per user so that ``resume{last_seq}`` can replay what a client missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._version import PROTOCOL_VERSION, __version__
+from .protocol import ErrorCode, Message, PygentError, decode
+from .protocol.envelope import encode
+from .server.connections import Connection, ConnectionManager
+
+if TYPE_CHECKING:
+    from .services.base import Service
+    from .storage import Database
+
+__all__ = ["Hub", "Request"]
+
+log = logging.getLogger("pygent_jupyter.hub")
+
+Handler = Callable[["Request"], Awaitable[None]]
+
+_BUILTIN = frozenset({"ping", "subscribe", "unsubscribe", "resume", "cancel"})
+
+
+@dataclass
+class _UserStream:
+    """Per-user sequence counter and the replay ring of reliable events."""
+
+    seq: int = 0
+    ring: deque[tuple[int, str | None, str]] = field(default_factory=deque)
+    evicted_upto: int = 0  # highest seq no longer in the ring
+
+
+class Request:
+    """One client command in flight: who sent it, what it says, how to answer it."""
+
+    def __init__(self, hub: Hub, conn: Connection, message: Message) -> None:
+        self.hub = hub
+        self.connection = conn
+        self.message = message
+
+    @property
+    def user(self) -> str:
+        return self.connection.user
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.message.data
+
+    @property
+    def id(self) -> str | None:
+        return self.message.id
+
+    def reply(self, type_: str, data: dict[str, Any]) -> int:
+        """Send an event to the requesting client (``reply_to`` this message). Returns its seq."""
+        return self.hub.publish(
+            self.user, type_, data, reply_to=self.id, client_id=self.connection.client_id
+        )
+
+    async def authorize(self, resource: str, action: str = "execute") -> None:
+        """Raise ``forbidden`` unless Jupyter's authorizer lets this user do ``action``."""
+        if not await self.connection.authorize(action, resource):
+            raise PygentError(
+                ErrorCode.FORBIDDEN, f"you are not allowed to {action} {resource!r}"
+            )
+
+
+class Hub:
+    """Command routing, per-user sequencing, replay and fan-out."""
+
+    def __init__(
+        self,
+        connections: ConnectionManager | None = None,
+        *,
+        db: Database | None = None,
+        replay_size: int = 1000,
+        log: logging.Logger = log,
+    ) -> None:
+        self.connections = connections or ConnectionManager()
+        self.db = db
+        self.replay_size = replay_size
+        self.log = log
+        self.started_at = time.time()
+        self.services: dict[str, Service] = {}
+        self._commands: dict[str, Handler] = {}
+        self._streams: dict[str, _UserStream] = {}
+        self._topic_listeners: list[Callable[[str, int], None]] = []
+
+    # -- services -------------------------------------------------------------------------
+
+    def register(self, service: Service) -> None:
+        """Route ``service.commands()`` to it. A type may have only one handler."""
+        for type_, handler in service.commands().items():
+            if type_ in self._commands or type_ in _BUILTIN:
+                raise ValueError(f"command {type_!r} is already handled")
+            self._commands[type_] = handler
+        self.services[service.name] = service
+
+    def service(self, name: str) -> Service | None:
+        return self.services.get(name)
+
+    async def start(self) -> None:
+        """Start every service; a service that fails to start is logged and marked down."""
+        for service in self.services.values():
+            try:
+                await service.start()
+            except Exception:
+                self.log.exception("pygent service %s failed to start", service.name)
+                service.start_error = "failed to start; see the server log"
+
+    async def stop(self) -> None:
+        for conn in self.connections:
+            for task in conn.tasks.values():
+                task.cancel()
+        for service in reversed(list(self.services.values())):
+            try:
+                await service.stop()
+            except Exception:
+                self.log.exception("pygent service %s failed to stop cleanly", service.name)
+
+    def capabilities(self) -> list[str]:
+        """Names of the services that are up."""
+        return [n for n, s in self.services.items() if s.health().get("state") == "up"]
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "protocol_version": PROTOCOL_VERSION,
+            "uptime": round(time.time() - self.started_at, 3),
+            "connections": len(self.connections),
+            "services": {n: s.health() for n, s in self.services.items()},
+        }
+
+    def on_topic_change(self, listener: Callable[[str, int], None]) -> None:
+        """Call ``listener(topic, subscriber_count)`` whenever a topic's audience changes."""
+        self._topic_listeners.append(listener)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _stream(self, user: str) -> _UserStream:
+        stream = self._streams.get(user)
+        if stream is None:
+            stream = self._streams[user] = _UserStream()
+        return stream
+
+    def _remember(self, stream: _UserStream, client_id: str | None, frame: str) -> None:
+        stream.ring.append((stream.seq, client_id, frame))
+        while len(stream.ring) > self.replay_size:
+            stream.evicted_upto = stream.ring.popleft()[0]
+
+    def publish(
+        self,
+        user: str,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        reply_to: str | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        """Send a reliable event to ``user`` (only to ``client_id`` when given). Returns seq."""
+        stream = self._stream(user)
+        stream.seq += 1
+        frame = encode(type_, data, reply_to=reply_to, seq=stream.seq)
+        self._remember(stream, client_id, frame)
+        for conn in self.connections.of_user(user):
+            if client_id is None or conn.client_id == client_id:
+                conn.send(frame)
+        return stream.seq
+
+    def broadcast(self, type_: str, data: dict[str, Any]) -> None:
+        """Send a reliable event to every connected user; the JSON is encoded once."""
+        body = encode(type_, data)
+        for user in self.connections.users():
+            stream = self._stream(user)
+            stream.seq += 1
+            frame = _with_seq(body, stream.seq)
+            self._remember(stream, None, frame)
+            for conn in self.connections.of_user(user):
+                conn.send(frame)
+
+    def publish_topic(self, topic: str, type_: str, data: dict[str, Any]) -> int:
+        """Send a lossy event to the topic's subscribers; returns how many got it."""
+        subscribers = self.connections.subscribers(topic)
+        if not subscribers:
+            return 0
+        body = encode(type_, data)
+        frames: dict[str, str] = {}
+        for conn in subscribers:
+            frame = frames.get(conn.user)
+            if frame is None:
+                stream = self._stream(conn.user)
+                stream.seq += 1
+                frame = frames[conn.user] = _with_seq(body, stream.seq)
+            conn.send(frame, lossy_topic=topic)
+        return len(subscribers)
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    def open(self, conn: Connection) -> None:
+        """Register ``conn`` and greet it with ``connection_status`` and service hellos."""
+        self.connections.add(conn)
+        stream = self._stream(conn.user)
+        self.send_to(
+            conn,
+            "connection_status",
+            {
+                "state": "connected",
+                "connection_id": conn.id,
+                "client_id": conn.client_id,
+                "user": conn.user,
+                "server_version": __version__,
+                "protocol_version": PROTOCOL_VERSION,
+                "capabilities": self.capabilities(),
+                "last_seq": stream.seq,
+            },
+        )
+        for service in self.services.values():
+            for type_, data in service.greeting(conn):
+                self.send_to(conn, type_, data)
+
+    def close(self, conn: Connection) -> None:
+        topics = set(conn.topics)
+        self.connections.remove(conn)
+        for topic in topics:
+            self._topic_changed(topic)
+
+    def send_to(
+        self, conn: Connection, type_: str, data: dict[str, Any], reply_to: str | None = None
+    ) -> None:
+        """Send an event to one connection (sequenced, not replayed)."""
+        stream = self._stream(conn.user)
+        stream.seq += 1
+        conn.send(encode(type_, data, reply_to=reply_to, seq=stream.seq))
+
+    def _error(self, conn: Connection, error: PygentError, reply_to: str | None) -> None:
+        self.send_to(conn, "error", error.to_data(), reply_to=reply_to)
+
+    def _topic_changed(self, topic: str) -> None:
+        count = self.connections.subscriber_count(topic)
+        for listener in self._topic_listeners:
+            try:
+                listener(topic, count)
+            except Exception:
+                self.log.exception("topic listener failed")
+
+    # -- inbound --------------------------------------------------------------------------
+
+    def handle_frame(self, conn: Connection, frame: str | bytes) -> None:
+        """Decode, validate and dispatch one client frame. Never blocks, never raises."""
+        try:
+            message = decode(frame)
+        except PygentError as error:
+            self._error(conn, error, error.reply_to)
+            return
+        if message.type in _BUILTIN:
+            try:
+                self._builtin(conn, message)
+            except PygentError as error:
+                self._error(conn, error, message.id)
+            return
+        handler = self._commands.get(message.type)
+        if handler is None:
+            error = PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"{message.type!r} is not available: its service is not running on this server",
+            )
+            self._error(conn, error, message.id)
+            return
+        if len(conn.tasks) >= conn.max_tasks:
+            error = PygentError(
+                ErrorCode.RATE_LIMITED,
+                f"too many commands in flight on this connection (limit {conn.max_tasks})",
+            )
+            self._error(conn, error, message.id)
+            return
+        key = message.id or f"_{id(message)}"
+        if key in conn.tasks:
+            error = PygentError(ErrorCode.CONFLICT, f"a command with id {key!r} is running")
+            self._error(conn, error, message.id)
+            return
+        task = asyncio.ensure_future(self._run(handler, Request(self, conn, message)))
+        conn.tasks[key] = task
+        task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
+
+    async def _run(self, handler: Handler, request: Request) -> None:
+        try:
+            await handler(request)
+        except PygentError as error:
+            request.reply("error", error.to_data())
+        except asyncio.CancelledError:
+            if not request.connection.closed:
+                request.reply(
+                    "error", {"code": "cancelled", "message": "the request was cancelled"}
+                )
+        except Exception:
+            self.log.exception("pygent command %s failed", request.message.type)
+            request.reply(
+                "error",
+                {"code": "internal", "message": "internal error; see the server log"},
+            )
+
+    def _builtin(self, conn: Connection, message: Message) -> None:
+        data = message.data
+        if message.type == "ping":
+            reply: dict[str, Any] = {"server_ts": time.time()}
+            if "ts" in data:
+                reply["ts"] = data["ts"]
+            self.send_to(conn, "pong", reply, reply_to=message.id)
+        elif message.type in ("subscribe", "unsubscribe"):
+            topics = set(data["topics"])
+            changed = topics - conn.topics if message.type == "subscribe" else topics & conn.topics
+            if message.type == "subscribe":
+                conn.topics |= topics
+            else:
+                conn.topics -= topics
+            self.send_to(conn, "subscribed", {"topics": sorted(conn.topics)}, message.id)
+            for topic in changed:
+                self._topic_changed(topic)
+        elif message.type == "resume":
+            self._resume(conn, int(data["last_seq"]), message.id)
+        elif message.type == "cancel":
+            self._cancel(conn, data["request_id"], message.id)
+
+    def _resume(self, conn: Connection, last_seq: int, reply_to: str | None) -> None:
+        stream = self._stream(conn.user)
+        if last_seq > stream.seq:
+            raise PygentError(
+                ErrorCode.RESYNC,
+                f"last_seq {last_seq} is ahead of the server ({stream.seq}); the server "
+                "restarted: reload your state",
+                details={"last_seq": stream.seq},
+            )
+        if last_seq < stream.evicted_upto:
+            raise PygentError(
+                ErrorCode.RESYNC,
+                f"events after {last_seq} are no longer buffered (oldest kept: "
+                f"{stream.evicted_upto + 1}); reload your state",
+                details={"last_seq": stream.seq},
+            )
+        replayed = 0
+        for seq, client_id, frame in list(stream.ring):
+            if seq > last_seq and (client_id is None or client_id == conn.client_id):
+                conn.send(frame)
+                replayed += 1
+        self.send_to(conn, "resumed", {"replayed": replayed, "last_seq": stream.seq}, reply_to)
+
+    def _cancel(self, conn: Connection, request_id: str, reply_to: str | None) -> None:
+        for candidate in self.connections.of_user(conn.user):
+            task = candidate.tasks.get(request_id)
+            if task is not None:
+                task.cancel()
+                return
+        raise PygentError(ErrorCode.NOT_FOUND, f"no running request with id {request_id!r}")
+
+    def command_types(self) -> Mapping[str, Handler]:
+        """Every service command type and its handler."""
+        return dict(self._commands)
+
+
+def _with_seq(body: str, seq: int) -> str:
+    """Insert ``seq`` into an encoded event without re-encoding it."""
+    return f'{body[:-1]},"seq":{seq}}}'
+

@@ -1,0 +1,1 @@
+"""Message specs, one module per domain. Each module exports ``MESSAGES``."""

@@ -1,0 +1,53 @@
+"""The contract every hosted service follows (agents, reasoning, metrics, …)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from traitlets.config import LoggingConfigurable
+
+if TYPE_CHECKING:
+    from ..hub import Hub, Request
+    from ..server.connections import Connection
+
+__all__ = ["Service"]
+
+
+class Service(LoggingConfigurable):
+    """A long-lived feature behind the socket.
+
+    Subclasses set ``name``, return their command handlers from :meth:`commands`, and do
+    blocking work off the event loop. Traits on the subclass are configurable as
+    ``c.<ClassName>.<trait>``; the app passes itself as ``parent``.
+
+    After :meth:`start` returns the service handles commands; after :meth:`stop` returns it
+    holds no tasks, threads or processes.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hub = hub
+        self.start_error: str | None = None
+
+    def commands(self) -> Mapping[str, Callable[[Request], Awaitable[None]]]:
+        """Message type -> handler. Types must be in the protocol catalog."""
+        return {}
+
+    async def start(self) -> None:
+        """Acquire resources; called once after the server's event loop runs."""
+
+    async def stop(self) -> None:
+        """Release everything :meth:`start` acquired."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"state": "up" | "degraded" | "down", …}`` for ``/pygent/api/health``."""
+        if self.start_error:
+            return {"state": "down", "error": self.start_error}
+        return {"state": "up"}
+
+    def greeting(self, conn: Connection) -> Iterable[tuple[str, dict[str, Any]]]:
+        """Events sent to a connection right after it opens (e.g. the current status)."""
+        return ()

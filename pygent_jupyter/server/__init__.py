@@ -1,0 +1,1 @@
+"""Tornado-facing pieces: the websocket handler, connections, REST endpoints."""

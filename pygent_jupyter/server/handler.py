@@ -1,0 +1,119 @@
+"""``GET /pygent/ws``: authenticate, enforce limits, decode frames, hand them to the Hub.
+
+Modelled on jupyter_server's kernel websocket: the user is authenticated and authorized
+(``execute`` on ``pygent``) before the upgrade, Jupyter's origin check is kept, and every
+frame is delegated. No feature logic lives here.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.auth.identity import User
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketHandler
+
+from .connections import Connection
+
+if TYPE_CHECKING:
+    from ..app import PygentJupyter
+
+__all__ = ["KERNEL_TOKEN_HEADER", "PygentWebSocketHandler"]
+
+AUTH_RESOURCE = "pygent"
+KERNEL_TOKEN_HEADER = "X-Pygent-Token"
+CLOSE_UNSUPPORTED = 1003
+
+
+class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    """The one event socket. Frames go to ``app.hub.handle_frame``."""
+
+    auth_resource = AUTH_RESOURCE
+    connection: Connection | None = None
+
+    @property
+    def pygent(self) -> PygentJupyter:
+        return self.settings["pygent_jupyter"]  # type: ignore[no-any-return]
+
+    @property
+    def max_message_size(self) -> int:  # type: ignore[override]
+        """Frames larger than this close the socket with 1009 (Tornado enforces it)."""
+        return int(self.pygent.max_message_size)
+
+    def set_default_headers(self) -> None:
+        """No HTML security headers on a websocket upgrade (as the kernel websocket)."""
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return self.settings.get("websocket_compression_options", None)  # type: ignore[no-any-return]
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Authenticate: a kernel credential (``X-Pygent-Token``) or Jupyter's own auth."""
+        secret = self.request.headers.get(KERNEL_TOKEN_HEADER)
+        if secret is None:
+            await super().prepare(*args, **kwargs)
+            return
+        if not self.check_host():
+            raise web.HTTPError(403)
+        expected = self.pygent.kernel_token
+        if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+            self.log.warning("Rejected /pygent/ws upgrade with an invalid %s", KERNEL_TOKEN_HEADER)
+            raise web.HTTPError(403)
+        user = User(username=self.pygent.owner_name)
+        self.current_user = self._jupyter_current_user = user
+        self.kernel_credential = True
+
+    kernel_credential = False
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Authorize before upgrading; anonymous or unauthorized requests get 403."""
+        user = self.current_user
+        if not await self._authorize("execute", AUTH_RESOURCE):
+            raise web.HTTPError(403)
+        self.pygent_user = self.pygent.user_key(user, kernel=self.kernel_credential)
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().open()  # starts Jupyter's keepalive pings
+        self.set_nodelay(True)
+        client_id = self.get_argument("client_id", None)
+        if client_id is not None and not (0 < len(client_id) <= 128 and client_id.isprintable()):
+            client_id = None
+        app = self.pygent
+        self.connection = Connection(
+            self,
+            self.pygent_user,
+            client_id=client_id,
+            authorize=self._authorize,
+            high_water=app.outbox_high_water,
+            max_queue_bytes=app.max_queue_bytes,
+            max_tasks=app.max_concurrent_commands,
+        )
+        app.hub.open(self.connection)
+
+    async def _authorize(self, action: str, resource: str) -> bool:
+        """Ask Jupyter's authorizer (kernel credentials act as the server's owner)."""
+        return bool(
+            await ensure_async(
+                self.authorizer.is_authorized(self, self.current_user, action, resource)
+            )
+        )
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.connection is None:
+            return
+        if isinstance(message, bytes):
+            self.connection.close(CLOSE_UNSUPPORTED, "binary frames are not supported")
+            return
+        self.pygent.hub.handle_frame(self.connection, message)
+
+    def on_close(self) -> None:
+        if self.connection is not None:
+            self.connection.closed = True
+            self.pygent.hub.close(self.connection)
+            self.connection = None

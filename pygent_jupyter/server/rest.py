@@ -1,0 +1,43 @@
+"""REST endpoints: ``/pygent/api/health`` and ``/pygent/api/schema`` (both authenticated)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..protocol import schema_document
+
+if TYPE_CHECKING:
+    from ..app import PygentJupyter
+
+__all__ = ["HealthHandler", "SchemaHandler"]
+
+
+class _PygentAPIHandler(APIHandler):
+    auth_resource = "pygent"
+
+    @property
+    def pygent(self) -> PygentJupyter:
+        return self.settings["pygent_jupyter"]  # type: ignore[no-any-return]
+
+
+class HealthHandler(_PygentAPIHandler):
+    """Version, uptime and each service's state."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps(self.pygent.hub.health()))
+
+
+class SchemaHandler(_PygentAPIHandler):
+    """Every message type's JSON Schema, direction, description and example."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps(schema_document()))

@@ -1,0 +1,330 @@
+"""What every pygent widget shares: event intake, seq de-duplication, coalesced redraws.
+
+A widget is a pure consumer of protocol events (``{"type", "data", "seq"?, "reply_to"?}``
+dicts, as in the catalog examples). :meth:`EventWidget.feed` updates the widget's model
+synchronously and asks a :class:`Throttle` for a redraw; the throttle draws at most
+``max_rate`` times a second however fast events arrive, and always draws the final state.
+Commands go out through a ``send(type, data) -> id`` callable, so widgets test without a
+server or a kernel; :meth:`EventWidget.attach` binds both directions to a ``PygentClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import ipywidgets as W
+
+__all__ = ["EventWidget", "Sender", "Throttle", "esc"]
+
+Event = dict[str, Any]
+Sender = Callable[[str, dict[str, Any], str], Any]
+"""``send(type, data, id)``: deliver one command to the server (may return before it is sent)."""
+_ids = itertools.count(1)
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything for an ``ipywidgets.HTML`` value."""
+    return html.escape(str(value), quote=True)
+
+
+class Scheduler(Protocol):
+    def __call__(self, delay: float, fn: Callable[[], None]) -> None: ...
+
+
+def _default_scheduler(delay: float, fn: Callable[[], None]) -> None:
+    """Run ``fn`` after ``delay`` seconds: on the running loop when there is one, else a timer."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        timer = threading.Timer(delay, fn)
+        timer.daemon = True
+        timer.start()
+        return
+    loop.call_later(delay, fn)
+
+
+class Throttle:
+    """Coalesce redraw requests to at most ``max_rate`` draws per second.
+
+    After :meth:`request`, ``draw`` runs either at once (when the last draw is at least
+    ``1/max_rate`` s old) or once at the end of the current interval, never more often, and
+    the last request is always followed by a draw. ``draws`` counts the draws made.
+    """
+
+    def __init__(
+        self,
+        draw: Callable[[], None],
+        max_rate: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        scheduler: Scheduler = _default_scheduler,
+    ) -> None:
+        if max_rate <= 0:
+            raise ValueError("max_rate must be positive")
+        self.draw = draw
+        self.interval = 1.0 / max_rate
+        self.clock = clock
+        self.scheduler = scheduler
+        self.draws = 0
+        self._last = -1e18
+        self._dirty = False
+        self._scheduled = False
+        self._lock = threading.RLock()
+
+    def request(self) -> None:
+        """Note that the model changed; a draw follows within one interval."""
+        with self._lock:
+            self._dirty = True
+            if self._scheduled:
+                return
+            wait = self._last + self.interval - self.clock()
+            if wait <= 0:
+                self._run()
+            else:
+                self._scheduled = True
+                self.scheduler(wait, self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            if self._dirty:
+                self._run()
+
+    def flush(self) -> None:
+        """Draw now if anything changed since the last draw (e.g. at the end of a cell)."""
+        with self._lock:
+            if self._dirty:
+                self._run()
+
+    def _run(self) -> None:
+        self._dirty = False
+        self._last = self.clock()
+        self.draws += 1
+        self.draw()
+
+
+class _Pending:
+    """A command awaiting its completion event, resolvable from any thread."""
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def resolve(self, value: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(value)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+class WidgetCommandError(RuntimeError):
+    """The server answered a widget's command with ``error``; ``code`` is the protocol code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class EventWidget(W.VBox):
+    """Base of every pygent widget (an ``ipywidgets.VBox``).
+
+    Subclasses list the event types they consume in ``EVENTS`` and implement
+    ``_on_<type>(data, event)`` (model update, no drawing) and ``_draw()`` (push the model into
+    child widgets). Events with a ``seq`` at or below the newest one seen are ignored, so a
+    replay after a reconnect never duplicates anything.
+    """
+
+    EVENTS: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        send: Sender | None = None,
+        max_rate: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        scheduler: Scheduler = _default_scheduler,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._send_fn = send
+        self._client: Any = None
+        self._handlers: list[tuple[str, Callable[..., Any]]] = []
+        self.last_seq = 0
+        self.connection_state = "connected"
+        self.events_seen = 0
+        self._pending: dict[str, _Pending] = {}
+        self._sent_ids: deque[str] = deque(maxlen=256)
+        self._error = ""
+        self._state_lock = threading.RLock()
+        self.status = W.HTML(layout=W.Layout(min_height="0"))
+        self.throttle = Throttle(self._safe_draw, max_rate, clock=clock, scheduler=scheduler)
+
+    # -- intake -----------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> bool:
+        """Apply one event to the model and ask for a redraw. Returns False if it was skipped.
+
+        Skipped: events of types this widget does not consume, and replays (``seq`` not newer
+        than :attr:`last_seq`).
+        """
+        type_ = event.get("type")
+        data = event.get("data") or {}
+        if type_ == "connection_status":
+            self._on_connection_status(data)
+            self.throttle.request()
+            return True
+        if type_ == "error":
+            return self._on_error_event(event)
+        if type_ not in self.EVENTS:
+            return False
+        seq = event.get("seq")
+        with self._state_lock:
+            if isinstance(seq, int):
+                if seq <= self.last_seq:
+                    return False
+                self.last_seq = seq
+            self.events_seen += 1
+            getattr(self, f"_on_{type_}")(data, event)
+        self.throttle.request()
+        return True
+
+    def feed_many(self, events: Iterable[Event]) -> int:
+        """Feed events in order; returns how many were applied."""
+        return sum(1 for e in events if self.feed(e))
+
+    def _on_connection_status(self, data: dict[str, Any]) -> None:
+        self.connection_state = str(data.get("state", "connected"))
+
+    def _on_error_event(self, event: Event) -> bool:
+        reply_to = event.get("reply_to")
+        if reply_to not in self._sent_ids:
+            return False
+        data = event.get("data") or {}
+        pending = self._pending.pop(str(reply_to), None)
+        self.show_error(f"{data.get('code', 'error')}: {data.get('message', '')}")
+        self._on_command_error(str(reply_to), data)
+        if pending is not None:
+            pending.fail(WidgetCommandError(str(data.get("code")), str(data.get("message"))))
+        return True
+
+    def _on_command_error(self, msg_id: str, data: dict[str, Any]) -> None:
+        """Hook: one of this widget's commands failed (after the error is shown)."""
+
+    def show_error(self, message: str) -> None:
+        """Show a one-line error in the status line (until the next redraw clears it)."""
+        with self._state_lock:
+            self._error = message
+        self.throttle.request()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def _safe_draw(self) -> None:
+        with self._state_lock, self.hold_sync():
+            self._draw()
+            self.status.value = self._status_html()
+
+    def _status_html(self) -> str:
+        err = self._error
+        if self.connection_state != "connected":
+            return (
+                f"<span style='color:#b45309'>&#9888; {esc(self.connection_state)}; "
+                "the view resumes from the last event when the connection is back</span>"
+            )
+        if err:
+            return f"<span style='color:#b91c1c'>{esc(err)}</span>"
+        return ""
+
+    def _draw(self) -> None:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Draw any pending change now."""
+        self.throttle.flush()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def send(self, type_: str, data: dict[str, Any]) -> str:
+        """Send a command through the attached client (or ``send=``); returns its message id."""
+        msg_id = new_id(type_.split("_")[0][:6] + "-")
+        self._send(type_, data, msg_id)
+        return msg_id
+
+    def request(self, type_: str, data: dict[str, Any]) -> tuple[str, concurrent.futures.Future[Any]]:
+        """Send a command; the future resolves when the widget sees it complete.
+
+        It fails with :class:`WidgetCommandError` when the server answers ``error``.
+        """
+        msg_id = new_id(type_.split("_")[0][:6] + "-")
+        pending = self._pending.setdefault(msg_id, _Pending())
+        try:
+            self._send(type_, data, msg_id)
+        except BaseException:
+            self._pending.pop(msg_id, None)
+            raise
+        return msg_id, pending.future
+
+    def _send(self, type_: str, data: dict[str, Any], msg_id: str) -> None:
+        self._error = ""
+        if self._send_fn is None:
+            raise RuntimeError(
+                "this widget is not connected: pass send=… or call attach(client) first"
+            )
+        self._sent_ids.append(msg_id)
+        self._send_fn(type_, data, msg_id)
+
+    def _resolve(self, msg_id: str | None, value: Any) -> None:
+        if msg_id is None:
+            return
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None:
+            pending.resolve(value)
+
+    # -- client binding ---------------------------------------------------------------------
+
+    def attach(self, client: Any) -> EventWidget:
+        """Feed this widget from ``client`` events and send its commands through ``client``.
+
+        ``client`` is a :class:`pygent_jupyter.widgets.link.Link` or anything with
+        ``on(type, handler)``, ``off(type, handler)`` and ``send_nowait(type, data, id)``;
+        handlers receive whole envelopes.
+        Returns ``self``.
+        """
+        self.detach()
+        self._client = client
+        for type_ in (*self.EVENTS, "error", "connection_status"):
+            handler = self.feed
+            client.on(type_, handler)
+            self._handlers.append((type_, handler))
+        self._send_fn = client.send_nowait
+        self._on_attach()
+        return self
+
+    def _on_attach(self) -> None:
+        """Hook: just attached to a client (e.g. ask for the current state)."""
+
+    def detach(self) -> None:
+        """Stop receiving events from the attached client."""
+        if self._client is not None:
+            for type_, handler in self._handlers:
+                self._client.off(type_, handler)
+        self._handlers.clear()
+        self._client = None
+
+    def close(self) -> None:
+        self.detach()
+        super().close()
+
+
+def new_id(prefix: str = "w") -> str:
+    """A fresh message id for a widget command."""
+    return f"{prefix}{next(_ids)}-{int(time.time() * 1000) % 100000}"

@@ -240,6 +240,9 @@ class Hub:
                 self.send_to(conn, type_, data)
 
     def close(self, conn: Connection) -> None:
+        """Forget ``conn`` (idempotent): cancel its commands, update topic audiences."""
+        if self.connections.get(conn.id) is None:
+            return
         topics = set(conn.topics)
         self.connections.remove(conn)
         for topic in topics:

@@ -51,6 +51,7 @@ class Connection:
         high_water: int = 256 * 1024,
         max_queue_bytes: int = 8 * 1024 * 1024,
         max_tasks: int = 8,
+        on_close: Callable[[Connection], None] | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.user = user
@@ -68,6 +69,7 @@ class Connection:
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
         self._latest: dict[str, str] = {}
+        self._on_close = on_close
 
     @property
     def buffered_bytes(self) -> int:
@@ -94,7 +96,7 @@ class Connection:
         return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the socket and drop everything queued. Safe to call twice."""
+        """Close the socket, drop everything queued and call ``on_close``. Idempotent."""
         if self.closed:
             return
         self.closed = True
@@ -104,6 +106,8 @@ class Connection:
             self._transport.close(code, reason)
         except Exception:  # the socket may already be gone
             pass
+        if self._on_close is not None:
+            self._on_close(self)
 
     def _drop_buffers(self) -> None:
         self._queue.clear()

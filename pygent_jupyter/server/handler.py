@@ -93,6 +93,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
             high_water=app.outbox_high_water,
             max_queue_bytes=app.max_queue_bytes,
             max_tasks=app.max_concurrent_commands,
+            on_close=app.hub.close,
         )
         app.hub.open(self.connection)
 

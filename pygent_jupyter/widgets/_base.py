@@ -259,7 +259,9 @@ class EventWidget(W.VBox):
         self._send(type_, data, msg_id)
         return msg_id
 
-    def request(self, type_: str, data: dict[str, Any]) -> tuple[str, concurrent.futures.Future[Any]]:
+    def request(
+        self, type_: str, data: dict[str, Any]
+    ) -> tuple[str, concurrent.futures.Future[Any]]:
         """Send a command; the future resolves when the widget sees it complete.
 
         It fails with :class:`WidgetCommandError` when the server answers ``error``.

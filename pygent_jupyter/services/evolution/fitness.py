@@ -50,9 +50,7 @@ def normalize_result(value: Any) -> FitnessResult:
     """
     if isinstance(value, FitnessResult):
         result = value
-    elif isinstance(value, bool):
-        result = FitnessResult(float(value))
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, (bool, int, float)):
         result = FitnessResult(float(value))
     elif isinstance(value, Mapping):
         result = FitnessResult(
@@ -128,7 +126,9 @@ class Evaluator:
             raise
         except Exception as exc:  # a bad genome must not kill the run
             self.errors += 1
-            return FitnessResult(self.error_fitness, details={"error": f"{type(exc).__name__}: {exc}"})
+            return FitnessResult(
+                self.error_fitness, details={"error": f"{type(exc).__name__}: {exc}"}
+            )
 
     async def evaluate(
         self,

@@ -183,7 +183,7 @@ class BitString:
         if n < 2:
             return 0.0
         total = 0.0
-        for column in zip(*genomes):
+        for column in zip(*genomes, strict=False):
             ones = sum(column)
             total += ones * (n - ones)
         pairs = n * (n - 1) / 2
@@ -230,7 +230,7 @@ class RealVector:
         if self.crossover_kind != "blend":
             return _CROSSOVERS[self.crossover_kind](a, b, rng)  # type: ignore[no-any-return]
         c1, c2 = [], []
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             gamma = (1.0 + 2.0 * self.alpha) * rng.random() - self.alpha
             c1.append(self._clip((1.0 - gamma) * x + gamma * y))
             c2.append(self._clip(gamma * x + (1.0 - gamma) * y))
@@ -258,7 +258,7 @@ class RealVector:
             return 0.0
         uniform_std = (self.high - self.low) / math.sqrt(12.0)
         total = 0.0
-        for column in zip(*genomes):
+        for column in zip(*genomes, strict=False):
             mean = sum(column) / n
             total += math.sqrt(sum((x - mean) ** 2 for x in column) / n)
         return min(1.0, total / (self.length * uniform_std))

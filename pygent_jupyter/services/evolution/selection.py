@@ -55,8 +55,7 @@ def select_roulette(keys: Sequence[Any], k: int, rng: random.Random) -> list[int
     cumulative = list(itertools.accumulate(v - low + eps for v in values))
     total = cumulative[-1]
     return [
-        min(bisect.bisect_right(cumulative, rng.random() * total), len(keys) - 1)
-        for _ in range(k)
+        min(bisect.bisect_right(cumulative, rng.random() * total), len(keys) - 1) for _ in range(k)
     ]
 
 

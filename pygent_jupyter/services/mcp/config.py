@@ -185,9 +185,7 @@ def _parse_server(server_id: str, entry: Any) -> tuple[ServerConfig, list[str]]:
         cwd = entry.get("cwd")
         if cwd is not None and (not isinstance(cwd, str) or not cwd):
             raise ConfigError(f"{where}.cwd must be a non-empty string")
-        return ServerConfig(
-            command=command, args=tuple(args), env=env, cwd=cwd, **common
-        ), warnings
+        return ServerConfig(command=command, args=tuple(args), env=env, cwd=cwd, **common), warnings
     url = entry["url"]
     parsed = urlparse(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:

@@ -85,7 +85,7 @@ def evaluate_expression(expression: str) -> tuple[Fraction, list[int]]:
 
     Raises ``ValueError`` on anything else (names, powers, unary minus, decimals, 1/0).
     """
-    text = expression.replace("×", "*").replace("÷", "/").replace("−", "-").strip()
+    text = expression.replace("\u00d7", "*").replace("\u00f7", "/").replace("\u2212", "-").strip()
     if len(text) > 200:
         raise _Invalid("expression too long")
     try:
@@ -142,7 +142,9 @@ def solutions(numbers: Sequence[Fraction | int], target: int = 24, limit: int = 
 
 
 def _fmt(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
 
 
 def _combine(a: Fraction, ea: str, b: Fraction, eb: str) -> list[tuple[Fraction, str]]:

@@ -351,7 +351,9 @@ class OpenProblemTask(Task):
         if len(path) >= self.steps - 1:
             answer = text.strip()
             return [answer] if answer else []
-        lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in text.splitlines()]
+        lines = [
+            re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in text.splitlines()
+        ]
         return [line for line in lines if line][: self.k]
 
     def sample_prompt(self, x: str, path: Sequence[str]) -> str | None:

@@ -1,0 +1,457 @@
+"""`OllamaProvider`: the :class:`~pygent_jupyter.llm.LLMProvider` over a real Ollama server.
+
+Talks to Ollama with the official ``ollama`` client (``AsyncClient``). The host is one setting
+for the whole server and its kernels: ``c.OllamaProvider.host``, defaulting to ``OLLAMA_HOST``
+(Ollama's own convention) and then to ``http://127.0.0.1:11434``. :func:`export_host` puts the
+resolved value back into ``OLLAMA_HOST`` so that kernels started by this server (and the
+``ollama`` client used inside them) reach the same Ollama as the server does.
+
+Failures become :class:`OllamaError` (a :class:`PygentError`) with a stable ``ollama_code``:
+
+=================  ===========================================  ==========================
+``ollama_code``    when                                         protocol ``code``
+=================  ===========================================  ==========================
+``unreachable``    connection refused / connect timeout          ``unavailable``
+``model_not_found`` the model is not pulled (message names       ``not_found``
+                   the model and the ``ollama pull`` command)
+``server_error``   HTTP 5xx, or an ``{"error": …}`` line          ``unavailable``
+``stream_broken``  the connection died mid-stream                 ``unavailable``
+``bad_response``   a body that is not Ollama's JSON               ``unavailable``
+``timeout``        no answer within the per-call read timeout     ``timeout``
+=================  ===========================================  ==========================
+
+Text streamed before a failure has already reached the caller; the caller keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pydantic
+from ollama import AsyncClient, ResponseError
+from traitlets import Bool, Float, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ...llm import ChatChunk, ChatMessage, Completion, Options
+from ...protocol import ErrorCode, PygentError
+
+__all__ = ["DEFAULT_HOST", "OllamaError", "OllamaProvider", "export_host", "normalize_host"]
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_NS = 1e-9
+
+
+def normalize_host(value: str | None) -> str:
+    """``OLLAMA_HOST`` as Ollama's client reads it -> a base URL.
+
+    No scheme: ``http`` and port 11434; with a scheme: that scheme's port unless one is given.
+    A bind-all address (``0.0.0.0``, ``::``) means "this machine".
+    """
+    value = (value or "").strip()
+    if not value:
+        return DEFAULT_HOST
+    explicit = "://" in value
+    parts = urlsplit(value if explicit else "http://" + value)
+    scheme = parts.scheme if explicit else "http"
+    hostname = parts.hostname or "127.0.0.1"
+    if hostname in ("0.0.0.0", "::"):
+        hostname = "127.0.0.1"
+    if ":" in hostname:  # IPv6 literal
+        hostname = f"[{hostname}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme, 11434) if explicit else 11434
+    return f"{scheme}://{hostname}:{port}{parts.path.rstrip('/')}"
+
+
+def export_host(host: str) -> None:
+    """Make kernels started after this call (and their ``ollama`` clients) use ``host``."""
+    os.environ["OLLAMA_HOST"] = host
+
+
+class OllamaError(PygentError):
+    """An Ollama failure with a stable :attr:`ollama_code` (see the module docstring)."""
+
+    _CODES = {
+        "unreachable": ErrorCode.UNAVAILABLE,
+        "model_not_found": ErrorCode.NOT_FOUND,
+        "server_error": ErrorCode.UNAVAILABLE,
+        "stream_broken": ErrorCode.UNAVAILABLE,
+        "bad_response": ErrorCode.UNAVAILABLE,
+        "timeout": ErrorCode.TIMEOUT,
+    }
+
+    def __init__(self, ollama_code: str, message: str, *, host: str, model: str | None = None):
+        details: dict[str, object] = {"ollama_code": ollama_code, "host": host}
+        if model:
+            details["model"] = model
+        super().__init__(self._CODES.get(ollama_code, ErrorCode.UNAVAILABLE), message,
+                         details=details)
+        self.ollama_code = ollama_code
+        self.host = host
+        self.model = model
+
+    def event_data(self) -> dict[str, Any]:
+        """The ``data`` of the ``ollama_error`` event for this failure."""
+        data: dict[str, Any] = {"code": self.ollama_code, "message": self.message,
+                                "host": self.host}
+        if self.model:
+            data["model"] = self.model
+        return data
+
+
+class OllamaProvider(LoggingConfigurable):
+    """Chat, generate, embeddings and model listing over Ollama's REST API."""
+
+    name = "ollama"
+
+    host = Unicode(
+        help="Ollama's base URL. Defaults to $OLLAMA_HOST (as Ollama reads it), else "
+        "http://127.0.0.1:11434. The server exports the resolved value as OLLAMA_HOST so that "
+        "kernels it starts talk to the same Ollama."
+    ).tag(config=True)
+
+    model = Unicode(
+        "llama3.2", help="Model used when an agent or request names none."
+    ).tag(config=True)
+
+    embed_model = Unicode(
+        "all-minilm", help="Model used by embed() when the caller names none."
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        1.0, help="Seconds to wait for a TCP connection to Ollama before reporting it "
+        "unreachable."
+    ).tag(config=True)
+
+    read_timeout = Float(
+        120.0, help="Seconds to wait for the next piece of a response (model load included) "
+        "before giving up with a timeout error."
+    ).tag(config=True)
+
+    probe_timeout = Float(
+        2.0, help="Total seconds for a status probe (/api/version, /api/ps)."
+    ).tag(config=True)
+
+    logprobs = Bool(
+        True, help="Ask Ollama for token log-probabilities (used for the answer's confidence). "
+        "Servers older than logprob support ignore the flag."
+    ).tag(config=True)
+
+    keep_alive = Unicode(
+        "", help="Ollama keep_alive for chat/generate requests (e.g. '5m'); empty: Ollama's "
+        "default."
+    ).tag(config=True)
+
+    @default("host")
+    def _host_default(self) -> str:
+        return normalize_host(os.environ.get("OLLAMA_HOST"))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host = normalize_host(self.host)
+        self._client: AsyncClient | None = None
+        self._probe: httpx.AsyncClient | None = None
+        #: the outcome of the last probe or call: True, False or None (never tried)
+        self.reachable: bool | None = None
+        self.version: str | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def default_model(self) -> str:
+        return self.model
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+            self._client = AsyncClient(host=self.host, timeout=timeout)
+        return self._client
+
+    def _probe_client(self) -> httpx.AsyncClient:
+        if self._probe is None:
+            timeout = httpx.Timeout(self.probe_timeout, connect=min(self.connect_timeout,
+                                                                     self.probe_timeout))
+            self._probe = httpx.AsyncClient(base_url=self.host, timeout=timeout)
+        return self._probe
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (they are re-created on next use)."""
+        client, probe = self._client, self._probe
+        self._client = self._probe = None
+        if client is not None:
+            await client._client.aclose()
+        if probe is not None:
+            await probe.aclose()
+
+    def _error(self, exc: BaseException, model: str | None = None) -> OllamaError:
+        """Map a client/transport exception to an :class:`OllamaError`."""
+        host = self.host
+        if isinstance(exc, OllamaError):
+            return exc
+        if isinstance(exc, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
+            self.reachable = False
+            return OllamaError("unreachable", f"Ollama is not reachable at {host}", host=host,
+                               model=model)
+        if isinstance(exc, httpx.TimeoutException):
+            return OllamaError("timeout", f"Ollama at {host} did not answer within "
+                               f"{self.read_timeout:g} s", host=host, model=model)
+        if isinstance(exc, ResponseError):
+            self.reachable = True
+            text = _error_text(exc.error)
+            if exc.status_code == 404 or ("not found" in text and "model" in text):
+                name = model or "?"
+                return OllamaError(
+                    "model_not_found",
+                    f"model {name!r} is not available on Ollama at {host}: run "
+                    f"`ollama pull {name}`",
+                    host=host, model=model,
+                )
+            status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 \
+                else "an error"
+            return OllamaError("server_error", f"Ollama at {host} answered with {status}: "
+                               f"{text[:300]}", host=host, model=model)
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+                            httpx.StreamError)):
+            return OllamaError("stream_broken", f"the connection to Ollama at {host} broke "
+                               "mid-response", host=host, model=model)
+        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError,
+                            TypeError, KeyError)):
+            return OllamaError("bad_response", f"Ollama at {host} sent a response that is not "
+                               "Ollama's JSON", host=host, model=model)
+        if isinstance(exc, httpx.HTTPError):
+            return OllamaError("server_error", f"HTTP failure talking to Ollama at {host}: "
+                               f"{type(exc).__name__}", host=host, model=model)
+        raise exc
+
+    def _chat_kwargs(self, model: str, messages: Sequence[ChatMessage],
+                     options: Options | None,
+                     tools: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": model, "messages": list(messages)}
+        if options:
+            kwargs["options"] = dict(options)
+        if tools:
+            kwargs["tools"] = list(tools)
+        if self.logprobs:
+            kwargs["logprobs"] = True
+        if self.keep_alive:
+            kwargs["keep_alive"] = self.keep_alive
+        return kwargs
+
+    # -- LLMProvider -------------------------------------------------------------------------
+
+    async def chat_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str | None = None,
+        options: Options | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream ``/api/chat``. Each chunk carries the mean log-prob of its tokens (if given)."""
+        model = model or self.model
+        kwargs = self._chat_kwargs(model, messages, options, tools)
+        started = time.perf_counter()
+        logprobs: list[float] = []
+        tool_calls: list[dict[str, Any]] = []
+        text: list[str] = []
+        try:
+            stream = await self.client.chat(stream=True, **kwargs)
+            async for part in stream:
+                self.reachable = True
+                message = part.message
+                delta = (message.content or "") if message is not None else ""
+                part_lps = [float(lp.logprob) for lp in (part.logprobs or [])]
+                logprobs.extend(part_lps)
+                if message is not None and message.tool_calls:
+                    tool_calls.extend(_tool_call_dict(c) for c in message.tool_calls)
+                if part.done:
+                    if delta:
+                        text.append(delta)
+                        yield ChatChunk(delta=delta, logprob=_mean(part_lps))
+                    completion = _completion(part, "".join(text), model, logprobs, tool_calls,
+                                             started)
+                    yield ChatChunk(delta="", done=True, completion=completion)
+                    return
+                if delta:
+                    text.append(delta)
+                    yield ChatChunk(delta=delta, logprob=_mean(part_lps))
+        except (Exception, pydantic.ValidationError) as exc:
+            raise self._error(exc, model) from None
+        raise OllamaError("stream_broken", f"Ollama at {self.host} ended the stream without "
+                          "its final message", host=self.host, model=model)
+
+    async def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str | None = None,
+        options: Options | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> Completion:
+        """One ``/api/chat`` call with ``stream: false``."""
+        model = model or self.model
+        kwargs = self._chat_kwargs(model, messages, options, tools)
+        started = time.perf_counter()
+        try:
+            response = await self.client.chat(stream=False, **kwargs)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        self.reachable = True
+        message = response.message
+        lps = [float(lp.logprob) for lp in (response.logprobs or [])]
+        calls = [_tool_call_dict(c) for c in (message.tool_calls or [])]
+        return _completion(response, message.content or "", model, lps, calls, started)
+
+    async def generate(
+        self, prompt: str, *, model: str | None = None, options: Options | None = None
+    ) -> Completion:
+        """One ``/api/generate`` call (raw completion, no chat template of ours)."""
+        model = model or self.model
+        kwargs: dict[str, Any] = {"model": model, "prompt": prompt, "stream": False}
+        if options:
+            kwargs["options"] = dict(options)
+        if self.logprobs:
+            kwargs["logprobs"] = True
+        started = time.perf_counter()
+        try:
+            response = await self.client.generate(**kwargs)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        self.reachable = True
+        lps = [float(lp.logprob) for lp in (response.logprobs or [])]
+        return _completion(response, response.response or "", model, lps, [], started)
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """``/api/embed``: one vector per text."""
+        model = model or self.embed_model
+        try:
+            response = await self.client.embed(model=model, input=list(texts))
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        self.reachable = True
+        return [list(map(float, v)) for v in response.embeddings]
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """``/api/tags`` as ``[{name, size, modified_at, family, parameter_size, …}]``."""
+        try:
+            response = await self.client.list()
+        except Exception as exc:
+            raise self._error(exc) from None
+        self.reachable = True
+        return [_model_dict(m) for m in response.models]
+
+    async def running_models(self) -> list[dict[str, Any]]:
+        """``/api/ps``: the models loaded right now."""
+        try:
+            response = await self.client.ps()
+        except Exception as exc:
+            raise self._error(exc) from None
+        return [_model_dict(m) for m in response.models]
+
+    async def status(self) -> dict[str, Any]:
+        """Probe ``/api/version`` and ``/api/ps`` within ``probe_timeout``; never raises.
+
+        ``{"reachable", "host", "version", "running_models", "error"?}``
+        """
+        probe = self._probe_client()
+        try:
+            version = (await probe.get("/api/version")).raise_for_status().json()["version"]
+            ps = (await probe.get("/api/ps")).raise_for_status().json()
+            running = [_model_dict(m) for m in ps.get("models") or []]
+        except Exception as exc:
+            self.reachable = False
+            self.version = None
+            try:
+                error = self._error(exc)
+                reason = error.ollama_code
+            except Exception:
+                reason = type(exc).__name__
+            return {"reachable": False, "host": self.host, "version": None,
+                    "running_models": [], "error": reason}
+        self.reachable = True
+        self.version = str(version)
+        return {"reachable": True, "host": self.host, "version": self.version,
+                "running_models": running}
+
+    async def health(self) -> dict[str, Any]:
+        status = await self.status()
+        return {"state": "up" if status["reachable"] else "down", **status}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _error_text(error: Any) -> str:
+    text = str(error or "")
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict) and "error" in parsed:
+            return str(parsed["error"])
+    except ValueError:
+        pass
+    return text
+
+
+def _tool_call_dict(call: Any) -> dict[str, Any]:
+    if hasattr(call, "model_dump"):
+        call = call.model_dump(exclude_none=True)
+    function = dict(call.get("function") or {})
+    arguments = function.get("arguments") or {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            arguments = {"_raw": arguments}
+    return {"function": {"name": str(function.get("name", "")), "arguments": dict(arguments)}}
+
+
+def _model_dict(model: Any) -> dict[str, Any]:
+    raw = model.model_dump(exclude_none=True) if hasattr(model, "model_dump") else dict(model)
+    details = raw.pop("details", None) or {}
+    out: dict[str, Any] = {"name": raw.get("name") or raw.get("model")}
+    for key in ("model", "size", "digest", "size_vram", "context_length"):
+        if raw.get(key) is not None:
+            out[key] = raw[key]
+    for key in ("modified_at", "expires_at"):
+        if raw.get(key) is not None:
+            value = raw[key]
+            out[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    for key in ("family", "parameter_size", "quantization_level", "format"):
+        if details.get(key):
+            out[key] = details[key]
+    return out
+
+
+def _completion(part: Any, text: str, model: str, logprobs: list[float],
+                tool_calls: list[dict[str, Any]], started: float) -> Completion:
+    total = (part.total_duration or 0) * _NS or (time.perf_counter() - started)
+    return Completion(
+        text=text,
+        model=part.model or model,
+        backend="ollama",
+        prompt_tokens=int(part.prompt_eval_count or 0),
+        completion_tokens=int(part.eval_count or 0),
+        eval_duration_s=(part.eval_duration or 0) * _NS,
+        prompt_eval_duration_s=(part.prompt_eval_duration or 0) * _NS,
+        load_duration_s=(part.load_duration or 0) * _NS,
+        total_duration_s=total,
+        done_reason=part.done_reason,
+        token_logprobs=[lp for lp in logprobs if math.isfinite(lp)] or None,
+        tool_calls=tool_calls,
+    )

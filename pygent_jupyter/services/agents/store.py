@@ -1,0 +1,210 @@
+"""Conversations and their messages, per user, in the project's SQLite database.
+
+Every row is scoped by ``user``: a conversation id names a conversation *of that user*, so one
+user can never read, extend or even detect another user's conversation (both get
+``not_found``). Writes commit before the coroutine returns (``synchronous=FULL``), so whatever
+the service acknowledges after awaiting them survives a kill -9.
+
+Messages are numbered ``n = 1, 2, …`` within their conversation; ``before`` in
+:meth:`ConversationStore.messages` is such a number.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+from ...protocol import ErrorCode, PygentError
+from ...storage import Database, transaction
+
+__all__ = ["ConversationStore"]
+
+MIGRATIONS = [
+    """
+    CREATE TABLE agent_conversations (
+        user TEXT NOT NULL,
+        id TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        agent_id TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user, id)
+    );
+    CREATE INDEX agent_conversations_updated ON agent_conversations (user, updated);
+    CREATE TABLE agent_messages (
+        user TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        agent_id TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'complete',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL,
+        PRIMARY KEY (user, conversation_id, n),
+        FOREIGN KEY (user, conversation_id) REFERENCES agent_conversations (user, id)
+            ON DELETE CASCADE
+    );
+    CREATE UNIQUE INDEX agent_messages_id ON agent_messages (user, id)
+    """,
+]
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+class ConversationStore:
+    """Async access to the agent tables (all statements on the database thread)."""
+
+    component = "agents"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def migrate(self) -> None:
+        """Create or upgrade the tables (blocking; call at service start)."""
+        self.db.migrate(self.component, MIGRATIONS)
+
+    async def add_user_message(
+        self, user: str, conversation_id: str | None, content: str, agent_id: str,
+        *, message_id: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Commit the user's turn (creating the conversation when ``conversation_id`` is None
+        or new to this user). Returns the conversation id and the stored message."""
+        conv_id = conversation_id or new_id("cv")
+        msg_id = message_id or new_id("msg")
+
+        def write(conn: sqlite3.Connection) -> dict[str, Any]:
+            now = time.time()
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO agent_conversations (user, id, title, agent_id, created, "
+                    "updated) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, id) DO NOTHING",
+                    (user, conv_id, _title(content), agent_id, now, now),
+                )
+                return _insert(conn, user, conv_id, msg_id, "user", content, agent_id,
+                               "complete", {}, now)
+
+        return conv_id, await self.db.run(write)
+
+    async def add_answer(
+        self, user: str, conversation_id: str, message_id: str, content: str, agent_id: str,
+        *, status: str = "complete", metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Commit the agent's answer (``status``: ``complete`` or ``incomplete``)."""
+
+        def write(conn: sqlite3.Connection) -> dict[str, Any]:
+            with transaction(conn):
+                return _insert(conn, user, conversation_id, message_id, "assistant", content,
+                               agent_id, status, metadata or {}, time.time())
+
+        return await self.db.run(write)
+
+    async def exists(self, user: str, conversation_id: str) -> bool:
+        def read(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT 1 FROM agent_conversations WHERE user=? AND id=?",
+                               (user, conversation_id)).fetchone()
+            return row is not None
+
+        return await self.db.run(read)
+
+    async def window(self, user: str, conversation_id: str, *, before: int, limit: int,
+                     max_chars: int) -> list[dict[str, Any]]:
+        """The newest messages before number ``before``, at most ``limit`` and ``max_chars``
+        characters in all, oldest first: the history a prompt carries."""
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT role, content FROM agent_messages WHERE user=? AND conversation_id=? "
+                "AND n<? ORDER BY n DESC LIMIT ?", (user, conversation_id, before, limit),
+            ).fetchall()
+            out: list[dict[str, Any]] = []
+            used = 0
+            for row in rows:
+                used += len(row["content"])
+                if used > max_chars and out:
+                    break
+                out.append({"role": row["role"], "content": row["content"]})
+            out.reverse()
+            return out
+
+        return await self.db.run(read)
+
+    async def messages(self, user: str, conversation_id: str, *, before: int | None = None,
+                       limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """The newest ``limit`` messages before number ``before`` (oldest first) and whether
+        older ones exist. Raises ``not_found`` for a conversation this user does not have."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], bool]:
+            if conn.execute("SELECT 1 FROM agent_conversations WHERE user=? AND id=?",
+                            (user, conversation_id)).fetchone() is None:
+                raise PygentError(ErrorCode.NOT_FOUND,
+                                  f"no conversation {conversation_id!r}")
+            bound = before if before is not None else 2**62
+            rows = conn.execute(
+                "SELECT * FROM agent_messages WHERE user=? AND conversation_id=? AND n<? "
+                "ORDER BY n DESC LIMIT ?", (user, conversation_id, bound, limit + 1),
+            ).fetchall()
+            has_more = len(rows) > limit
+            return [_message(r) for r in reversed(rows[:limit])], has_more
+
+        return await self.db.run(read)
+
+    async def conversations(self, user: str, *, limit: int = 50
+                            ) -> tuple[list[dict[str, Any]], bool]:
+        """The user's conversations, most recently updated first."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], bool]:
+            rows = conn.execute(
+                "SELECT * FROM agent_conversations WHERE user=? ORDER BY updated DESC LIMIT ?",
+                (user, limit + 1),
+            ).fetchall()
+            return [
+                {"id": r["id"], "title": r["title"], "agentId": r["agent_id"],
+                 "created": _iso(r["created"]), "updated": _iso(r["updated"]),
+                 "message_count": r["message_count"]}
+                for r in rows[:limit]
+            ], len(rows) > limit
+
+        return await self.db.run(read)
+
+
+def _title(content: str) -> str:
+    line = content.strip().splitlines()[0] if content.strip() else ""
+    return line[:80]
+
+
+def _insert(conn: sqlite3.Connection, user: str, conv_id: str, msg_id: str, role: str,
+            content: str, agent_id: str, status: str, metadata: dict[str, Any],
+            now: float) -> dict[str, Any]:
+    row = conn.execute("SELECT message_count FROM agent_conversations WHERE user=? AND id=?",
+                       (user, conv_id)).fetchone()
+    if row is None:
+        raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conv_id!r}")
+    n = row[0] + 1
+    conn.execute(
+        "INSERT INTO agent_messages (user, conversation_id, n, id, role, content, agent_id, "
+        "status, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (user, conv_id, n, msg_id, role, content, agent_id, status,
+         json.dumps(metadata, default=str), now),
+    )
+    conn.execute("UPDATE agent_conversations SET message_count=?, updated=? WHERE user=? AND "
+                 "id=?", (n, now, user, conv_id))
+    return {"id": msg_id, "n": n, "role": role, "content": content, "agentId": agent_id,
+            "status": status, "metadata": metadata, "created": _iso(now)}
+
+
+def _message(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "n": row["n"], "role": row["role"], "content": row["content"],
+            "agentId": row["agent_id"], "status": row["status"],
+            "metadata": json.loads(row["metadata"]), "created": _iso(row["created"])}

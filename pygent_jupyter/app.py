@@ -93,6 +93,8 @@ class PygentJupyter(ExtensionApp):
         Unicode(),
         default_value=[
             "pygent_jupyter.services.metrics.service:MetricsService",
+            "pygent_jupyter.services.agents:AgentsService",
+            "pygent_jupyter.services.ollama:OllamaService",
         ],
         help="Services to host, as 'module:Class' import strings.",
     ).tag(config=True)

@@ -20,15 +20,17 @@ def _ws_url(port, base_url, query=""):
 # -- authentication and origin ------------------------------------------------------------
 
 
-async def test_no_token_is_403_before_upgrade(pygent_app, http_server_client, jp_http_port,
-                                              jp_base_url):
+async def test_no_token_is_403_before_upgrade(
+    pygent_app, http_server_client, jp_http_port, jp_base_url
+):
     with pytest.raises(HTTPClientError) as info:
         await tornado.websocket.websocket_connect(HTTPRequest(_ws_url(jp_http_port, jp_base_url)))
     assert info.value.code == 403
 
 
-async def test_wrong_kernel_credential_is_403(pygent_app, http_server_client, jp_http_port,
-                                              jp_base_url):
+async def test_wrong_kernel_credential_is_403(
+    pygent_app, http_server_client, jp_http_port, jp_base_url
+):
     request = HTTPRequest(_ws_url(jp_http_port, jp_base_url), headers={"X-Pygent-Token": "nope"})
     with pytest.raises(HTTPClientError) as info:
         await tornado.websocket.websocket_connect(request)
@@ -66,8 +68,9 @@ async def test_cookie_upgrade_from_foreign_origin_is_403(
     conn = await tornado.websocket.websocket_connect(same)
     assert json.loads(await conn.read_message())["type"] == "connection_status"
     conn.close()
-    foreign = HTTPRequest(url, headers={"Cookie": cookie, "Origin": "http://evil.example",
-                                        "Host": host})
+    foreign = HTTPRequest(
+        url, headers={"Cookie": cookie, "Origin": "http://evil.example", "Host": host}
+    )
     with pytest.raises(HTTPClientError) as info:
         await tornado.websocket.websocket_connect(foreign)
     assert info.value.code == 403
@@ -124,7 +127,8 @@ async def test_error_reply_names_request(ws_client):
 async def test_binary_frame_closes_1003(ws_client):
     client = await ws_client()
     await client.send_raw(b"\x00\x01")
-    assert await client.conn.read_message() is None
+    while (frame := await client.conn.read_message()) is not None:
+        assert '"error"' not in frame  # greetings of other services may still arrive
     assert client.conn.close_code == 1003
 
 
@@ -141,7 +145,8 @@ class TestSizeLimit:
     async def test_oversized_frame_closes_1009(self, ws_client):
         client = await ws_client()
         await client.send("ping", {"ts": 1, "pad": "x" * (65 * 1024)})
-        assert await client.conn.read_message() is None
+        while (frame := await client.conn.read_message()) is not None:
+            assert '"pong"' not in frame  # greetings of other services may still arrive
         assert client.conn.close_code == 1009
 
     async def test_default_limit_is_one_mib(self, pygent_app):
@@ -151,8 +156,11 @@ class TestSizeLimit:
 class TestOnlyMetrics:
     @pytest.fixture
     def pygent_config(self):
-        return {"PygentJupyter": {
-            "services": ["pygent_jupyter.services.metrics.service:MetricsService"]}}
+        return {
+            "PygentJupyter": {
+                "services": ["pygent_jupyter.services.metrics.service:MetricsService"]
+            }
+        }
 
     async def test_command_of_absent_service_is_unavailable(self, ws_client):
         client = await ws_client()
@@ -298,14 +306,18 @@ class TestResume:
         for i in range(3):
             hub.publish(user, "system_alert", {"metric": "m", "state": "firing", "message": str(i)})
         # a reply addressed to another client of the same user is not replayed to this one
-        hub.publish(user, "system_alert", {"metric": "m", "state": "firing", "message": "other"},
-                    client_id="someone-else")
+        hub.publish(
+            user,
+            "system_alert",
+            {"metric": "m", "state": "firing", "message": "other"},
+            client_id="someone-else",
+        )
         again = await ws_client(query="?client_id=nb-1")
         done = await again.request("resume", {"last_seq": last_seq}, reply_type="resumed")
         got = [e["data"]["message"] for e in again.events if e["type"] == "system_alert"]
         assert got == ["0", "1", "2"]
         assert done["data"]["replayed"] == 3
-        for i in range(10):  # overflow the 5-event ring
+        for _ in range(10):  # overflow the 5-event ring
             hub.publish(user, "system_alert", {"metric": "m", "state": "firing", "message": "z"})
         with pytest.raises(AssertionError, match="resync"):
             await again.request("resume", {"last_seq": last_seq})

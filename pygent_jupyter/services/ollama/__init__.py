@@ -1,0 +1,164 @@
+"""The Ollama monitor: who answers chat, and what Ollama is doing.
+
+Events (all ``broadcast`` to every connected user, since Ollama is one per server):
+
+- ``ollama_status{reachable, host, version, running_models, backend, local_model}``: to each
+  connection on open (:meth:`OllamaService.greeting`) and whenever any of it changes;
+- ``ollama_model_update{backend, host, models}``: when Ollama's model list changes (the
+  answer to ``ollama_list_models`` comes from the agents service);
+- ``ollama_error{code: "unreachable", …}``: when an Ollama that was reachable stops answering.
+
+It polls ``/api/version`` and ``/api/ps`` every ``c.OllamaService.interval`` seconds (and
+``/api/tags`` while reachable), through the agents service's :class:`OllamaProvider`, so there
+is one host setting (``c.OllamaProvider.host`` / ``OLLAMA_HOST``) for chat, the monitor and
+kernels. Pulling or deleting models is deliberately not offered to clients: Ollama has no
+authentication, and a socket message must not drive it beyond chat and listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Float
+
+from ..agents.ollama import OllamaError, OllamaProvider
+from ..base import Service
+
+if TYPE_CHECKING:
+    from ...hub import Hub
+    from ...server.connections import Connection
+    from ..agents.service import AgentsService
+
+__all__ = ["OllamaService"]
+
+
+class OllamaService(Service):
+    """Polls Ollama and broadcasts status, model-list changes and failures."""
+
+    name = "ollama"
+
+    interval = Float(
+        5.0, help="Seconds between two polls of Ollama's /api/version and /api/ps."
+    ).tag(config=True)
+
+    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+        super().__init__(hub, **kwargs)
+        self._own: OllamaProvider | None = None
+        self._status: dict[str, Any] | None = None
+        self._models: list[dict[str, Any]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._started = False
+
+    # -- sources ----------------------------------------------------------------------------
+
+    @property
+    def agents(self) -> AgentsService | None:
+        return self.hub.service("agents")  # type: ignore[return-value]
+
+    @property
+    def provider(self) -> OllamaProvider:
+        """The agents service's Ollama provider (one host setting), else one of our own."""
+        agents = self.agents
+        if agents is not None:
+            return agents.ollama
+        if self._own is None:
+            self._own = OllamaProvider(parent=self)
+        return self._own
+
+    def status(self) -> dict[str, Any]:
+        """The latest ``ollama_status`` data (as last probed)."""
+        base = dict(self._status or {"reachable": bool(self.provider.reachable),
+                                     "host": self.provider.host,
+                                     "version": self.provider.version,
+                                     "running_models": []})
+        base.pop("error", None)
+        agents = self.agents
+        if agents is not None:
+            base["backend"] = agents.provider().name
+            base["local_model"] = agents.local.default_model if agents.local.available \
+                else None
+        else:
+            base["backend"] = "ollama"
+        return base
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def greeting(self, conn: Connection) -> Iterable[tuple[str, dict[str, Any]]]:
+        yield "ollama_status", self.status()
+
+    async def start(self) -> None:
+        await self.poll()
+        self._started = True
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._own is not None:
+            await self._own.aclose()
+
+    def health(self) -> dict[str, Any]:
+        if self.start_error:
+            return {"state": "down", "error": self.start_error}
+        return {"state": "up", "ollama_reachable": bool(self.provider.reachable),
+                "host": self.provider.host}
+
+    def poll_now(self) -> None:
+        """Ask for a poll as soon as possible (e.g. after a chat failure)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                await self.poll()
+            except Exception:
+                self.log.exception("polling Ollama failed")
+
+    async def poll(self) -> None:
+        """Probe Ollama once; broadcast what changed."""
+        provider = self.provider
+        was_reachable = bool(self._status and self._status.get("reachable"))
+        probed = await provider.status()
+        models: list[dict[str, Any]] | None = None
+        if probed["reachable"]:
+            try:
+                models = await provider.list_models()
+            except OllamaError:
+                models = None
+        previous = self.status() if self._status is not None else None
+        self._status = probed
+        current = self.status()
+        if previous is not None and _key(previous) != _key(current):
+            self.hub.broadcast("ollama_status", current)
+        if was_reachable and not probed["reachable"]:
+            self.hub.broadcast("ollama_error", {
+                "code": "unreachable", "message": f"Ollama stopped answering at {provider.host}",
+                "host": provider.host})
+        if models is not None and _names(models) != _names(self._models):
+            self._models = models
+            if self._started:
+                self.hub.broadcast("ollama_model_update", {"backend": "ollama",
+                                                           "host": provider.host,
+                                                           "models": models})
+
+
+def _names(models: list[dict[str, Any]] | None) -> list[tuple[str, str]] | None:
+    if models is None:
+        return None
+    return sorted((str(m.get("name")), str(m.get("digest", ""))) for m in models)
+
+
+def _key(status: dict[str, Any]) -> tuple[Any, ...]:
+    running = sorted(str(m.get("name")) for m in status.get("running_models") or [])
+    return (status.get("reachable"), status.get("host"), status.get("version"),
+            tuple(running), status.get("backend"))

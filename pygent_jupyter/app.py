@@ -93,8 +93,11 @@ class PygentJupyter(ExtensionApp):
         Unicode(),
         default_value=[
             "pygent_jupyter.services.metrics.service:MetricsService",
+            "pygent_jupyter.services.memory.service:MemoryService",
             "pygent_jupyter.services.agents:AgentsService",
+            "pygent_jupyter.services.reasoning.service:ReasoningService",
             "pygent_jupyter.services.ollama:OllamaService",
+            "pygent_jupyter.services.mcp:MCPService",
         ],
         help="Services to host, as 'module:Class' import strings.",
     ).tag(config=True)
@@ -117,13 +120,21 @@ class PygentJupyter(ExtensionApp):
         self.db = Database(self.db_path)
         self.hub = Hub(db=self.db, replay_size=self.replay_buffer_size, log=self.log)
         for spec in self.services:
-            self.hub.register(self._make_service(spec))
+            service = self._make_service(spec)
+            if service is not None:
+                self.hub.register(service)
         self.settings["pygent_jupyter"] = self
 
-    def _make_service(self, spec: str) -> Service:
-        module_name, _, class_name = spec.partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(hub=self.hub, parent=self)  # type: ignore[no-any-return]
+    def _make_service(self, spec: str) -> Service | None:
+        """Import and build one service; a broken one is logged and left out, not fatal."""
+        try:
+            module_name, _, class_name = spec.partition(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            return cls(hub=self.hub, parent=self)
+        except Exception as exc:
+            self.log.exception("pygent service %r could not be loaded", spec)
+            self.hub.unavailable[spec] = f"{type(exc).__name__}: {exc}"
+            return None
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -148,6 +159,7 @@ class PygentJupyter(ExtensionApp):
     @property
     def ws_url(self) -> str:
         """The socket's URL on this server (ws:// or wss://, with base_url)."""
+        assert self.serverapp is not None
         base = self.serverapp.connection_url
         if base.startswith("https"):
             base = "wss" + base[5:]
@@ -169,5 +181,6 @@ class PygentJupyter(ExtensionApp):
     def _owner_scope(self) -> bool:
         if self.user_scope != "auto":
             return self.user_scope == "owner"
+        assert self.serverapp is not None
         provider = self.serverapp.identity_provider
         return type(provider) in (IdentityProvider, PasswordIdentityProvider)

@@ -81,9 +81,7 @@ class Request:
     async def authorize(self, resource: str, action: str = "execute") -> None:
         """Raise ``forbidden`` unless Jupyter's authorizer lets this user do ``action``."""
         if not await self.connection.authorize(action, resource):
-            raise PygentError(
-                ErrorCode.FORBIDDEN, f"you are not allowed to {action} {resource!r}"
-            )
+            raise PygentError(ErrorCode.FORBIDDEN, f"you are not allowed to {action} {resource!r}")
 
 
 class Hub:
@@ -103,6 +101,7 @@ class Hub:
         self.log = log
         self.started_at = time.time()
         self.services: dict[str, Service] = {}
+        self.unavailable: dict[str, str] = {}  # services that failed to load, with why
         self._commands: dict[str, Handler] = {}
         self._streams: dict[str, _UserStream] = {}
         self._topic_listeners: list[Callable[[str, int], None]] = []
@@ -150,6 +149,7 @@ class Hub:
             "uptime": round(time.time() - self.started_at, 3),
             "connections": len(self.connections),
             "services": {n: s.health() for n, s in self.services.items()},
+            "unavailable": dict(self.unavailable),
         }
 
     def on_topic_change(self, listener: Callable[[str, int], None]) -> None:
@@ -282,26 +282,25 @@ class Hub:
             except PygentError as error:
                 self._error(conn, error, message.id)
             return
+        key = message.id or f"_{id(message)}"
         handler = self._commands.get(message.type)
+        refusal = None
         if handler is None:
-            error = PygentError(
+            refusal = PygentError(
                 ErrorCode.UNAVAILABLE,
                 f"{message.type!r} is not available: its service is not running on this server",
             )
-            self._error(conn, error, message.id)
-            return
-        if len(conn.tasks) >= conn.max_tasks:
-            error = PygentError(
+        elif len(conn.tasks) >= conn.max_tasks:
+            refusal = PygentError(
                 ErrorCode.RATE_LIMITED,
                 f"too many commands in flight on this connection (limit {conn.max_tasks})",
             )
-            self._error(conn, error, message.id)
+        elif key in conn.tasks:
+            refusal = PygentError(ErrorCode.CONFLICT, f"a command with id {key!r} is running")
+        if refusal is not None:
+            self._error(conn, refusal, message.id)
             return
-        key = message.id or f"_{id(message)}"
-        if key in conn.tasks:
-            error = PygentError(ErrorCode.CONFLICT, f"a command with id {key!r} is running")
-            self._error(conn, error, message.id)
-            return
+        assert handler is not None
         task = asyncio.ensure_future(self._run(handler, Request(self, conn, message)))
         conn.tasks[key] = task
         task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
@@ -384,4 +383,3 @@ class Hub:
 def _with_seq(body: str, seq: int) -> str:
     """Insert ``seq`` into an encoded event without re-encoding it."""
     return f'{body[:-1]},"seq":{seq}}}'
-

@@ -100,7 +100,7 @@ class Database:
         self._executor.shutdown(wait=True)
 
 
-class transaction:  # noqa: N801 - used as a context manager like sqlite3's own
+class transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -64,7 +64,9 @@ class WSClient:
         self._pending: list[dict[str, Any]] = []
         self._n = 0
 
-    async def send(self, type_: str, data: dict[str, Any] | None = None, id: str | None = None) -> None:
+    async def send(
+        self, type_: str, data: dict[str, Any] | None = None, id: str | None = None
+    ) -> None:
         message: dict[str, Any] = {"type": type_, "data": data or {}}
         if id is not None:
             message["id"] = id
@@ -97,7 +99,10 @@ class WSClient:
             self._pending.append(event)
 
     async def request(
-        self, type_: str, data: dict[str, Any] | None = None, timeout: float = 10.0,
+        self,
+        type_: str,
+        data: dict[str, Any] | None = None,
+        timeout: float = 10.0,
         reply_type: str | None = None,
     ) -> dict[str, Any]:
         """Send with an id; return the first reply to it (of ``reply_type`` if given).

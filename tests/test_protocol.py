@@ -15,22 +15,52 @@ from pygent_jupyter.protocol.docgen import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_EVENTS = [
-    "connection_status", "connection_error", "connection_failed", "chat_response",
-    "typing_indicator", "reasoning_update", "reasoning_complete", "evolution_progress",
-    "evolution_complete", "system_metrics", "system_alert", "mcp_server_status",
-    "mcp_server_health", "ollama_status", "ollama_model_update", "ollama_metrics",
-    "ollama_error", "memory_update", "gpu_metrics", "tool_discovered", "tool_call_result",
+    "connection_status",
+    "connection_error",
+    "connection_failed",
+    "chat_response",
+    "typing_indicator",
+    "reasoning_update",
+    "reasoning_complete",
+    "evolution_progress",
+    "evolution_complete",
+    "system_metrics",
+    "system_alert",
+    "mcp_server_status",
+    "mcp_server_health",
+    "ollama_status",
+    "ollama_model_update",
+    "ollama_metrics",
+    "ollama_error",
+    "memory_update",
+    "gpu_metrics",
+    "tool_discovered",
+    "tool_call_result",
 ]
 CLIENT_COMMANDS = [
-    "ping", "subscribe", "unsubscribe", "resume", "cancel", "chat_message", "get_history",
-    "start_reasoning", "stop_reasoning", "start_evolution", "stop_evolution",
-    "request_system_metrics", "mcp_server_action", "mcp_call_tool", "memory_add",
-    "memory_search", "memory_delete", "ollama_list_models",
+    "ping",
+    "subscribe",
+    "unsubscribe",
+    "resume",
+    "cancel",
+    "chat_message",
+    "get_history",
+    "start_reasoning",
+    "stop_reasoning",
+    "start_evolution",
+    "stop_evolution",
+    "request_system_metrics",
+    "mcp_server_action",
+    "mcp_call_tool",
+    "memory_add",
+    "memory_search",
+    "memory_delete",
+    "ollama_list_models",
 ]
 
 
 def test_catalog_has_every_architecture_type():
-    for t in SEED_EVENTS + ["pong", "error", "chat_stream", "chat_history"]:
+    for t in [*SEED_EVENTS, "pong", "error", "chat_stream", "chat_history"]:
         assert CATALOG[t].direction in ("server", "local"), t
     for t in CLIENT_COMMANDS:
         assert CATALOG[t].direction == "client", t

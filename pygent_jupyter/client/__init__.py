@@ -124,6 +124,7 @@ class PygentClient:
         self._inbox: asyncio.Queue[dict[str, Any]] | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ids = itertools.count(1)
+        self._background: set[asyncio.Future[Any]] = set()
 
     # -- connection -----------------------------------------------------------------------
 
@@ -152,7 +153,9 @@ class PygentClient:
     def _url_with_client_id(self) -> str:
         assert self.url is not None
         parts = urlsplit(self.url)
-        query = parts.query + ("&" if parts.query else "") + urlencode({"client_id": self.client_id})
+        query = (
+            parts.query + ("&" if parts.query else "") + urlencode({"client_id": self.client_id})
+        )
         return urlunsplit(parts._replace(query=query))
 
     async def _open_with_retry(self, *, resume: bool) -> None:
@@ -167,8 +170,10 @@ class PygentClient:
                 if attempt >= self.max_attempts or _is_auth_failure(exc):
                     self._emit_local(
                         "connection_failed",
-                        {"error": f"gave up after {attempt} attempts: {_describe(exc)}",
-                         "attempts": attempt},
+                        {
+                            "error": f"gave up after {attempt} attempts: {_describe(exc)}",
+                            "attempts": attempt,
+                        },
                     )
                     self._emit_local("connection_status", {"state": "disconnected"})
                     raise ConnectionFailed(_describe(exc)) from exc
@@ -196,8 +201,11 @@ class PygentClient:
         self._reader = asyncio.ensure_future(self._read_loop(ws))
         self._dispatch(first)
         if resume:
-            await ws.send(json.dumps({"type": "resume", "id": self._next_id(),
-                                      "data": {"last_seq": resume_from}}))
+            await ws.send(
+                json.dumps(
+                    {"type": "resume", "id": self._next_id(), "data": {"last_seq": resume_from}}
+                )
+            )
 
     async def _read_loop(self, ws: ClientConnection) -> None:
         try:
@@ -216,7 +224,7 @@ class PygentClient:
                 if self._connected is not None:
                     self._connected.clear()
                 if not self._closing:
-                    asyncio.ensure_future(self._reconnect(ws.close_code))
+                    self._spawn(self._reconnect(ws.close_code))
 
     async def _reconnect(self, code: int | None) -> None:
         self._emit_local("connection_status", {"state": "reconnecting", "close_code": code})
@@ -308,9 +316,15 @@ class PygentClient:
             try:
                 result = handler(event)
                 if inspect.isawaitable(result):
-                    asyncio.ensure_future(_guard(result))
+                    self._spawn(_guard(result))
             except Exception:
                 log.exception("pygent event handler failed")
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` as a task that is kept referenced until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _emit_local(self, type_: str, data: dict[str, Any]) -> None:
         self._dispatch({"type": type_, "data": data, "ts": time.time()})

@@ -34,7 +34,7 @@ JSON text frame holding one envelope:
 {{"type": "…", "data": {{…}}, "id": "…", "reply_to": "…", "seq": 12, "ts": "2026-…Z"}}
 ```
 
-- A client message has `type`, `data` (an object, default `{{}}`) and optionally `id` (1–128
+- A client message has `type`, `data` (an object, default `{{}}`) and optionally `id` (1 to 128
   characters) and `ts`. Unknown envelope fields are rejected.
 - Everything the server sends because of a message carries `reply_to: <its id>`.
 - Every server event carries `seq` (per user, increasing; gaps are normal) and `ts`

@@ -9,6 +9,7 @@ is closed with 1008, so one slow reader can never grow server memory without bou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -102,10 +103,8 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._drop_buffers()
-        try:
+        with contextlib.suppress(Exception):  # the socket may already be gone
             self._transport.close(code, reason)
-        except Exception:  # the socket may already be gone
-            pass
         if self._on_close is not None:
             self._on_close(self)
 

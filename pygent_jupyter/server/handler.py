@@ -30,7 +30,7 @@ KERNEL_TOKEN_HEADER = "X-Pygent-Token"
 CLOSE_UNSUPPORTED = 1003
 
 
-class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """The one event socket. Frames go to ``app.hub.handle_frame``."""
 
     auth_resource = AUTH_RESOURCE
@@ -38,10 +38,10 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
 
     @property
     def pygent(self) -> PygentJupyter:
-        return self.settings["pygent_jupyter"]  # type: ignore[no-any-return]
+        return self.settings["pygent_jupyter"]
 
     @property
-    def max_message_size(self) -> int:  # type: ignore[override]
+    def max_message_size(self) -> int:
         """Frames larger than this close the socket with 1009 (Tornado enforces it)."""
         return int(self.pygent.max_message_size)
 
@@ -49,9 +49,9 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
         """No HTML security headers on a websocket upgrade (as the kernel websocket)."""
 
     def get_compression_options(self) -> dict[str, Any] | None:
-        return self.settings.get("websocket_compression_options", None)  # type: ignore[no-any-return]
+        return self.settings.get("websocket_compression_options", None)
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
         """Authenticate: a kernel credential (``X-Pygent-Token``) or Jupyter's own auth."""
         secret = self.request.headers.get(KERNEL_TOKEN_HEADER)
         if secret is None:
@@ -78,7 +78,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler): 
         self.pygent_user = self.pygent.user_key(user, kernel=self.kernel_credential)
         await super().get(*args, **kwargs)
 
-    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()  # starts Jupyter's keepalive pings
         self.set_nodelay(True)
         client_id = self.get_argument("client_id", None)

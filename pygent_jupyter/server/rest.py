@@ -22,7 +22,7 @@ class _PygentAPIHandler(APIHandler):
 
     @property
     def pygent(self) -> PygentJupyter:
-        return self.settings["pygent_jupyter"]  # type: ignore[no-any-return]
+        return self.settings["pygent_jupyter"]
 
 
 class HealthHandler(_PygentAPIHandler):

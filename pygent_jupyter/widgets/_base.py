@@ -253,10 +253,10 @@ class EventWidget(W.VBox):
 
     # -- commands ---------------------------------------------------------------------------
 
-    def send(self, type_: str, data: dict[str, Any]) -> str:
+    def command(self, type_: str, data: dict[str, Any]) -> str:
         """Send a command through the attached client (or ``send=``); returns its message id."""
         msg_id = new_id(type_.split("_")[0][:6] + "-")
-        self._send(type_, data, msg_id)
+        self._send_command(type_, data, msg_id)
         return msg_id
 
     def request(
@@ -269,13 +269,13 @@ class EventWidget(W.VBox):
         msg_id = new_id(type_.split("_")[0][:6] + "-")
         pending = self._pending.setdefault(msg_id, _Pending())
         try:
-            self._send(type_, data, msg_id)
+            self._send_command(type_, data, msg_id)
         except BaseException:
             self._pending.pop(msg_id, None)
             raise
         return msg_id, pending.future
 
-    def _send(self, type_: str, data: dict[str, Any], msg_id: str) -> None:
+    def _send_command(self, type_: str, data: dict[str, Any], msg_id: str) -> None:
         self._error = ""
         if self._send_fn is None:
             raise RuntimeError(

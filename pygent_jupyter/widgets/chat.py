@@ -124,7 +124,7 @@ class ChatWidget(EventWidget):
     def cancel(self) -> None:
         """Cancel the answer being streamed, if any."""
         if self.active_request:
-            self.send("cancel", {"request_id": self.active_request})
+            self.command("cancel", {"request_id": self.active_request})
 
     def load_conversation(self, conversation_id: str | None) -> None:
         """Switch to a stored conversation (``None``: start a new one)."""
@@ -133,11 +133,11 @@ class ChatWidget(EventWidget):
             self.messages = []
             self._streams.clear()
         if conversation_id:
-            self.send("get_history", {"conversation_id": conversation_id, "limit": 200})
+            self.command("get_history", {"conversation_id": conversation_id, "limit": 200})
         self.throttle.request()
 
     def refresh_conversations(self) -> None:
-        self.send("get_history", {"limit": 100})
+        self.command("get_history", {"limit": 100})
 
     def _send_from_input(self) -> None:
         text = self.input.value
@@ -155,7 +155,7 @@ class ChatWidget(EventWidget):
             self.load_conversation(new)
 
     def _on_attach(self) -> None:
-        self.send("ollama_list_models", {})
+        self.command("ollama_list_models", {})
         self.refresh_conversations()
 
     # -- events -----------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class EvolutionWidget(EventWidget):
 
     def stop(self) -> None:
         if self.run_id and self.result is None:
-            self.send("stop_evolution", {"run_id": self.run_id})
+            self.command("stop_evolution", {"run_id": self.run_id})
 
     def _follows(self, data: dict[str, Any], event: dict[str, Any]) -> bool:
         if self.run_id is None:

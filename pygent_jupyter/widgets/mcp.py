@@ -126,11 +126,11 @@ class MCPPanel(EventWidget):
     # -- commands ---------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        self.send("mcp_list_servers", {})
+        self.command("mcp_list_servers", {})
 
     def action(self, server_id: str, action: str) -> str:
         """Send ``mcp_server_action``; returns the message id."""
-        return self.send("mcp_server_action", {"server_id": server_id, "action": action})
+        return self.command("mcp_server_action", {"server_id": server_id, "action": action})
 
     def call(
         self,
@@ -163,7 +163,7 @@ class MCPPanel(EventWidget):
         self.call(server, tool, args)
 
     def _on_attach(self) -> None:
-        self.send("subscribe", {"topics": ["mcp"]})
+        self.command("subscribe", {"topics": ["mcp"]})
         self.refresh()
 
     # -- events -----------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class MemoryWidget(EventWidget):
         return self.request("memory_add", self._ns({"items": items}))[1]
 
     def refresh_stats(self) -> None:
-        self.send("memory_stats", self._ns({}))
+        self.command("memory_stats", self._ns({}))
 
     def _search_from_ui(self) -> None:
         if self.query.value.strip():

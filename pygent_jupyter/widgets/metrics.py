@@ -217,8 +217,8 @@ class MetricsDashboard(EventWidget):
         return state
 
     def _on_attach(self) -> None:
-        self.send("subscribe", {"topics": ["metrics", "ollama"]})
-        self.send("request_system_metrics", {})
+        self.command("subscribe", {"topics": ["metrics", "ollama"]})
+        self.command("request_system_metrics", {})
 
 
 def _when(t: float) -> datetime:

@@ -109,7 +109,7 @@ class ReasoningTreeWidget(EventWidget):
 
     def stop(self) -> None:
         if self.run_id and self.result is None:
-            self.send("stop_reasoning", {"run_id": self.run_id})
+            self.command("stop_reasoning", {"run_id": self.run_id})
 
     def reset(self) -> None:
         with self._state_lock:

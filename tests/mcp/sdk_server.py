@@ -20,6 +20,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 
+WIRE_FD = os.dup(1)  # the real stdout pipe, taken before the SDK diverts fd 1
+
+
 def build() -> MCPServer:
     server = MCPServer("pygent-test-server")
 
@@ -60,8 +63,9 @@ def build() -> MCPServer:
     @server.tool()
     def junk() -> str:
         """Write a line that is not JSON-RPC to stdout (breaks the stdio protocol)."""
-        sys.stdout.write("this is not json-rpc\n")
-        sys.stdout.flush()
+        # The SDK diverts fd 1 to stderr while serving, so print() is harmless; write to a
+        # duplicate of the real stdout pipe, as a buggy native extension would.
+        os.write(WIRE_FD, b"this is not json-rpc\n")
         return "wrote junk"
 
     @server.tool()

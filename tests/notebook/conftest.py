@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import comm
-import ipywidgets
+import ipywidgets  # noqa: F401  (imported before any test shell exists, as in a kernel)
 import pytest
-from ipywidgets import Widget
 
 
 class DummyComm:
@@ -37,16 +36,12 @@ class DummyComm:
 def dummy_comm() -> Iterator[None]:
     """Widgets created inside the test talk to DummyComm instead of a kernel."""
     orig_create, orig_manager = comm.create_comm, comm.get_comm_manager
-    orig_repr = Widget._repr_mimebundle_
     comm.create_comm = lambda **kw: DummyComm()
     comm.get_comm_manager = lambda **kw: {}
-    ipywidgets.widgets.widget.comm.create_comm = comm.create_comm  # type: ignore[attr-defined]
     try:
         yield
     finally:
         comm.create_comm, comm.get_comm_manager = orig_create, orig_manager
-        ipywidgets.widgets.widget.comm.create_comm = orig_create  # type: ignore[attr-defined]
-        Widget._repr_mimebundle_ = orig_repr  # type: ignore[method-assign]
 
 
 class FakeClock:

@@ -100,7 +100,9 @@ class ScriptedProvider:
 
 
 def _fmt(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
 
 
 def _solvable(numbers: Sequence[Fraction]) -> bool:
@@ -129,7 +131,9 @@ def _moves(numbers: list[Fraction]) -> list[tuple[str, bool]]:
                 if value < 0 or (op in "+*" and i > j):
                     continue
                 left = sorted([*rest, value])
-                line = f"{_fmt(a)} {op} {_fmt(b)} = {_fmt(value)} (left: {' '.join(map(_fmt, left))})"
+                line = (
+                    f"{_fmt(a)} {op} {_fmt(b)} = {_fmt(value)} (left: {' '.join(map(_fmt, left))})"
+                )
                 if line not in seen:
                     seen.add(line)
                     out.append((line, _solvable(left)))

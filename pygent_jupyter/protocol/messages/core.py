@@ -33,8 +33,13 @@ MESSAGES = [
         SERVER,
         obj({"ts": number(), "server_ts": number()}, required=["server_ts"]),
         "Answer to `ping`: the client's `ts` echoed and the server's clock (seconds since epoch).",
-        {"type": "pong", "reply_to": "p1", "seq": 7, "ts": "2026-11-27T15:00:00.000Z",
-         "data": {"ts": 1764250000.123, "server_ts": 1764250000.125}},
+        {
+            "type": "pong",
+            "reply_to": "p1",
+            "seq": 7,
+            "ts": "2026-11-27T15:00:00.000Z",
+            "data": {"ts": 1764250000.123, "server_ts": 1764250000.125},
+        },
     ),
     MessageSpec(
         "subscribe",
@@ -56,8 +61,13 @@ MESSAGES = [
         SERVER,
         obj({"topics": arr(TOPIC)}, required=["topics"]),
         "The connection's topics after a `subscribe` or `unsubscribe`.",
-        {"type": "subscribed", "reply_to": "s1", "seq": 8, "ts": "2026-11-27T15:00:00.000Z",
-         "data": {"topics": ["metrics"]}},
+        {
+            "type": "subscribed",
+            "reply_to": "s1",
+            "seq": 8,
+            "ts": "2026-11-27T15:00:00.000Z",
+            "data": {"topics": ["metrics"]},
+        },
     ),
     MessageSpec(
         "resume",
@@ -70,11 +80,18 @@ MESSAGES = [
     MessageSpec(
         "resumed",
         SERVER,
-        obj({"replayed": integer(minimum=0), "last_seq": integer(minimum=0)},
-            required=["replayed", "last_seq"]),
+        obj(
+            {"replayed": integer(minimum=0), "last_seq": integer(minimum=0)},
+            required=["replayed", "last_seq"],
+        ),
         "Replay done: how many events were re-sent and the newest seq now.",
-        {"type": "resumed", "reply_to": "r1", "seq": 45, "ts": "2026-11-27T15:00:00.000Z",
-         "data": {"replayed": 3, "last_seq": 44}},
+        {
+            "type": "resumed",
+            "reply_to": "r1",
+            "seq": 45,
+            "ts": "2026-11-27T15:00:00.000Z",
+            "data": {"replayed": 3, "last_seq": 44},
+        },
     ),
     MessageSpec(
         "cancel",
@@ -97,9 +114,17 @@ MESSAGES = [
         ),
         "A request failed. `code` is stable; `field` names the offending input when there is one. "
         "Never carries a traceback.",
-        {"type": "error", "reply_to": "m1", "seq": 9, "ts": "2026-11-27T15:00:00.000Z",
-         "data": {"code": "invalid", "message": "data.topics: [] should be non-empty",
-                  "field": "data.topics"}},
+        {
+            "type": "error",
+            "reply_to": "m1",
+            "seq": 9,
+            "ts": "2026-11-27T15:00:00.000Z",
+            "data": {
+                "code": "invalid",
+                "message": "data.topics: [] should be non-empty",
+                "field": "data.topics",
+            },
+        },
     ),
     MessageSpec(
         "connection_status",
@@ -121,26 +146,38 @@ MESSAGES = [
         "Sent by the server on open (who you are, which services are up, the newest seq). "
         "Client libraries also raise it locally on state changes (`reconnecting`, "
         "`disconnected`).",
-        {"type": "connection_status", "seq": 1, "ts": "2026-11-27T15:00:00.000Z",
-         "data": {"state": "connected", "connection_id": "c-5f2a", "client_id": "k-91c0",
-                  "user": "alice", "server_version": "0.1.0", "protocol_version": 1,
-                  "capabilities": ["metrics"], "last_seq": 0}},
+        {
+            "type": "connection_status",
+            "seq": 1,
+            "ts": "2026-11-27T15:00:00.000Z",
+            "data": {
+                "state": "connected",
+                "connection_id": "c-5f2a",
+                "client_id": "k-91c0",
+                "user": "alice",
+                "server_version": "0.1.0",
+                "protocol_version": 1,
+                "capabilities": ["metrics"],
+                "last_seq": 0,
+            },
+        },
     ),
     MessageSpec(
         "connection_error",
         LOCAL,
-        obj({"error": string(), "attempt": integer(minimum=0)}, required=["error"],
-            additional=True),
+        obj(
+            {"error": string(), "attempt": integer(minimum=0)}, required=["error"], additional=True
+        ),
         "Raised locally by a client when a connection attempt or an open connection fails.",
         {"type": "connection_error", "data": {"error": "connection refused", "attempt": 2}},
     ),
     MessageSpec(
         "connection_failed",
         LOCAL,
-        obj({"error": string(), "attempts": integer(minimum=0)}, required=["error"],
-            additional=True),
+        obj(
+            {"error": string(), "attempts": integer(minimum=0)}, required=["error"], additional=True
+        ),
         "Raised locally by a client when it gives up reconnecting (after `max_attempts`).",
-        {"type": "connection_failed", "data": {"error": "gave up after 5 attempts",
-                                               "attempts": 5}},
+        {"type": "connection_failed", "data": {"error": "gave up after 5 attempts", "attempts": 5}},
     ),
 ]

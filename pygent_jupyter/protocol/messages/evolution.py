@@ -1,8 +1,94 @@
-"""Genetic-algorithm evolution of agent variants, streamed per generation."""
+"""Genetic-algorithm evolution of agent variants, streamed per generation.
+
+Server-side runs (``start_evolution``) and in-kernel runs
+(:class:`pygent_jupyter.services.evolution.Evolution`) emit the same two events, so one widget
+renders both: ``evolution_progress`` (``phase: "started"`` once, then ``phase: "generation"``
+per generation) and ``evolution_complete``.
+"""
 
 from __future__ import annotations
 
-from ..spec import CLIENT, SERVER, MessageSpec, integer, number, obj, string
+from ..spec import CLIENT, SERVER, MessageSpec, arr, boolean, integer, number, obj, string
+
+_GENES = ["system_prompt", "model", "temperature", "top_p", "few_shot", "tools"]
+_UNIT = number(minimum=0, maximum=1)
+_RANGE = arr(number(minimum=0, maximum=2), minItems=2, maxItems=2)
+_TEXT = string(minLength=1, maxLength=4000)
+
+GENOME = obj(
+    {
+        "seed_prompts": arr(_TEXT, minItems=1, maxItems=50),
+        "models": arr(string(minLength=1, maxLength=200), minItems=1, maxItems=20),
+        "prompt_pool": arr(_TEXT, maxItems=200),
+        "temperature_range": _RANGE,
+        "top_p_range": _RANGE,
+        "few_shot": arr(
+            obj({"input": _TEXT, "output": _TEXT}, required=["input", "output"]), maxItems=50
+        ),
+        "max_few_shot": integer(minimum=0, maximum=10),
+        "tools": arr(string(minLength=1, maxLength=200), maxItems=50),
+        "evolve": arr(string(enum=_GENES), minItems=1, uniqueItems=True),
+        "gene_rate": _UNIT,
+    },
+    required=["seed_prompts"],
+)
+
+OPERATORS = obj(
+    {
+        "selection": string(enum=["tournament", "roulette", "rank"]),
+        "tournsize": integer(minimum=1, maximum=50),
+        "rank_pressure": number(minimum=1, maximum=2),
+        "cxpb": _UNIT,
+        "mutpb": _UNIT,
+        "elitism": integer(minimum=0, maximum=100),
+        "hall_of_fame": integer(minimum=1, maximum=50),
+        "llm": boolean(),
+        "llm_rate": _UNIT,
+        "llm_model": string(maxLength=200),
+    }
+)
+
+TASK = obj(
+    {
+        "input": string(minLength=1, maxLength=20_000),
+        "expected": string(minLength=1, maxLength=4000),
+        "match": string(enum=["exact", "contains", "regex"]),
+    },
+    required=["input", "expected"],
+)
+
+TASK_SET = obj(
+    {
+        "name": string(minLength=1, maxLength=64),
+        "range": arr(integer(minimum=0), minItems=2, maxItems=2),
+        "instruction": string(maxLength=4000),
+        "tasks": arr(TASK, minItems=1, maxItems=500),
+    }
+)
+
+FITNESS = obj(
+    {
+        "cost": string(enum=["none", "penalty", "objective"]),
+        "token_penalty": number(minimum=0),
+        "max_answer_tokens": integer(minimum=1, maximum=8192),
+        "seed": integer(),
+    }
+)
+
+_STATS = {
+    "best": {"type": ["number", "null"]},
+    "mean": {"type": ["number", "null"]},
+    "worst": {"type": ["number", "null"]},
+    "std": {"type": ["number", "null"]},
+    "diversity": {"type": ["number", "null"]},
+    "crossover_success": {"type": ["number", "null"]},
+    "mutation_success": {"type": ["number", "null"]},
+    "selection_pressure": {"type": ["number", "null"]},
+    "evaluations": integer(minimum=0),
+    "generation_evaluations": integer(minimum=0),
+    "tokens": integer(minimum=0),
+    "elapsed": number(minimum=0),
+}
 
 MESSAGES = [
     MessageSpec(
@@ -10,54 +96,185 @@ MESSAGES = [
         CLIENT,
         obj(
             {
-                "genome": obj(additional=True),
+                "run_id": string(minLength=1, maxLength=128, pattern="^[A-Za-z0-9_.:-]+$"),
+                "genome": GENOME,
                 "population_size": integer(minimum=2, maximum=1000),
-                "generations": integer(minimum=1, maximum=10_000),
-                "operators": obj(additional=True),
-                "task_set": obj(additional=True),
+                "generations": integer(minimum=0, maximum=10_000),
+                "operators": OPERATORS,
+                "task_set": TASK_SET,
+                "fitness": FITNESS,
                 "seed": integer(),
+                "concurrency": integer(minimum=1, maximum=256),
                 "max_evaluations": integer(minimum=1),
                 "max_tokens": integer(minimum=1),
                 "max_seconds": number(exclusiveMinimum=0),
+                "stagnation": integer(minimum=1),
+                "target": number(),
+                "register": integer(minimum=0, maximum=5),
+                "agent_name": string(minLength=1, maxLength=40, pattern="^[A-Za-z0-9_-]+$"),
             },
+            required=["genome", "task_set"],
             additional=False,
         ),
-        "Start evolving agent variants against a task set.",
-        {"type": "start_evolution", "id": "e1",
-         "data": {"population_size": 8, "generations": 5,
-                  "task_set": {"name": "game24", "range": [900, 905]}}},
+        "Start evolving agent variants (system prompt, model, temperature, top_p, few-shot "
+        "examples, tools) against a task set. Events for the run carry `reply_to` this "
+        "message's id and go to all of the user's connections. `register` (default 1) best "
+        "variants become agent types for this user, named `<agent_name>-<run>[-k]`.",
+        {
+            "type": "start_evolution",
+            "id": "e1",
+            "data": {
+                "genome": {
+                    "seed_prompts": [
+                        "You are a careful arithmetic assistant.",
+                        "Answer with the expression only.",
+                    ],
+                    "models": ["qwen2.5:0.5b"],
+                    "prompt_pool": ["Check that every number is used exactly once."],
+                },
+                "population_size": 8,
+                "generations": 5,
+                "operators": {"selection": "tournament", "tournsize": 3, "elitism": 1, "llm": True},
+                "task_set": {"name": "game24", "range": [900, 905]},
+                "fitness": {"cost": "penalty", "token_penalty": 0.01},
+                "seed": 7,
+                "max_seconds": 600,
+            },
+        },
         domain="evolution",
     ),
     MessageSpec(
         "stop_evolution",
         CLIENT,
         obj({"run_id": string(minLength=1, maxLength=128)}, required=["run_id"]),
-        "Stop after the evaluations in flight; completes with what it has.",
+        "Stop a run of yours: evaluations in flight finish, no new ones start, and the run "
+        "completes (`evolution_complete`, status `stopped`) with what it has. Replies "
+        '`evolution_progress{phase: "stopping"}`.',
         {"type": "stop_evolution", "id": "e2", "data": {"run_id": "evo-1"}},
         domain="evolution",
     ),
     MessageSpec(
         "evolution_progress",
         SERVER,
-        obj({"run_id": string(), "generation": integer()}, required=["run_id", "generation"],
-            additional=True),
-        "One generation's statistics.",
-        {"type": "evolution_progress", "reply_to": "e1", "seq": 100,
-         "ts": "2026-11-27T15:01:00.000Z",
-         "data": {"run_id": "evo-1", "generation": 1, "best": 0.6, "mean": 0.41,
-                  "worst": 0.1, "std": 0.12, "diversity": 0.7, "evaluations": 16,
-                  "elapsed": 3.2}},
+        obj(
+            {
+                "run_id": string(),
+                "phase": string(enum=["started", "generation", "stopping"]),
+                "generation": integer(minimum=0),
+                "generations": integer(minimum=0),
+                "population_size": integer(minimum=0),
+                **_STATS,
+                "best_so_far": {"type": ["number", "null"]},
+                "stagnation": integer(minimum=0),
+                "partial": boolean(),
+                "best_genome": {},
+            },
+            required=["run_id", "generation"],
+            additional=True,
+        ),
+        "One generation's statistics: best/mean/worst/std fitness, diversity (0-1), the share "
+        "of crossovers and mutations that beat their parents, selection pressure (selection "
+        "intensity: how many standard deviations the selected parents' mean fitness lies above "
+        "the population's), evaluations so far and elapsed seconds. `partial` marks a "
+        "generation cut short by a stop or a budget.",
+        {
+            "type": "evolution_progress",
+            "reply_to": "e1",
+            "seq": 100,
+            "ts": "2026-11-27T15:01:00.000Z",
+            "data": {
+                "run_id": "evo-1",
+                "phase": "generation",
+                "generation": 1,
+                "generations": 5,
+                "population_size": 8,
+                "best": 0.6,
+                "mean": 0.41,
+                "worst": 0.1,
+                "std": 0.12,
+                "diversity": 0.7,
+                "crossover_success": 0.5,
+                "mutation_success": 0.25,
+                "selection_pressure": 0.62,
+                "evaluations": 16,
+                "generation_evaluations": 7,
+                "tokens": 5120,
+                "best_so_far": 0.6,
+                "stagnation": 0,
+                "elapsed": 3.2,
+                "best_genome": {
+                    "system_prompt": "Answer with the expression only.",
+                    "model": "qwen2.5:0.5b",
+                    "temperature": 0.2,
+                    "top_p": 0.9,
+                    "few_shot": [],
+                    "tools": [],
+                },
+            },
+        },
         domain="evolution",
     ),
     MessageSpec(
         "evolution_complete",
         SERVER,
-        obj({"run_id": string()}, required=["run_id"], additional=True),
-        "The run ended: best genome, hall of fame, improvement over generation 0.",
-        {"type": "evolution_complete", "reply_to": "e1", "seq": 140,
-         "ts": "2026-11-27T15:02:00.000Z",
-         "data": {"run_id": "evo-1", "best": {"fitness": 0.8}, "hall_of_fame": [],
-                  "improvement": 0.3, "stats": {"evaluations": 40}}},
+        obj(
+            {
+                "run_id": string(),
+                "status": string(enum=["completed", "stopped", "failed"]),
+                "reason": string(),
+                "generations": integer(minimum=0),
+                "best": {"type": ["object", "null"]},
+                "hall_of_fame": arr(obj(additional=True)),
+                "improvement": obj(additional=True),
+                "lineage": arr(obj(additional=True)),
+                "stats": obj(additional=True),
+                "agent_types": arr(string()),
+            },
+            required=["run_id"],
+            additional=True,
+        ),
+        "The run ended (`reason`: generations, evaluations, tokens, time, stagnation, target, "
+        "stopped, or error): the best variant, the hall of fame, the improvement of the best "
+        "fitness over generation 0, the best variant's lineage, totals, and the agent types "
+        "registered from the winners (usable as `agentId` in `chat_message`).",
+        {
+            "type": "evolution_complete",
+            "reply_to": "e1",
+            "seq": 140,
+            "ts": "2026-11-27T15:02:00.000Z",
+            "data": {
+                "run_id": "evo-1",
+                "status": "completed",
+                "reason": "generations",
+                "generations": 5,
+                "best": {
+                    "id": 31,
+                    "fitness": 0.8,
+                    "tokens": 2210,
+                    "generation": 4,
+                    "parents": [12, 17],
+                    "op": "cx+mut",
+                    "genome": {
+                        "system_prompt": "Answer with the expression only.",
+                        "model": "qwen2.5:0.5b",
+                        "temperature": 0.2,
+                        "top_p": 0.9,
+                        "few_shot": [],
+                        "tools": [],
+                    },
+                },
+                "hall_of_fame": [],
+                "improvement": {
+                    "generation0_best": 0.4,
+                    "final_best": 0.8,
+                    "absolute": 0.4,
+                    "relative": 1.0,
+                },
+                "lineage": [],
+                "stats": {"evaluations": 40, "tokens": 51200, "elapsed": 61.5},
+                "agent_types": ["evolved-evo-1"],
+            },
+        },
         domain="evolution",
     ),
 ]

@@ -246,6 +246,7 @@ class AgentsService(Service):
         except PygentError as error:
             if isinstance(error, OllamaError):
                 request.reply("ollama_error", error.event_data())
+                self._poke_monitor()
             await self._incomplete(request, ids, answer_id, parts, started, error.code.value,
                                    provider.name)
             raise
@@ -310,9 +311,16 @@ class AgentsService(Service):
                 if not can_fall_back:
                     raise
                 request.reply("ollama_error", {**error.event_data(), "fallback": "local"})
+                self._poke_monitor()
                 turn.provider = self.local
                 turn.model = None
                 turn.tools = []
+
+    def _poke_monitor(self) -> None:
+        monitor = self.hub.service("ollama")
+        poll_now = getattr(monitor, "poll_now", None)
+        if poll_now is not None:
+            poll_now()
 
     async def _incomplete(self, request: Request, ids: dict[str, str], answer_id: str,
                           parts: list[str], started: float, reason: str, backend: str,

@@ -196,6 +196,10 @@ class Engine:
 
     # -- control ----------------------------------------------------------------------------
 
+    def add_listener(self, callback: EventCallback) -> None:
+        """Also call ``callback(type, data)`` for every event (it may return an awaitable)."""
+        self._callbacks.append(callback)
+
     def stop(self) -> None:
         """Ask the run to end: evaluations already started finish, no new ones start, then
         the run completes with what it has (status ``stopped``)."""
@@ -213,11 +217,22 @@ class Engine:
             return "stopped"
         if cfg.max_evaluations is not None and self.evaluator.evaluations >= cfg.max_evaluations:
             return "evaluations"
-        if cfg.max_tokens is not None and self.evaluator.tokens >= cfg.max_tokens:
+        if cfg.max_tokens is not None and self.tokens >= cfg.max_tokens:
             return "tokens"
         if cfg.max_seconds is not None and self.elapsed >= cfg.max_seconds:
             return "time"
         return None
+
+    @property
+    def tokens(self) -> int:
+        """Tokens used: by evaluations plus by LLM-driven operators."""
+        return self.evaluator.tokens + self._operator_tokens()
+
+    def _operator(self) -> Any:
+        return getattr(self.spec, "llm_operator", None)
+
+    def _operator_tokens(self) -> int:
+        return int(getattr(self._operator(), "tokens", 0))
 
     def _may_start(self) -> bool:
         return self._budget_reason() is None
@@ -372,7 +387,10 @@ class Engine:
             if inspect.isawaitable(children):
                 children = await children
             genomes = list(children)
-            items = [(genomes[0], "cx", (a, b)), (genomes[1], "cx", (a, b))]
+            items: list[tuple[Any, str, tuple[Individual, ...]]] = [
+                (genomes[0], "cx", (a, b)),
+                (genomes[1], "cx", (a, b)),
+            ]
         else:
             items = [(a.genome, "", (a,))] + ([(b.genome, "", (b,))] if b is not None else [])
         for genome, op, parents in items:
@@ -440,7 +458,7 @@ class Engine:
             "selection_pressure": _finite(pressure, 4),
             "generation_evaluations": 0,
             "evaluations": self.evaluator.evaluations,
-            "tokens": self.evaluator.tokens,
+            "tokens": self.tokens,
             "best_so_far": _finite(self.best_so_far),
             "stagnation": self.since_improvement,
             "elapsed": round(self.elapsed, 4),
@@ -579,7 +597,8 @@ class Engine:
                 "evaluations": self.evaluator.evaluations,
                 "cache_hits": self._cache_hits(),
                 "errors": self.evaluator.errors,
-                "tokens": self.evaluator.tokens,
+                "tokens": self.tokens,
+                "operator_tokens": self._operator_tokens(),
                 "elapsed": round(elapsed, 4),
                 "generations_per_s": round(self.generation / elapsed, 3)
                 if elapsed > 0 and self.generation > 0
@@ -624,6 +643,7 @@ class Engine:
                 "evaluations": self.evaluator.evaluations,
                 "tokens": self.evaluator.tokens,
                 "errors": self.evaluator.errors,
+                "operator_tokens": self._operator_tokens(),
                 "best_so_far": self.best_so_far,
                 "since_improvement": self.since_improvement,
                 "gen0_best": self.gen0_best,
@@ -675,6 +695,9 @@ class Engine:
         engine.evaluator.evaluations = int(counters["evaluations"])
         engine.evaluator.tokens = int(counters["tokens"])
         engine.evaluator.errors = int(counters["errors"])
+        operator = engine._operator()
+        if operator is not None and hasattr(operator, "tokens"):
+            operator.tokens = int(counters.get("operator_tokens", 0))
         engine.best_so_far = counters["best_so_far"]
         engine.since_improvement = int(counters["since_improvement"])
         engine.gen0_best = counters["gen0_best"]
@@ -709,7 +732,7 @@ def _rank_key(ind: Individual) -> tuple[Any, int]:
     """Sort key: best first, then oldest (lowest id) first."""
     key = ind.key
     if isinstance(key, tuple):
-        return tuple(-k for k in key), ind.id  # type: ignore[return-value]
+        return tuple(-k for k in key), ind.id
     return (-key, ind.id)
 
 

@@ -4,7 +4,7 @@ A genome *spec* knows how to create, vary, key, serialize and measure the divers
 kind of genome. Genomes themselves are immutable (tuples or frozen dataclasses) so they can be
 cache keys and never need copying.
 
-Randomness contract: an operator takes a :class:`random.Random` and draws from it
+Randomness contract: an operator takes a :class:`Random` and draws from it
 *synchronously*, before returning. An operator may return an awaitable (LLM-driven operators
 do); it must then have drawn what it needs from ``rng`` before returning it, so that runs stay
 reproducible when such awaitables are resolved concurrently.
@@ -13,11 +13,11 @@ reproducible when such awaitables are resolved concurrently.
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Awaitable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from random import Random
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "AgentGenome",
@@ -43,16 +43,19 @@ class GenomeSpec(Protocol[G]):
     """What the engine needs from a kind of genome."""
 
     kind: str
-    #: True when :meth:`crossover` or :meth:`mutate` may return awaitables.
-    async_operators: bool
 
-    def random(self, rng: random.Random) -> G: ...
+    @property
+    def async_operators(self) -> bool:
+        """True when :meth:`crossover` or :meth:`mutate` may return awaitables."""
+        ...
 
-    def crossover(self, a: G, b: G, rng: random.Random) -> MaybeAwaitable:
+    def random(self, rng: Random) -> G: ...
+
+    def crossover(self, a: G, b: G, rng: Random) -> MaybeAwaitable:
         """Two children (``tuple[G, G]``), or an awaitable of them."""
         ...
 
-    def mutate(self, g: G, rng: random.Random) -> MaybeAwaitable:
+    def mutate(self, g: G, rng: Random) -> MaybeAwaitable:
         """One mutant, or an awaitable of it."""
         ...
 
@@ -72,7 +75,7 @@ class GenomeSpec(Protocol[G]):
 # -- fixed-length sequence operators (DEAP semantics) ------------------------------------
 
 
-def cx_one_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: random.Random) -> tuple[Any, Any]:
+def cx_one_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: Random) -> tuple[Any, Any]:
     """Swap the tails after one random cut point (1 … len-1)."""
     size = min(len(a), len(b))
     if size < 2:
@@ -81,7 +84,7 @@ def cx_one_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: random.Random) -> 
     return a[:cut] + b[cut:], b[:cut] + a[cut:]
 
 
-def cx_two_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: random.Random) -> tuple[Any, Any]:
+def cx_two_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: Random) -> tuple[Any, Any]:
     """Swap the segment between two cut points, drawn exactly like DEAP's ``cxTwoPoint``."""
     size = min(len(a), len(b))
     if size < 2:
@@ -96,7 +99,7 @@ def cx_two_point(a: tuple[Any, ...], b: tuple[Any, ...], rng: random.Random) -> 
 
 
 def cx_uniform(
-    a: tuple[Any, ...], b: tuple[Any, ...], rng: random.Random, indpb: float = 0.5
+    a: tuple[Any, ...], b: tuple[Any, ...], rng: Random, indpb: float = 0.5
 ) -> tuple[Any, Any]:
     """Swap each position independently with probability ``indpb``."""
     c1, c2 = list(a), list(b)
@@ -106,7 +109,7 @@ def cx_uniform(
     return tuple(c1), tuple(c2)
 
 
-def mut_flip_bit(g: tuple[int, ...], rng: random.Random, indpb: float) -> tuple[int, ...]:
+def mut_flip_bit(g: tuple[int, ...], rng: Random, indpb: float) -> tuple[int, ...]:
     """Flip each bit independently with probability ``indpb`` (DEAP's ``mutFlipBit``)."""
     r = rng.random
     return tuple([1 - x if r() < indpb else x for x in g])
@@ -114,7 +117,7 @@ def mut_flip_bit(g: tuple[int, ...], rng: random.Random, indpb: float) -> tuple[
 
 def mut_gaussian(
     g: tuple[float, ...],
-    rng: random.Random,
+    rng: Random,
     sigma: float,
     indpb: float,
     low: float | None = None,
@@ -156,16 +159,16 @@ class BitString:
             raise ValueError(f"unknown crossover {self.crossover_kind!r}")
         self._cx = _CROSSOVERS[self.crossover_kind]
 
-    def random(self, rng: random.Random) -> tuple[int, ...]:
+    def random(self, rng: Random) -> tuple[int, ...]:
         r = rng.random
         return tuple([1 if r() < 0.5 else 0 for _ in range(self.length)])
 
     def crossover(
-        self, a: tuple[int, ...], b: tuple[int, ...], rng: random.Random
+        self, a: tuple[int, ...], b: tuple[int, ...], rng: Random
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        return self._cx(a, b, rng)  # type: ignore[no-any-return]
+        return self._cx(a, b, rng)
 
-    def mutate(self, g: tuple[int, ...], rng: random.Random) -> tuple[int, ...]:
+    def mutate(self, g: tuple[int, ...], rng: Random) -> tuple[int, ...]:
         return mut_flip_bit(g, rng, self.indpb)
 
     def key(self, g: tuple[int, ...]) -> Hashable:
@@ -221,14 +224,14 @@ class RealVector:
         if self.crossover_kind not in ("blend", *_CROSSOVERS):
             raise ValueError(f"unknown crossover {self.crossover_kind!r}")
 
-    def random(self, rng: random.Random) -> tuple[float, ...]:
+    def random(self, rng: Random) -> tuple[float, ...]:
         return tuple(rng.uniform(self.low, self.high) for _ in range(self.length))
 
     def crossover(
-        self, a: tuple[float, ...], b: tuple[float, ...], rng: random.Random
+        self, a: tuple[float, ...], b: tuple[float, ...], rng: Random
     ) -> tuple[tuple[float, ...], tuple[float, ...]]:
         if self.crossover_kind != "blend":
-            return _CROSSOVERS[self.crossover_kind](a, b, rng)  # type: ignore[no-any-return]
+            return _CROSSOVERS[self.crossover_kind](a, b, rng)
         c1, c2 = [], []
         for x, y in zip(a, b, strict=False):
             gamma = (1.0 + 2.0 * self.alpha) * rng.random() - self.alpha
@@ -239,7 +242,7 @@ class RealVector:
     def _clip(self, x: float) -> float:
         return min(self.high, max(self.low, x))
 
-    def mutate(self, g: tuple[float, ...], rng: random.Random) -> tuple[float, ...]:
+    def mutate(self, g: tuple[float, ...], rng: Random) -> tuple[float, ...]:
         return mut_gaussian(g, rng, self.sigma, self.indpb, self.low, self.high)
 
     def key(self, g: tuple[float, ...]) -> Hashable:
@@ -284,7 +287,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
-def text_crossover(a: str, b: str, rng: random.Random) -> tuple[str, str]:
+def text_crossover(a: str, b: str, rng: Random) -> tuple[str, str]:
     """Sentence-level one-point crossover: head of one prompt + tail of the other."""
     sa, sb = _sentences(a), _sentences(b)
     if not sa or not sb:
@@ -296,7 +299,7 @@ def text_crossover(a: str, b: str, rng: random.Random) -> tuple[str, str]:
     return c1, c2
 
 
-def text_mutate(text: str, rng: random.Random, pool: Sequence[str] = ()) -> str:
+def text_mutate(text: str, rng: Random, pool: Sequence[str] = ()) -> str:
     """Insert, replace, drop or swap a sentence (insert/replace draw from ``pool``)."""
     sentences = _sentences(text)
     moves = ["swap"] if len(sentences) >= 2 else []
@@ -358,13 +361,13 @@ class AgentGenome:
 class PromptOperator(Protocol):
     """An LLM-driven prompt operator (see :mod:`.llm_ops`)."""
 
-    def mutate(self, prompt: str, rng: random.Random) -> Awaitable[str]: ...
+    def mutate(self, prompt: str, rng: Random) -> Awaitable[str]: ...
 
-    def crossover(self, a: str, b: str, rng: random.Random) -> Awaitable[str]: ...
+    def crossover(self, a: str, b: str, rng: Random) -> Awaitable[str]: ...
 
 
 @dataclass
-class AgentGenomeSpec(Generic[G]):
+class AgentGenomeSpec:
     """Agent genomes with one operator per gene.
 
     - ``system_prompt``: text crossover/mutation drawing on ``prompt_pool``, or, with
@@ -407,7 +410,7 @@ class AgentGenomeSpec(Generic[G]):
 
     # -- creation ---------------------------------------------------------------------------
 
-    def random(self, rng: random.Random) -> AgentGenome:
+    def random(self, rng: Random) -> AgentGenome:
         lo, hi = self.temperature_range
         plo, phi = self.top_p_range
         shots: tuple[int, ...] = ()
@@ -428,7 +431,7 @@ class AgentGenomeSpec(Generic[G]):
 
     # -- variation --------------------------------------------------------------------------
 
-    def crossover(self, a: AgentGenome, b: AgentGenome, rng: random.Random) -> MaybeAwaitable:
+    def crossover(self, a: AgentGenome, b: AgentGenome, rng: Random) -> MaybeAwaitable:
         fields_a: dict[str, Any] = {}
         fields_b: dict[str, Any] = {}
         for gene in self.evolve:
@@ -446,7 +449,7 @@ class AgentGenomeSpec(Generic[G]):
         if "system_prompt" not in self.evolve:
             return c1, c2
         if self.llm_operator is not None and rng.random() < self.llm_rate:
-            sub1, sub2 = random.Random(rng.getrandbits(64)), random.Random(rng.getrandbits(64))
+            sub1, sub2 = Random(rng.getrandbits(64)), Random(rng.getrandbits(64))
             op = self.llm_operator
             pa, pb = a.system_prompt, b.system_prompt
 
@@ -459,20 +462,29 @@ class AgentGenomeSpec(Generic[G]):
         p1, p2 = text_crossover(a.system_prompt, b.system_prompt, rng)
         return replace(c1, system_prompt=p1), replace(c2, system_prompt=p2)
 
-    def mutate(self, g: AgentGenome, rng: random.Random) -> MaybeAwaitable:
+    def mutate(self, g: AgentGenome, rng: Random) -> MaybeAwaitable:
+        """Mutate genes; retries (up to 5 times) when the draw happened to change nothing."""
+        for _ in range(5):
+            mutant = self._mutate_once(g, rng)
+            if mutant != g:
+                break
+        return mutant
+
+    def _mutate_once(self, g: AgentGenome, rng: Random) -> MaybeAwaitable:
         genes = [gene for gene in self.evolve if rng.random() < self.gene_rate]
         if not genes:
             genes = [rng.choice(list(self.evolve))]
         changes: dict[str, Any] = {}
-        llm_prompt: tuple[str, random.Random] | None = None
+        llm_prompt: tuple[str, Random] | None = None
         for gene in genes:
             if gene == "system_prompt":
                 if self.llm_operator is not None and rng.random() < self.llm_rate:
-                    llm_prompt = (g.system_prompt, random.Random(rng.getrandbits(64)))
+                    llm_prompt = (g.system_prompt, Random(rng.getrandbits(64)))
                 else:
                     changes[gene] = text_mutate(g.system_prompt, rng, self.prompt_pool)
             elif gene == "model":
-                changes[gene] = rng.choice(list(self.models))
+                others = [m for m in self.models if m != g.model]
+                changes[gene] = rng.choice(others) if others else g.model
             elif gene in ("temperature", "top_p"):
                 lo, hi = self.temperature_range if gene == "temperature" else self.top_p_range
                 value = getattr(g, gene) + rng.gauss(0.0, self.sigma * (hi - lo))
@@ -495,7 +507,7 @@ class AgentGenomeSpec(Generic[G]):
 
         return llm_mutant()
 
-    def _mutate_shots(self, shots: tuple[int, ...], rng: random.Random) -> tuple[int, ...]:
+    def _mutate_shots(self, shots: tuple[int, ...], rng: Random) -> tuple[int, ...]:
         pool = range(len(self.few_shot_pool))
         if not self.few_shot_pool:
             return shots

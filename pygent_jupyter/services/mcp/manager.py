@@ -49,6 +49,13 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _describe(exc: BaseException) -> str:
+    """A one-line reason for ``exc``; exception groups are unwrapped to their first leaf."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
 class ToolInfo:
     """A discovered tool with its compiled argument validator."""
 
@@ -258,14 +265,14 @@ class ServerHandle:
         except FileNotFoundError as exc:
             error = str(exc)
         except MCPError as exc:
-            error = self._fault or f"MCP error during start: {exc.message}"
+            error = self._fault or self._exit_reason() or f"MCP error: {exc.message}"
         except asyncio.TimeoutError:
             error = self._fault or (
                 f"did not answer initialize/tools/list within {self.fleet.start_timeout:g} s"
             )
         except Exception as exc:
             log.debug("MCP server %s runner failed", self.server_id, exc_info=True)
-            error = self._fault or f"{type(exc).__name__}: {exc}"
+            error = self._fault or self._exit_reason() or _describe(exc)
         finally:
             self.session = None
             self.tools = {}
@@ -347,6 +354,13 @@ class ServerHandle:
         finally:
             stop.cancel()
             fault.cancel()
+
+    def _exit_reason(self) -> str | None:
+        """'exited with code N' when the process died on its own (not killed by us)."""
+        info = self.process
+        if info is not None and info.exited_by_itself and info.returncode is not None:
+            return f"exited with code {info.returncode}"
+        return None
 
     def _failed(self, error: str) -> None:
         if self.process is not None:
@@ -476,6 +490,8 @@ class ServerHandle:
                     f"{timeout:g} s; the call was cancelled",
                 ) from None
             if exc.code == mcp_types.CONNECTION_CLOSED:
+                with contextlib.suppress(asyncio.TimeoutError):  # let the transport say why
+                    await asyncio.wait_for(asyncio.shield(self._fault_event.wait()), 1.5)
                 raise PygentError(
                     ErrorCode.UNAVAILABLE,
                     f"MCP server {self.server_id!r} went away during the call "

@@ -40,6 +40,7 @@ class ProcessInfo:
     pid: int
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     returncode: int | None = None
+    exited_by_itself: bool = False
 
     def stderr_tail(self, lines: int = 5) -> str:
         return "\n".join(list(self.stderr)[-lines:])
@@ -213,6 +214,7 @@ async def stdio_process(
                 with anyio.CancelScope(shield=True):
                     write_stream.close()
                     read_stream.close()
+                    info.exited_by_itself = process.returncode is not None
                     info.returncode = await kill_process_group(
                         process, grace=grace, term_timeout=term_timeout
                     )

@@ -64,7 +64,7 @@ class VectorIndex:
     ) -> None:
         self.dim = dim
         self.config = config or IndexConfig()
-        self.flat = faiss.IndexFlatIP(dim)
+        self.flat: Any = faiss.IndexFlatIP(dim)
         self.ids = np.zeros(0, dtype=np.int64)
         self.approx: Any = None
         self.approx_kind: str = "none"
@@ -149,7 +149,7 @@ class VectorIndex:
         if len(self) < self.config.approx_threshold // 2:
             self.approx = None  # small again: exact is fast enough and always right
             self.approx_kind = "none"
-        return int(len(hit))
+        return len(hit)
 
     # -- approximate index ----------------------------------------------------------------
 
@@ -196,7 +196,8 @@ class VectorIndex:
     def _set_param(self, value: int) -> None:
         self.approx_param = value
         if self.approx_kind == "hnsw":
-            faiss.downcast_index(self.approx.index).hnsw.efSearch = value
+            inner: Any = faiss.downcast_index(self.approx.index)
+            inner.hnsw.efSearch = value
         else:
             self.approx.nprobe = value
 
@@ -245,7 +246,7 @@ class VectorIndex:
         if subset is not None:
             return (*self._search_subset(queries, k, subset), "exact-subset")
         if len(self) == 0:
-            return _empty(len(queries), k) + ("empty",)
+            return (*_empty(len(queries), k), "empty")
         if not exact and self.approx is None and self.config.approx_kind == "hnsw":
             self.maybe_build_approx()  # after an HNSW delete
         if not exact and self.approx is not None:
@@ -314,9 +315,9 @@ class VectorIndex:
         )
         head = json.dumps(meta).encode()
         chunks: list[bytes | memoryview] = [_MAGIC, struct.pack("<Q", len(head)), head]
-        chunks += [memoryview(flat), memoryview(self.ids)]
+        chunks += [flat.data, self.ids.data]
         if approx is not None:
-            chunks.append(memoryview(approx))
+            chunks.append(approx.data)
         return chunks
 
     @staticmethod

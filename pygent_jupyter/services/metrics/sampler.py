@@ -7,6 +7,7 @@ Call them from a worker thread, never from the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -45,9 +46,7 @@ def sample_system(disk_path: str = "/") -> dict[str, Any]:
             "percent": vm.percent,
         },
         "disk": disk,
-        "network": {"bytes_sent": net.bytes_sent, "bytes_recv": net.bytes_recv}
-        if net
-        else {},
+        "network": {"bytes_sent": net.bytes_sent, "bytes_recv": net.bytes_recv} if net else {},
         "process": process,
         "sampled_at": time.time(),
     }
@@ -84,13 +83,21 @@ class GpuSampler:
     def sample(self) -> dict[str, Any]:
         with self._lock:
             if not self._init():
-                return {"available": False, "gpus": [], "error": self._error,
-                        "sampled_at": time.time()}
+                return {
+                    "available": False,
+                    "gpus": [],
+                    "error": self._error,
+                    "sampled_at": time.time(),
+                }
             try:
                 return self._sample()
             except Exception as exc:
-                return {"available": False, "gpus": [], "sampled_at": time.time(),
-                        "error": f"NVML query failed: {type(exc).__name__}: {exc}"}
+                return {
+                    "available": False,
+                    "gpus": [],
+                    "sampled_at": time.time(),
+                    "error": f"NVML query failed: {type(exc).__name__}: {exc}",
+                }
 
     def _sample(self) -> dict[str, Any]:
         nv = self._nvml
@@ -119,10 +126,8 @@ class GpuSampler:
     def close(self) -> None:
         with self._lock:
             if self._ready:
-                try:
+                with contextlib.suppress(Exception):
                     self._nvml.nvmlShutdown()
-                except Exception:
-                    pass
             self._ready = None
 
 

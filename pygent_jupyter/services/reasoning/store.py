@@ -38,7 +38,9 @@ MIGRATIONS = [
     """
 ]
 
-_SUMMARY_COLUMNS = "id, task, input, params, status, answer, solved, stats, error, created, finished"
+_SUMMARY_COLUMNS = (
+    "id, task, input, params, status, answer, solved, stats, error, created, finished"
+)
 
 
 class RunStore:
@@ -89,7 +91,9 @@ class RunStore:
 
         await self.db.run(update)
 
-    async def list(self, user: str, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, user: str, limit: int = 50, before: float | None = None
+    ) -> list[dict[str, Any]]:
         """The user's runs, newest first, without their trees."""
 
         def select(conn: sqlite3.Connection) -> list[dict[str, Any]]:

@@ -1,0 +1,179 @@
+"""Foundation benchmark: /pygent/ws against bare Tornado in the same Jupyter Server.
+
+    python benchmarks/ws_bench.py            # full: 2000 pings, fan-out to 100/1000/5000
+    python benchmarks/ws_bench.py --quick    # smaller counts
+
+Prints p50/p99 and ratios; see benchmarks/README.md for results and targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import websockets
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int, tmp: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "JUPYTER_CONFIG_DIR": f"{tmp}/cfg",
+        "JUPYTER_DATA_DIR": f"{tmp}/data",
+        "JUPYTER_RUNTIME_DIR": f"{tmp}/rt",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--no-browser",
+        "--allow-root",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={tmp}",
+        "--ServerApp.jpserver_extensions={'_bench_ext': True, 'pygent_jupyter': True}",
+        "--PygentJupyter.services=_bench_ext:BenchService",
+        "--PygentJupyter.max_concurrent_commands=64",
+        "--ServerApp.log_level=WARN",
+    ]
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_up(port: int) -> None:
+    for _ in range(300):
+        try:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo")
+            await ws.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def pygent(port: int) -> websockets.ClientConnection:
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{port}/pygent/ws",
+        additional_headers={"Authorization": f"token {TOKEN}"},
+        max_size=None,
+    )
+    await ws.recv()  # connection_status
+    return ws
+
+
+async def rtt(ws: websockets.ClientConnection, frame: str, replies: int, n: int) -> list[float]:
+    out = []
+    for i in range(n + 50):
+        t0 = time.perf_counter()
+        await ws.send(frame)
+        for _ in range(replies):
+            await ws.recv()
+        if i >= 50:  # warm-up
+            out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+async def main(quick: bool) -> None:
+    n = 500 if quick else 2000
+    sizes = [100, 1000] if quick else [100, 1000, 5000]
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(port, tmp)
+        try:
+            await wait_up(port)
+            proc = psutil.Process(server.pid)
+            echo = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo")
+            echo3 = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo3")
+            ws = await pygent(port)
+            ping = json.dumps({"type": "ping", "id": "p", "data": {"ts": 1.0}})
+            three = json.dumps({"type": "request_system_metrics", "id": "q", "data": {}})
+            bare = await rtt(echo, ping, 1, n)
+            ours = await rtt(ws, ping, 1, n)
+            ours3 = await rtt(ws, three, 3, n)
+            nagle = await rtt(echo3, ping, 3, min(n, 100))
+            print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}")
+            for name, vals in [
+                ("bare Tornado echo", bare),
+                ("pygent ping", ours),
+                ("pygent 3-message reply", ours3),
+                ("bare 3 frames, no TCP_NODELAY", nagle),
+            ]:
+                print(f"{name:34}{pct(vals, 0.5):9.3f}{pct(vals, 0.99):9.3f}")
+            b50 = pct(bare, 0.5)
+            print(
+                f"ratio ping/bare echo (p50)            {pct(ours, 0.5) / b50:6.2f}  target <= 1.5"
+            )
+            print(
+                f"ratio 3-message reply/bare echo (p50) {pct(ours3, 0.5) / b50:6.2f}  target <= 2"
+            )
+
+            clients: list[websockets.ClientConnection] = []
+            drains: list[asyncio.Task[None]] = []
+
+            async def drain(c: websockets.ClientConnection) -> None:
+                async for _ in c:
+                    pass
+
+            print(f"\n{'clients':>8}{'hub ms':>9}{'bare ms':>9}{'ratio':>7}  KiB/idle conn")
+            for size in sizes:
+                rss0 = proc.memory_info().rss
+                before = len(clients)
+                while len(clients) < size:
+                    batch = await asyncio.gather(
+                        *[pygent(port) for _ in range(min(200, size - len(clients)))]
+                    )
+                    clients += batch
+                await asyncio.sleep(1.0)
+                per_conn = (proc.memory_info().rss - rss0) / max(1, size - before) / 1024
+                drains += [asyncio.ensure_future(drain(c)) for c in clients[len(drains) :]]
+                await ws.send(
+                    json.dumps({"type": "ollama_list_models", "id": f"f{size}", "data": {}})
+                )
+                while True:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                    if reply.get("reply_to") == f"f{size}":
+                        break
+                data = reply["data"]
+                ratio = data["hub_ms"] / data["bare_ms"]
+                print(
+                    f"{data['clients']:8d}{data['hub_ms']:9.2f}{data['bare_ms']:9.2f}"
+                    f"{ratio:7.2f}  {per_conn:6.1f}"
+                )
+                await asyncio.sleep(0.5)
+            errors = sum(1 for c in clients if c.close_code is not None)
+            print(f"\n{len(clients)} concurrent connections held; {errors} closed with an error")
+            print("targets: fan-out ratio <= 1.2, <= 32 KiB per idle connection")
+            for t in drains:
+                t.cancel()
+        finally:
+            server.terminate()
+            server.wait(20)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    asyncio.run(main(parser.parse_args().quick))

@@ -1,0 +1,268 @@
+/** Reasoning: start/stop Tree-of-Thought runs and watch the tree grow live. */
+import type { ReasoningCompleteData, ReasoningUpdateData } from '../protocol.generated';
+import { PanelContext, PygentTab } from '../context';
+import { button, field, h, select, setOptions } from '../dom';
+
+export interface IThoughtNode {
+  id: string;
+  parent_id?: string | null;
+  depth?: number;
+  thought?: string;
+  value?: number | null;
+  status?: string;
+}
+
+interface IRun {
+  id: string;
+  nodes: Map<string, IThoughtNode>;
+  step: number;
+  complete?: ReasoningCompleteData;
+}
+
+/** Pure: children lists keyed by parent id ('' for roots), in arrival order. */
+export function buildTree(nodes: Iterable<IThoughtNode>): Map<string, IThoughtNode[]> {
+  const all = [...nodes];
+  const ids = new Set(all.map(n => n.id));
+  const children = new Map<string, IThoughtNode[]>();
+  for (const n of all) {
+    const parent = n.parent_id && ids.has(n.parent_id) ? n.parent_id : '';
+    const list = children.get(parent) ?? [];
+    list.push(n);
+    children.set(parent, list);
+  }
+  return children;
+}
+
+export class ReasoningTab extends PygentTab {
+  private _runs = new Map<string, IRun>();
+  private _current: string | null = null;
+  private _runSelect: HTMLSelectElement;
+  private _task: HTMLSelectElement;
+  private _problem: HTMLInputElement;
+  private _method: HTMLSelectElement;
+  private _start: HTMLButtonElement;
+  private _stop: HTMLButtonElement;
+  private _tree: HTMLElement;
+  private _summary: HTMLElement;
+  private _renderPending = false;
+
+  constructor(ctx: PanelContext) {
+    super(ctx, 'reasoning', 'Reasoning');
+    this._task = select(
+      [
+        ['game24', 'Game of 24'],
+        ['open', 'Open problem']
+      ],
+      { 'aria-label': 'Task' }
+    );
+    this._problem = h('input', {
+      className: 'jp-mod-styled jp-pygent-grow',
+      type: 'text',
+      value: '4 5 6 10',
+      'aria-label': 'Puzzle or problem'
+    });
+    this._task.addEventListener('change', () => {
+      this._problem.value = this._task.value === 'game24' ? '4 5 6 10' : '';
+      this._problem.placeholder = this._task.value === 'game24' ? 'four numbers' : 'describe the problem';
+    });
+    this._method = select(
+      [
+        ['bfs', 'BFS'],
+        ['dfs', 'DFS']
+      ],
+      { 'aria-label': 'Search method' }
+    );
+    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept' });
+    this._stop = button('Stop', () => this.stop(), { disabled: true });
+    this._runSelect = select([], {
+      'aria-label': 'Run',
+      onchange: () => {
+        this._current = this._runSelect.value || null;
+        this._scheduleRender();
+      }
+    });
+    this._summary = h('div', { className: 'jp-pygent-summary', 'aria-live': 'polite' });
+    this._tree = h('ul', { className: 'jp-pygent-tree', role: 'tree', 'aria-label': 'Thought tree' });
+    this.node.append(
+      h(
+        'form',
+        {
+          className: 'jp-pygent-toolbar',
+          onsubmit: (ev: Event) => {
+            ev.preventDefault();
+            void this.start();
+          }
+        },
+        field('Task', this._task),
+        field('Input', this._problem),
+        field('Method', this._method),
+        this._start,
+        this._stop
+      ),
+      h('div', { className: 'jp-pygent-toolbar' }, field('Run', this._runSelect)),
+      this._summary,
+      h('div', { className: 'jp-pygent-scroll' }, this._tree)
+    );
+    this.track(ctx.conn.on('reasoning_update', d => this._update(d)));
+    this.track(ctx.conn.on('reasoning_complete', d => this._complete(d)));
+  }
+
+  async start(): Promise<void> {
+    const text = this._problem.value.trim();
+    if (!text) {
+      this._summary.textContent = 'Enter a puzzle or a problem first.';
+      return;
+    }
+    const data: Record<string, unknown> = { task: this._task.value, method: this._method.value };
+    if (this._task.value === 'game24') {
+      data.puzzle = text;
+    } else {
+      data.problem = text;
+    }
+    this._start.disabled = true;
+    this._summary.textContent = 'Starting…';
+    try {
+      const env = await this.ctx.conn.request('start_reasoning', data as any, {
+        replyTypes: ['reasoning_update', 'reasoning_complete']
+      });
+      const runId = (env.data as { run_id: string }).run_id;
+      this._current = runId;
+      this._runSelect.value = runId;
+    } catch (err) {
+      this._summary.textContent = `Could not start: ${(err as Error).message}`;
+      this._start.disabled = false;
+    }
+  }
+
+  stop(): void {
+    if (this._current) {
+      this.ctx.conn.send('stop_reasoning', { run_id: this._current });
+    }
+  }
+
+  private _run(id: string): IRun {
+    let run = this._runs.get(id);
+    if (!run) {
+      run = { id, nodes: new Map(), step: 0 };
+      this._runs.set(id, run);
+      setOptions(
+        this._runSelect,
+        [...this._runs.keys()].map((k): [string, string] => [k, k])
+      );
+      if (!this._current) {
+        this._current = id;
+      }
+      this._runSelect.value = this._current;
+    }
+    return run;
+  }
+
+  private _update(d: ReasoningUpdateData): void {
+    const run = this._run(d.run_id);
+    if (typeof d.step === 'number') {
+      run.step = Math.max(run.step, d.step);
+    }
+    const node = d.node as IThoughtNode | undefined;
+    if (node && typeof node.id === 'string') {
+      run.nodes.set(node.id, { ...run.nodes.get(node.id), ...node });
+    }
+    if (d.run_id === this._current) {
+      this._stop.disabled = false;
+      this._start.disabled = true;
+      this._scheduleRender();
+    }
+  }
+
+  private _complete(d: ReasoningCompleteData): void {
+    const run = this._run(d.run_id);
+    run.complete = d;
+    if (d.run_id === this._current) {
+      this._stop.disabled = true;
+      this._start.disabled = false;
+      this._scheduleRender();
+    }
+  }
+
+  private _scheduleRender(): void {
+    if (this._renderPending) {
+      return;
+    }
+    this._renderPending = true;
+    requestAnimationFrame(() => {
+      this._renderPending = false;
+      this._render();
+    });
+  }
+
+  private _render(): void {
+    const run = this._current ? this._runs.get(this._current) : undefined;
+    if (!run) {
+      this._tree.replaceChildren();
+      this._summary.textContent = 'No run yet.';
+      return;
+    }
+    const best = new Set((run.complete?.best_path ?? []).map(String));
+    const children = buildTree(run.nodes.values());
+    const renderLevel = (parent: string, level: number): HTMLElement[] =>
+      (children.get(parent) ?? []).map(n => {
+        const kids = children.get(n.id);
+        const onBest = best.has(n.id) || (n.thought !== undefined && best.has(n.thought));
+        const li = h(
+          'li',
+          {
+            role: 'treeitem',
+            'aria-level': level,
+            'aria-expanded': kids ? 'true' : null,
+            tabindex: -1,
+            className: `jp-pygent-node jp-pygent-node-${n.status ?? 'proposed'}${onBest ? ' jp-pygent-best' : ''}`
+          },
+          h('span', { className: 'jp-pygent-thought' }, n.thought ?? n.id),
+          typeof n.value === 'number' ? h('span', { className: 'jp-pygent-badge' }, `v=${n.value.toFixed(2)}`) : null,
+          n.status ? h('span', { className: 'jp-pygent-status' }, n.status) : null
+        );
+        if (kids) {
+          li.append(h('ul', { role: 'group' }, ...renderLevel(n.id, level + 1)));
+        }
+        return li;
+      });
+    this._tree.replaceChildren(...renderLevel('', 1));
+    const first = this._tree.querySelector('[role=treeitem]') as HTMLElement | null;
+    if (first) {
+      first.tabIndex = 0;
+    }
+    const c = run.complete;
+    this._summary.textContent = c
+      ? `Done${c.solved === true ? ' (solved)' : c.solved === false ? ' (not solved)' : ''}: ${c.answer ?? 'no answer'} · ${run.nodes.size} nodes`
+      : `Running · step ${run.step} · ${run.nodes.size} nodes`;
+  }
+
+  protected onAfterAttach(): void {
+    this._tree.addEventListener('keydown', this._onTreeKey);
+  }
+
+  protected onBeforeDetach(): void {
+    this._tree.removeEventListener('keydown', this._onTreeKey);
+  }
+
+  /** Arrow keys move between visible tree items (WAI-ARIA tree pattern, simplified). */
+  private _onTreeKey = (ev: KeyboardEvent): void => {
+    const items = [...this._tree.querySelectorAll<HTMLElement>('[role=treeitem]')];
+    const i = items.indexOf(document.activeElement as HTMLElement);
+    let next = -1;
+    if (ev.key === 'ArrowDown') {
+      next = Math.min(items.length - 1, i + 1);
+    } else if (ev.key === 'ArrowUp') {
+      next = Math.max(0, i - 1);
+    } else if (ev.key === 'Home') {
+      next = 0;
+    } else if (ev.key === 'End') {
+      next = items.length - 1;
+    }
+    if (next >= 0 && items[next]) {
+      ev.preventDefault();
+      items.forEach(el => (el.tabIndex = -1));
+      items[next].tabIndex = 0;
+      items[next].focus();
+    }
+  };
+}

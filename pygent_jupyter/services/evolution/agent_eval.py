@@ -1,0 +1,113 @@
+"""Score an agent variant on a task set through an LLM provider.
+
+Fitness is the mean task score in [0, 1]. Token cost (prompt + completion tokens over the task
+set) is either ignored (``cost="none"``), subtracted as a penalty of ``token_penalty`` per 1000
+tokens (``cost="penalty"``), or kept as a second objective: fewer tokens win between equally
+accurate variants (``cost="objective"``, with ``EvolutionConfig.lexicographic``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...llm import ChatMessage, LLMProvider, Options
+from .fitness import FitnessResult
+from .genomes import AgentGenome
+from .tasks import TaskSet
+
+__all__ = ["COST_MODES", "AgentVariantEvaluator", "build_messages"]
+
+COST_MODES = ("none", "penalty", "objective")
+
+
+def build_messages(
+    genome: AgentGenome,
+    user_text: str,
+    few_shot_pool: Sequence[tuple[str, str]] = (),
+) -> list[ChatMessage]:
+    """System prompt, the genome's few-shot examples as user/assistant turns, then the input."""
+    messages: list[ChatMessage] = [{"role": "system", "content": genome.system_prompt}]
+    for i in genome.few_shot:
+        if 0 <= i < len(few_shot_pool):
+            question, answer = few_shot_pool[i]
+            messages.append({"role": "user", "content": question})
+            messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": user_text})
+    return messages
+
+
+class AgentVariantEvaluator:
+    """``await evaluator(genome) -> FitnessResult``; an async fitness function for the engine.
+
+    Tasks of one variant run ``task_concurrency`` at a time; the engine bounds how many
+    variants are scored at once. ``details`` of the result hold per-task scores.
+    """
+
+    def __init__(
+        self,
+        provider: LLMProvider,
+        task_set: TaskSet,
+        *,
+        few_shot_pool: Sequence[tuple[str, str]] = (),
+        tool_schemas: Mapping[str, dict[str, Any]] | None = None,
+        cost: str = "none",
+        token_penalty: float = 0.01,
+        max_answer_tokens: int = 256,
+        seed: int | None = 0,
+        task_concurrency: int = 1,
+    ) -> None:
+        if cost not in COST_MODES:
+            raise ValueError(f"unknown cost mode {cost!r}; choose one of {', '.join(COST_MODES)}")
+        self.provider = provider
+        self.task_set = task_set
+        self.few_shot_pool = list(few_shot_pool)
+        self.tool_schemas = dict(tool_schemas or {})
+        self.cost = cost
+        self.token_penalty = token_penalty
+        self.max_answer_tokens = max_answer_tokens
+        self.seed = seed
+        self._semaphore = asyncio.Semaphore(max(1, task_concurrency))
+
+    async def _one(self, genome: AgentGenome, index: int) -> tuple[float, int, str | None]:
+        task = self.task_set.tasks[index]
+        options: Options = {
+            "temperature": genome.temperature,
+            "top_p": genome.top_p,
+            "num_predict": self.max_answer_tokens,
+        }
+        if self.seed is not None:
+            options["seed"] = self.seed
+        tools = [self.tool_schemas[t] for t in genome.tools if t in self.tool_schemas]
+        messages = build_messages(genome, self.task_set.prompt(task), self.few_shot_pool)
+        async with self._semaphore:
+            try:
+                completion = await self.provider.chat(
+                    messages, model=genome.model, options=options, tools=tools or None
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return 0.0, 0, f"{type(exc).__name__}: {exc}"
+        tokens = completion.prompt_tokens + completion.completion_tokens
+        return task.score(completion.text), tokens, None
+
+    async def __call__(self, genome: AgentGenome) -> FitnessResult:
+        outcomes = await asyncio.gather(
+            *(self._one(genome, i) for i in range(len(self.task_set.tasks)))
+        )
+        scores = [score for score, _, _ in outcomes]
+        tokens = sum(t for _, t, _ in outcomes)
+        errors = [e for _, _, e in outcomes if e]
+        accuracy = sum(scores) / len(scores)
+        fitness = accuracy
+        secondary = None
+        if self.cost == "penalty":
+            fitness = accuracy - self.token_penalty * tokens / 1000.0
+        elif self.cost == "objective":
+            secondary = -float(tokens)
+        details: dict[str, Any] = {"accuracy": round(accuracy, 4), "scores": scores}
+        if errors:
+            details["errors"] = errors[:3]
+        return FitnessResult(fitness, tokens, secondary, details)

@@ -1,0 +1,405 @@
+"""EvolutionService: server-side evolution of agent variants over the socket.
+
+``start_evolution`` validates the request, records the run in SQLite, replies
+``evolution_progress{phase: "started"}`` and runs the engine as a service task (it outlives
+the request and the connection). Every event goes to all of the user's connections with
+``reply_to`` the start message's id. After each generation the logbook row, the new
+individuals and a checkpoint are written; at the end the result, and the best variants are
+registered as agent types for that user (when the agents service is running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Bool, Float, Int, Unicode
+
+from ...llm import LLMProvider
+from ...protocol import ErrorCode, PygentError
+from ..base import Service
+from . import store
+from .agent_eval import AgentVariantEvaluator
+from .engine import Engine, EvolutionConfig
+from .fitness import Evaluator
+from .genomes import AgentGenome, AgentGenomeSpec
+from .llm_ops import LLMPromptOperator
+from .tasks import task_set_from_json
+
+if TYPE_CHECKING:
+    from ...hub import Request
+
+__all__ = ["EvolutionService"]
+
+
+@dataclass
+class _Run:
+    run_id: str
+    user: str
+    engine: Engine
+    few_shot: list[tuple[str, str]]
+    register: int
+    agent_name: str
+    reply_to: str | None
+    task: asyncio.Task[None] | None = None
+
+
+class EvolutionService(Service):
+    """Genetic-algorithm runs over agent variants, streamed per generation."""
+
+    name = "evolution"
+
+    max_runs_per_user = Int(2, help="Runs one user may have going at once.").tag(config=True)
+    max_population = Int(64, help="Largest population_size a run may ask for.").tag(config=True)
+    max_generations = Int(200, help="Most generations a run may ask for.").tag(config=True)
+    max_tasks = Int(50, help="Most tasks in one run's task set.").tag(config=True)
+    max_concurrency = Int(
+        4, help="Most agent variants scored at once in one run (each calls the LLM)."
+    ).tag(config=True)
+    default_max_seconds = Float(
+        1800.0, help="Wall-time budget of a run that sets none (seconds; 0: unlimited)."
+    ).tag(config=True)
+    checkpoint_runs = Bool(
+        True, help="Write a resumable checkpoint into the database after every generation."
+    ).tag(config=True)
+    operator_model = Unicode(
+        "", help="Model for LLM-driven prompt mutation/crossover; empty: the provider default."
+    ).tag(config=True)
+
+    def __init__(self, hub: Any, **kwargs: Any) -> None:
+        super().__init__(hub, **kwargs)
+        #: the LLM backend; when None, the agents service's provider is used
+        self.provider: LLMProvider | None = None
+        self.runs: dict[str, _Run] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def commands(self) -> dict[str, Any]:
+        return {"start_evolution": self.start_evolution, "stop_evolution": self.stop_evolution}
+
+    async def start(self) -> None:
+        db = self.hub.db
+        if db is None:
+            return
+        await asyncio.to_thread(db.migrate, "evolution", store.MIGRATIONS)
+        interrupted = await db.run(store.mark_interrupted)
+        if interrupted:
+            self.log.info("pygent evolution: %d run(s) interrupted by a restart", interrupted)
+        for variant in await db.run(store.load_variants):
+            self._register_variant(
+                variant["user"],
+                variant["name"],
+                AgentGenome.from_json(variant["genome"]),
+                variant["few_shot"],
+                variant["run_id"],
+                variant["fitness"],
+            )
+
+    async def stop(self) -> None:
+        runs = list(self.runs.values())
+        for run in runs:
+            run.engine.stop()
+        tasks = [run.task for run in runs if run.task is not None]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def health(self) -> dict[str, Any]:
+        health = super().health()
+        health["runs"] = len(self.runs)
+        return health
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _agents(self) -> Any:
+        return self.hub.service("agents")
+
+    def _provider(self) -> LLMProvider:
+        if self.provider is not None:
+            return self.provider
+        agents = self._agents()
+        for attr in ("provider", "active_provider", "get_provider"):
+            value = getattr(agents, attr, None)
+            if callable(value) and not isinstance(value, LLMProvider):
+                try:
+                    value = value()
+                except TypeError:
+                    value = None
+            if isinstance(value, LLMProvider):
+                return value
+        raise PygentError(
+            ErrorCode.UNAVAILABLE,
+            "no LLM backend is available to score agent variants (the agents service is not "
+            "running); start Ollama or install the local model",
+        )
+
+    def _register_variant(
+        self,
+        user: str,
+        name: str,
+        genome: AgentGenome,
+        few_shot: list[tuple[str, str]],
+        run_id: str,
+        fitness: float | None,
+    ) -> bool:
+        registry = getattr(self._agents(), "registry", None)
+        if registry is None or not hasattr(registry, "register"):
+            return False
+        from .variants import variant_factory
+
+        registry.register(
+            name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user
+        )
+        return True
+
+    def _build(self, request: Request, run_id: str) -> _Run:
+        data = request.data
+        genome = data["genome"]
+        provider = self._provider()
+        population = int(data.get("population_size", 8))
+        generations = int(data.get("generations", 5))
+        if population > self.max_population:
+            raise PygentError(
+                ErrorCode.INVALID,
+                f"population_size is limited to {self.max_population} on this server",
+                field="population_size",
+            )
+        if generations > self.max_generations:
+            raise PygentError(
+                ErrorCode.INVALID,
+                f"generations is limited to {self.max_generations} on this server",
+                field="generations",
+            )
+        try:
+            task_set = task_set_from_json(data["task_set"], max_tasks=self.max_tasks)
+        except (ValueError, KeyError) as exc:
+            raise PygentError(ErrorCode.INVALID, str(exc), field="task_set") from None
+        ops = data.get("operators", {})
+        fit = data.get("fitness", {})
+        few_shot = [(shot["input"], shot["output"]) for shot in genome.get("few_shot", [])]
+        operator = None
+        if ops.get("llm"):
+            operator = LLMPromptOperator(
+                provider, model=ops.get("llm_model") or self.operator_model or None
+            )
+        try:
+            spec: AgentGenomeSpec = AgentGenomeSpec(
+                seed_prompts=genome["seed_prompts"],
+                models=genome.get("models") or [provider.default_model],
+                prompt_pool=genome.get("prompt_pool", ()),
+                temperature_range=tuple(genome.get("temperature_range", (0.0, 1.0))),
+                top_p_range=tuple(genome.get("top_p_range", (0.5, 1.0))),
+                few_shot_pool=few_shot,
+                max_few_shot=int(genome.get("max_few_shot", 3)),
+                tools=genome.get("tools", ()),
+                gene_rate=float(genome.get("gene_rate", 0.3)),
+                llm_operator=operator,
+                llm_rate=float(ops.get("llm_rate", 1.0)),
+                evolve=genome.get("evolve", ("system_prompt", "temperature", "top_p", "few_shot")),
+            )
+            for lo, hi in (spec.temperature_range, spec.top_p_range):
+                if lo > hi:
+                    raise ValueError("a range is [low, high] with low <= high")
+            max_seconds = data.get("max_seconds") or self.default_max_seconds or None
+            config = EvolutionConfig(
+                population_size=population,
+                generations=generations,
+                elitism=min(int(ops.get("elitism", 1)), population - 1),
+                selection=ops.get("selection", "tournament"),
+                tournsize=int(ops.get("tournsize", 3)),
+                rank_pressure=float(ops.get("rank_pressure", 1.5)),
+                cxpb=float(ops.get("cxpb", 0.5)),
+                mutpb=float(ops.get("mutpb", 0.5)),
+                seed=data.get("seed"),
+                hall_of_fame=int(ops.get("hall_of_fame", 5)),
+                max_evaluations=data.get("max_evaluations"),
+                max_tokens=data.get("max_tokens"),
+                max_seconds=max_seconds,
+                stagnation=data.get("stagnation"),
+                target=data.get("target"),
+                lexicographic=fit.get("cost") == "objective",
+            )
+            fitness_fn = AgentVariantEvaluator(
+                provider,
+                task_set,
+                few_shot_pool=few_shot,
+                cost=fit.get("cost", "none"),
+                token_penalty=float(fit.get("token_penalty", 0.01)),
+                max_answer_tokens=int(fit.get("max_answer_tokens", 256)),
+                seed=fit.get("seed", 0),
+            )
+        except ValueError as exc:
+            raise PygentError(ErrorCode.INVALID, str(exc), field="genome") from None
+        concurrency = min(int(data.get("concurrency", self.max_concurrency)), self.max_concurrency)
+        run = _Run(
+            run_id=run_id,
+            user=request.user,
+            engine=Engine(
+                spec, Evaluator(fitness_fn, concurrency=concurrency), config, run_id=run_id
+            ),
+            few_shot=few_shot,
+            register=int(data.get("register", 1)),
+            agent_name=str(data.get("agent_name", "evolved")),
+            reply_to=request.id,
+        )
+        run.engine.add_listener(lambda t, d: self._on_event(run, t, d))
+        if self.checkpoint_runs:
+            run.engine.on_checkpoint = lambda state: self._on_checkpoint(run, state)
+        return run
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def start_evolution(self, request: Request) -> None:
+        run_id = request.data.get("run_id") or f"evo-{uuid.uuid4().hex[:12]}"
+        if run_id in self.runs:
+            raise PygentError(
+                ErrorCode.CONFLICT, f"run {run_id!r} is already going", field="run_id"
+            )
+        mine = sum(1 for r in self.runs.values() if r.user == request.user)
+        if mine >= self.max_runs_per_user:
+            raise PygentError(
+                ErrorCode.RATE_LIMITED,
+                f"you already have {mine} evolution run(s) going (limit {self.max_runs_per_user});"
+                " stop one first",
+            )
+        run = self._build(request, run_id)
+        db = self.hub.db
+        if db is not None:
+            config = {k: v for k, v in request.data.items() if k != "run_id"}
+            try:
+                await db.run(store.insert_run, run_id, request.user, config)
+            except sqlite3.IntegrityError:
+                raise PygentError(
+                    ErrorCode.CONFLICT, f"a run called {run_id!r} exists already", field="run_id"
+                ) from None
+        self.runs[run_id] = run
+        engine = run.engine
+        self._publish(
+            run,
+            "evolution_progress",
+            {
+                "run_id": run_id,
+                "phase": "started",
+                "generation": 0,
+                "generations": engine.config.generations,
+                "population_size": engine.config.population_size,
+                "genome": engine.spec.describe(),
+                "task_set": run.engine.evaluator.fn.task_set.describe(),  # type: ignore[attr-defined]
+            },
+        )
+        run.task = asyncio.ensure_future(self._drive(run))
+
+    async def stop_evolution(self, request: Request) -> None:
+        run_id = request.data["run_id"]
+        run = self.runs.get(run_id)
+        if run is None or run.user != request.user:
+            raise PygentError(
+                ErrorCode.NOT_FOUND, f"no running evolution {run_id!r} of yours", field="run_id"
+            )
+        run.engine.stop()
+        request.reply(
+            "evolution_progress",
+            {"run_id": run_id, "phase": "stopping", "generation": max(run.engine.generation, 0)},
+        )
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def _publish(self, run: _Run, type_: str, data: dict[str, Any]) -> None:
+        self.hub.publish(run.user, type_, data, reply_to=run.reply_to)
+
+    async def _drive(self, run: _Run) -> None:
+        try:
+            await run.engine.run()
+        except asyncio.CancelledError:
+            await self._finish(
+                run,
+                "stopped",
+                {"run_id": run.run_id, "status": "stopped", "reason": "server stopping"},
+                publish=False,
+            )
+            raise
+        except Exception:
+            self.log.exception("pygent evolution run %s failed", run.run_id)
+            data = {
+                "run_id": run.run_id,
+                "status": "failed",
+                "reason": "error",
+                "message": "the run failed; see the server log",
+                "generations": max(run.engine.generation, 0),
+            }
+            await self._finish(run, "failed", data)
+        finally:
+            self.runs.pop(run.run_id, None)
+
+    async def _finish(
+        self, run: _Run, status: str, data: dict[str, Any], *, publish: bool = True
+    ) -> None:
+        db = self.hub.db
+        if db is not None:
+            try:
+                await db.run(store.finish_run, run.run_id, status, data)
+            except Exception:
+                self.log.exception("could not save evolution run %s", run.run_id)
+        if publish:
+            self._publish(run, "evolution_complete", data)
+
+    async def _on_event(self, run: _Run, type_: str, data: dict[str, Any]) -> None:
+        if type_ == "evolution_progress":
+            await self._save_generation(run, data)
+            self._publish(run, type_, data)
+            return
+        if type_ == "evolution_complete":
+            data["agent_types"] = await self._register_winners(run)
+            await self._finish(run, data["status"], data)
+
+    async def _save_generation(self, run: _Run, data: dict[str, Any]) -> None:
+        db = self.hub.db
+        if db is None:
+            return
+        engine = run.engine
+        generation = data["generation"]
+        nodes = [
+            (i, engine._node_json(node))
+            for i, node in engine.genealogy.items()
+            if node["generation"] == generation
+        ]
+        row = dict(engine.logbook[-1])
+        await db.run(store.save_generation, run.run_id, row, nodes, None)
+
+    async def _on_checkpoint(self, run: _Run, state: dict[str, Any]) -> None:
+        db = self.hub.db
+        if db is None:
+            return
+        row = dict(run.engine.logbook[-1])
+        await db.run(store.save_generation, run.run_id, row, [], state)
+
+    async def _register_winners(self, run: _Run) -> list[str]:
+        names: list[str] = []
+        engine = run.engine
+        short = run.run_id.removeprefix("evo-")[:12]
+        for k, ind in enumerate(engine.hall[: run.register]):
+            name = f"{run.agent_name}-{short}" + (f"-{k + 1}" if k else "")
+            genome: AgentGenome = ind.genome
+            if not self._register_variant(
+                run.user, name, genome, run.few_shot, run.run_id, ind.fitness
+            ):
+                break
+            names.append(name)
+            db = self.hub.db
+            if db is not None:
+                await db.run(
+                    store.save_variant,
+                    run.user,
+                    name,
+                    run.run_id,
+                    genome.to_json(),
+                    run.few_shot,
+                    ind.fitness,
+                )
+        return names

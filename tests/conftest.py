@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -43,16 +43,21 @@ def jp_server_config(pygent_config: dict[str, Any], tmp_path: Any) -> dict[str, 
     return config
 
 
-@pytest_asyncio.fixture
-async def pygent_app(jp_serverapp: Any) -> AsyncIterator[Any]:
-    """The running PygentJupyter extension app, with its services started."""
+@pytest.fixture
+def pygent_app(jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[Any]:
+    """The running PygentJupyter extension app, with its services started.
+
+    Started on ``jp_asyncio_loop``, the loop pytest-jupyter runs every async test on (an
+    async pytest-asyncio fixture would run on a loop of its own, where the services'
+    background tasks never run during the test).
+    """
     point = jp_serverapp.extension_manager.extensions["pygent_jupyter"].extension_points[
         "pygent_jupyter"
     ]
     app = point.app
-    await app._start_jupyter_server_extension(jp_serverapp)
+    jp_asyncio_loop.run_until_complete(app._start_jupyter_server_extension(jp_serverapp))
     yield app
-    await app.stop_extension()
+    jp_asyncio_loop.run_until_complete(app.stop_extension())
 
 
 class WSClient:

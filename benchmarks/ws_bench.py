@@ -84,9 +84,11 @@ async def pygent(port: int) -> websockets.ClientConnection:
     return ws
 
 
-async def rtt(ws: websockets.ClientConnection, frame: str, replies: int, n: int) -> list[float]:
+async def rtt(ws: websockets.ClientConnection, type_: str, replies: int, n: int) -> list[float]:
+    """Round trips of ``type_`` commands (unique ids), each awaiting ``replies`` frames."""
     out = []
     for i in range(n + 50):
+        frame = json.dumps({"type": type_, "id": f"r{i}", "data": {}})
         t0 = time.perf_counter()
         await ws.send(frame)
         for _ in range(replies):
@@ -108,12 +110,10 @@ async def main(quick: bool) -> None:
             echo = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo")
             echo3 = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo3")
             ws = await pygent(port)
-            ping = json.dumps({"type": "ping", "id": "p", "data": {"ts": 1.0}})
-            three = json.dumps({"type": "request_system_metrics", "id": "q", "data": {}})
-            bare = await rtt(echo, ping, 1, n)
-            ours = await rtt(ws, ping, 1, n)
-            ours3 = await rtt(ws, three, 3, n)
-            nagle = await rtt(echo3, ping, 3, min(n, 100))
+            bare = await rtt(echo, "ping", 1, n)
+            ours = await rtt(ws, "ping", 1, n)
+            ours3 = await rtt(ws, "request_system_metrics", 3, n)
+            nagle = await rtt(echo3, "ping", 3, min(n, 100))
             print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}")
             for name, vals in [
                 ("bare Tornado echo", bare),

@@ -96,6 +96,7 @@ class PygentJupyter(ExtensionApp):
             "pygent_jupyter.services.memory.service:MemoryService",
             "pygent_jupyter.services.agents:AgentsService",
             "pygent_jupyter.services.reasoning.service:ReasoningService",
+            "pygent_jupyter.services.evolution.service:EvolutionService",
             "pygent_jupyter.services.ollama:OllamaService",
             "pygent_jupyter.services.mcp:MCPService",
         ],

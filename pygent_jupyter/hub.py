@@ -301,11 +301,11 @@ class Hub:
             self._error(conn, refusal, message.id)
             return
         assert handler is not None
-        task = asyncio.ensure_future(self._run(handler, Request(self, conn, message)))
+        task = asyncio.ensure_future(self._run(handler, Request(self, conn, message), key))
         conn.tasks[key] = task
         task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
 
-    async def _run(self, handler: Handler, request: Request) -> None:
+    async def _run(self, handler: Handler, request: Request, key: str) -> None:
         try:
             await handler(request)
         except PygentError as error:
@@ -321,6 +321,9 @@ class Hub:
                 "error",
                 {"code": "internal", "message": "internal error; see the server log"},
             )
+        finally:
+            # free the id before any later frame is read (the done callback runs later)
+            request.connection.tasks.pop(key, None)
 
     def _builtin(self, conn: Connection, message: Message) -> None:
         data = message.data

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
 
 __all__ = ["PygentMagics", "interpolate", "load_ipython_extension"]
@@ -45,6 +46,11 @@ HELP = """\
 %pygent history [--conversation ID] [--limit N]
 %pygent help                    this text
 """
+
+DEFAULT_SEED_PROMPTS = (
+    "You are a careful arithmetic assistant. Answer with the expression only.",
+    "Solve the puzzle step by step, then give the final expression on the last line.",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,6 +105,18 @@ def _split(line: str) -> tuple[str, str]:
         return "status", ""
     head, _, rest = line.partition(" ")
     return head, rest.strip()
+
+
+def _parse(magic_func: Any, rest: str) -> Any:
+    """Parse ``rest`` with ``magic_func``'s argparse parser, shell-style (quotes group words).
+
+    Parse errors raise ``UsageError`` (one line).
+    """
+    try:
+        argv = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"pygent: cannot parse the options: {exc}") from None
+    return magic_func.parser.parse_args(argv)
 
 
 def _json_arg(text: str | None, what: str) -> dict[str, Any]:
@@ -218,7 +236,7 @@ class PygentMagics(Magics):
     @argument("--no-dashboard", action="store_true", help="only the status table")
     def _status(self, rest: str) -> None:
         """%pygent status: who and what the server is, and the live metrics dashboard."""
-        args = parse_argstring(self._status, rest)
+        args = _parse(self._status, rest)
         from .widgets import MetricsDashboard
 
         link = self.link
@@ -250,12 +268,13 @@ class PygentMagics(Magics):
     @argument("--model", "-m", default=None, help="model name (default: the agent's)")
     @argument("--conversation", "-c", default=None, help="continue this conversation id")
     def _chat(self, rest: str) -> Any:
-        args = parse_argstring(self._chat, rest)
+        args = _parse(self._chat, rest)
         from .widgets import ChatWidget
 
-        return self._show(
+        self._show(
             ChatWidget(agent=args.agent, model=args.model, conversation_id=args.conversation)
         )
+        return None
 
     @magic_arguments(name="%%pygent")
     @argument("--agent", "-a", default="general", help="agent id")
@@ -266,7 +285,7 @@ class PygentMagics(Magics):
         """%%pygent options."""
 
     def _cell(self, line: str, cell: str) -> None:
-        args = parse_argstring(self._cell_args, line)
+        args = _parse(self._cell_args, line)
         prompt = interpolate(cell, self.shell.user_ns if self.shell else {}).strip()
         if not prompt:
             raise UsageError("pygent: the cell is empty; write a prompt below %%pygent")
@@ -276,12 +295,14 @@ class PygentMagics(Magics):
         data: dict[str, Any] = {"message": message}
         if args.conversation:
             data["conversation_id"] = args.conversation
-        handle = display(Markdown("*…thinking*"), display_id=True)
+        handle: Any = None  # shown with the first reply, so an error stays one line
         text, final = "", None
         last_draw = 0.0
         for event in self.link.stream(
             "chat_message", data, until="chat_response", timeout=args.timeout
         ):
+            if handle is None:
+                handle = display(Markdown("*…thinking*"), display_id=True)
             if event["type"] == "chat_stream":
                 text += str(event["data"].get("delta", ""))
                 now = time.monotonic()
@@ -356,11 +377,11 @@ class PygentMagics(Magics):
         """%pygent game24 "4 5 6 10" [ToT options]"""
 
     def _reason(self, rest: str) -> Any:
-        args = parse_argstring(self._reason_args, rest)
+        args = _parse(self._reason_args, rest)
         return self._tot({"problem": args.problem, "task": "open"}, args)
 
     def _game24(self, rest: str) -> Any:
-        args = parse_argstring(self._game24_args, rest)
+        args = _parse(self._game24_args, rest)
         numbers = args.puzzle.replace(",", " ").split()
         if len(numbers) != 4 or not all(n.isdigit() for n in numbers):
             raise UsageError(
@@ -371,33 +392,56 @@ class PygentMagics(Magics):
     # -- evolution --------------------------------------------------------------------------
 
     @magic_arguments(name="%pygent evolve")
-    @argument("--population", type=int, default=None, help="population size")
-    @argument("--generations", type=int, default=None, help="number of generations")
-    @argument("--task-set", dest="task_set", default=None, help="task set name (e.g. game24)")
-    @argument("--genome", default=None, help="seed genome, JSON")
+    @argument("--population", type=int, default=4, help="population size")
+    @argument("--generations", type=int, default=2, help="number of generations")
+    @argument(
+        "--task-set",
+        dest="task_set",
+        default="game24",
+        help="task set: 'game24' (puzzles from the ToT data) or a JSON task set",
+    )
+    @argument(
+        "--range",
+        nargs=2,
+        type=int,
+        default=[900, 902],
+        metavar=("START", "STOP"),
+        help="game24 puzzle indices [START, STOP)",
+    )
+    @argument(
+        "--prompt",
+        action="append",
+        dest="prompts",
+        default=None,
+        help="a seed system prompt (repeatable)",
+    )
+    @argument("--genome", default=None, help="the whole genome, JSON (overrides --prompt)")
     @argument("--seed", type=int, default=None)
     @argument("--max-evaluations", dest="max_evaluations", type=int, default=None)
     @argument("--max-seconds", dest="max_seconds", type=float, default=None)
     @argument("--timeout", type=float, default=900.0, help="seconds to wait for the run")
     @argument("--no-wait", dest="no_wait", action="store_true")
     def _evolve(self, rest: str) -> Any:
-        args = parse_argstring(self._evolve, rest)
+        args = _parse(self._evolve, rest)
         from .widgets import EvolutionWidget
 
-        options: dict[str, Any] = {}
-        for attr, wire in (
-            ("population", "population_size"),
-            ("generations", "generations"),
-            ("seed", "seed"),
-            ("max_evaluations", "max_evaluations"),
-            ("max_seconds", "max_seconds"),
-        ):
-            if getattr(args, attr) is not None:
-                options[wire] = getattr(args, attr)
-        if args.task_set:
-            options["task_set"] = {"name": args.task_set}
         if args.genome:
-            options["genome"] = _json_arg(args.genome, "--genome")
+            genome = _json_arg(args.genome, "--genome")
+        else:
+            genome = {"seed_prompts": args.prompts or list(DEFAULT_SEED_PROMPTS)}
+        if args.task_set.lstrip().startswith("{"):
+            task_set = _json_arg(args.task_set, "--task-set")
+        else:
+            task_set = {"name": args.task_set, "range": list(args.range)}
+        options: dict[str, Any] = {
+            "genome": genome,
+            "task_set": task_set,
+            "population_size": args.population,
+            "generations": args.generations,
+        }
+        for attr in ("seed", "max_evaluations", "max_seconds"):
+            if getattr(args, attr) is not None:
+                options[attr] = getattr(args, attr)
         evo = self._show(EvolutionWidget())
         future = evo.start(**options)
         if not args.no_wait:
@@ -412,7 +456,7 @@ class PygentMagics(Magics):
     @magic_arguments(name="%pygent metrics")
     @argument("--window", type=float, default=300.0, help="seconds of history to plot")
     def _metrics(self, rest: str) -> Any:
-        args = parse_argstring(self._metrics, rest)
+        args = _parse(self._metrics, rest)
         from .widgets import MetricsDashboard
 
         self._show(MetricsDashboard(window=args.window))
@@ -431,7 +475,7 @@ class PygentMagics(Magics):
     @argument("--args", dest="tool_args", default=None, help="tool arguments, JSON object")
     @argument("--timeout", type=float, default=60.0)
     def _mcp(self, rest: str) -> Any:
-        args = parse_argstring(self._mcp, rest)
+        args = _parse(self._mcp, rest)
         from .widgets import MCPPanel
 
         if args.action == "list":
@@ -482,20 +526,16 @@ class PygentMagics(Magics):
         return None
 
     def _tools(self, server: str, timeout: float) -> list[dict[str, Any]]:
-        """A server's tools, from the `tool_discovered` event its status query replays."""
-        events: list[dict[str, Any]] = []
-        for event in self.link.stream(
-            "mcp_server_action",
-            {"server_id": server, "action": "status"},
-            until=("mcp_server_status",),
-            timeout=timeout,
-        ):
-            events.append(event)
-        for event in events:
-            if event["type"] == "tool_discovered":
-                return list(event["data"].get("tools") or [])
-        status = events[-1]["data"] if events else {}
-        return list(status.get("tools") or [])
+        """A server's tools, from the ``mcp_servers`` snapshot."""
+        reply = self.link.request("mcp_list_servers", {}, reply_type="mcp_servers", timeout=timeout)
+        for entry in reply["data"].get("servers") or []:
+            if entry.get("server_id") == server:
+                return list(entry.get("tools") or [])
+        known = ", ".join(str(e.get("server_id")) for e in reply["data"].get("servers") or [])
+        raise UsageError(
+            f"pygent: no MCP server {server!r} is configured"
+            + (f" (configured: {known})" if known else "")
+        )
 
     # -- memory -----------------------------------------------------------------------------
 
@@ -506,7 +546,7 @@ class PygentMagics(Magics):
     @argument("--namespace", default=None)
     @argument("--meta", default=None, help="metadata for add, JSON object")
     def _memory(self, rest: str) -> Any:
-        args = parse_argstring(self._memory, rest)
+        args = _parse(self._memory, rest)
         from .widgets import MemoryWidget
 
         if args.action == "widget":
@@ -548,7 +588,7 @@ class PygentMagics(Magics):
     @argument("--conversation", "-c", default=None, help="a conversation id")
     @argument("--limit", type=int, default=50)
     def _history(self, rest: str) -> Any:
-        args = parse_argstring(self._history, rest)
+        args = _parse(self._history, rest)
         data: dict[str, Any] = {"limit": args.limit}
         if args.conversation:
             data["conversation_id"] = args.conversation

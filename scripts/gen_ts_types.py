@@ -113,8 +113,9 @@ def render(document: dict[str, Any]) -> str:
         doc = f"`{mtype}` ({entry['direction']}, {entry['domain']}"
         doc += ", lossy)" if entry.get("lossy") else ")"
         doc += f": {entry['description']}"
-        out.append(_doc(doc) + f"export type {type_name(mtype)} = "
-                   f"{schema_to_ts(entry['data_schema'])};\n")
+        out.append(
+            _doc(doc) + f"export type {type_name(mtype)} = {schema_to_ts(entry['data_schema'])};\n"
+        )
     groups = {
         "ClientMessages": [t for t, e in messages.items() if e["direction"] == "client"],
         "ServerEvents": [t for t, e in messages.items() if e["direction"] == "server"],

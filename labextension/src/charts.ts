@@ -197,6 +197,9 @@ export class LineChart {
 
 function formatValue(v: number): string {
   const a = Math.abs(v);
+  if (a === 0) {
+    return '0';
+  }
   if (a >= 100) {
     return v.toFixed(0);
   }

@@ -1,6 +1,8 @@
 /** Markdown and code rendering for chat answers, through JupyterLab's sanitizing renderer. */
 import { MimeModel, type IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { h } from './dom';
+import { renderPlain } from './plaintext';
+
+export { renderPlain };
 
 /**
  * Render `text` as Markdown into `host` (replacing its content). Uses JupyterLab's
@@ -26,25 +28,4 @@ export async function renderMarkdown(
     }
   }
   host.replaceChildren(...renderPlain(text));
-}
-
-/** Split fenced code blocks out of text; everything is inserted as text, never as HTML. */
-export function renderPlain(text: string): Node[] {
-  const out: Node[] = [];
-  const fence = /```([\w+-]*)\n([\s\S]*?)```/g;
-  let last = 0;
-  let m: RegExpExecArray | null;
-  while ((m = fence.exec(text)) !== null) {
-    if (m.index > last) {
-      out.push(h('p', { className: 'jp-pygent-text' }, text.slice(last, m.index)));
-    }
-    out.push(
-      h('pre', { className: 'jp-pygent-code' }, h('code', { 'data-lang': m[1] || null }, m[2]))
-    );
-    last = m.index + m[0].length;
-  }
-  if (last < text.length) {
-    out.push(h('p', { className: 'jp-pygent-text' }, text.slice(last)));
-  }
-  return out;
 }

@@ -132,20 +132,96 @@ export type ErrorData = {
 };
 
 /**
- * `evolution_complete` (server, evolution): The run ended: best genome, hall of fame, improvement over generation 0.
+ * `evolution_complete` (server, evolution): The run ended (`reason`: generations, evaluations, tokens, time, stagnation, target, stopped, or error): the best variant, the hall of fame, the improvement of the best fitness over generation 0, the best variant's lineage, totals, and the agent types registered from the winners (usable as `agentId` in `chat_message`).
  */
 export type EvolutionCompleteData = {
   run_id: string;
+  status?: "completed" | "stopped" | "failed";
+  reason?: string;
+  generations?: number;
+  best?: {
+    [key: string]: unknown;
+  } | null;
+  hall_of_fame?: Array<{
+    [key: string]: unknown;
+  }>;
+  improvement?: {
+    [key: string]: unknown;
+  };
+  lineage?: Array<{
+    [key: string]: unknown;
+  }>;
+  stats?: {
+    [key: string]: unknown;
+  };
+  agent_types?: Array<string>;
   [key: string]: unknown;
 };
 
 /**
- * `evolution_progress` (server, evolution): One generation's statistics.
+ * `evolution_progress` (server, evolution): One generation's statistics: best/mean/worst/std fitness, diversity (0-1), the share of crossovers and mutations that beat their parents, selection pressure (selection intensity: how many standard deviations the selected parents' mean fitness lies above the population's), evaluations so far and elapsed seconds. `partial` marks a generation cut short by a stop or a budget.
  */
 export type EvolutionProgressData = {
   run_id: string;
+  phase?: "started" | "generation" | "stopping";
   generation: number;
+  generations?: number;
+  population_size?: number;
+  best?: number | null;
+  mean?: number | null;
+  worst?: number | null;
+  std?: number | null;
+  diversity?: number | null;
+  crossover_success?: number | null;
+  mutation_success?: number | null;
+  selection_pressure?: number | null;
+  evaluations?: number;
+  generation_evaluations?: number;
+  tokens?: number;
+  elapsed?: number;
+  best_so_far?: number | null;
+  stagnation?: number;
+  partial?: boolean;
+  best_genome?: unknown;
   [key: string]: unknown;
+};
+
+/**
+ * `evolution_run` (server, evolution): A saved run (see `get_evolution_run`).
+ */
+export type EvolutionRunData = {
+  run_id: string;
+  status: string;
+  config?: {
+    [key: string]: unknown;
+  };
+  logbook: Array<{
+    [key: string]: unknown;
+  }>;
+  genealogy: {
+    [key: string]: unknown;
+  };
+  result?: {
+    [key: string]: unknown;
+  } | null;
+  [key: string]: unknown;
+};
+
+/**
+ * `evolution_runs` (server, evolution): Saved runs: `run_id`, `status` (running, completed, stopped, failed, interrupted), `created`, `finished`, best fitness and generations.
+ */
+export type EvolutionRunsData = {
+  runs: Array<{
+    [key: string]: unknown;
+  }>;
+  [key: string]: unknown;
+};
+
+/**
+ * `get_evolution_run` (client, evolution): One saved run of yours with its config, logbook (one row per generation), genealogy (every evaluated variant: parents, operator, generation, fitness, genome) and result. Replies `evolution_run`.
+ */
+export type GetEvolutionRunData = {
+  run_id: string;
 };
 
 /**
@@ -155,6 +231,13 @@ export type GetHistoryData = {
   conversation_id?: string;
   before?: number;
   limit?: number;
+};
+
+/**
+ * `get_reasoning_run` (client, reasoning): Reload one saved run with its whole tree and parameters. Answered by `reasoning_run`.
+ */
+export type GetReasoningRunData = {
+  run_id: string;
 };
 
 /**
@@ -186,7 +269,22 @@ export type GpuMetricsData = {
 };
 
 /**
- * `mcp_call_tool` (client, mcp): Call a discovered tool (needs `pygent:mcp:call`). Answered by `tool_call_result`.
+ * `list_evolution_runs` (client, evolution): Your saved evolution runs, newest first. Replies `evolution_runs`.
+ */
+export type ListEvolutionRunsData = {
+  limit?: number;
+};
+
+/**
+ * `list_reasoning_runs` (client, reasoning): List your saved runs, newest first (`before`: a `created` timestamp, for paging). Answered by `reasoning_runs`.
+ */
+export type ListReasoningRunsData = {
+  limit?: number;
+  before?: number;
+};
+
+/**
+ * `mcp_call_tool` (client, mcp): Call a discovered tool (needs `pygent:mcp:call`). `arguments` are checked against the tool's input schema first (`invalid`, with `field`). Answered by `tool_call_result`; `error{timeout}` when it runs past its timeout; `cancel` on this message's id sends the MCP cancellation to the server.
  */
 export type McpCallToolData = {
   server_id: string;
@@ -194,43 +292,110 @@ export type McpCallToolData = {
   arguments?: {
     [key: string]: unknown;
   };
+  /** seconds (capped by the server) */
   timeout?: number;
 };
 
 /**
- * `mcp_list_servers` (client, mcp): List configured servers with their state. Answered by `mcp_server_status` events.
+ * `mcp_config_status` (server, mcp): The admin configuration file was (re)loaded, is missing (no servers), or is invalid: then `error` says where and why and the last good configuration (`servers`) is kept. Sent to everyone.
+ */
+export type McpConfigStatusData = {
+  state: "loaded" | "missing" | "invalid";
+  servers: Array<string>;
+  error?: string;
+  message?: string;
+  warnings?: Array<string>;
+};
+
+/**
+ * `mcp_list_servers` (client, mcp): List configured servers with their state and tools. Answered by `mcp_servers`.
  */
 export type McpListServersData = Record<string, never>;
 
 /**
- * `mcp_server_action` (client, mcp): Start, stop, restart or query a configured server, by its id. Needs `pygent:mcp` permission for anything but `status`. A message can never name a command.
+ * `mcp_server_action` (client, mcp): Start, stop, restart or query a configured server, by its id; `accept_tools` trusts tool descriptions that changed since first seen. Needs `pygent:mcp` permission for anything but `status`. Answered by `mcp_server_status` once the action is done (`running` or `failed` for a start). A message can never name a command or URL.
  */
 export type McpServerActionData = {
   server_id: string;
-  action: "start" | "stop" | "restart" | "status";
+  action: "start" | "stop" | "restart" | "status" | "accept_tools";
 };
 
 /**
- * `mcp_server_health` (server, mcp, lossy): Periodic health of a running server.
+ * `mcp_server_health` (server, mcp, lossy): Periodic health of each server (every `c.MCPService.health_interval` seconds) to subscribers of the `mcp` topic: ping round trip, tools, last error, uptime and call statistics. A server that misses a ping is marked failed and restarted.
  */
 export type McpServerHealthData = {
   server_id: string;
-  [key: string]: unknown;
+  state?: "stopped" | "starting" | "running" | "failed";
+  ping_ms: number | null;
+  tool_count: number;
+  last_error: string | null;
+  uptime: number;
+  calls?: number;
+  call_errors?: number;
+  avg_call_ms?: number | null;
 };
 
 /**
- * `mcp_server_status` (server, mcp): A server changed state (stopped, starting, running, failed).
+ * `mcp_server_status` (server, mcp): A server changed state (stopped -> starting -> running | failed; failed -> starting on an automatic restart). Sent to everyone on every transition, and as the answer to `mcp_server_action`.
  */
 export type McpServerStatusData = {
   server_id: string;
-  state: string;
-  [key: string]: unknown;
+  state: "stopped" | "starting" | "running" | "failed";
+  /** ISO-8601 time of the last transition */
+  since: string;
+  pid?: number;
+  /** why it failed, with the server's last stderr lines */
+  error?: string;
+  transport?: "stdio" | "http";
+  tool_count?: number;
+  disabled?: boolean;
+  /** the server was removed from the configuration */
+  removed?: boolean;
+  /** tools re-pinned by accept_tools */
+  accepted?: Array<string>;
 };
 
 /**
- * `memory_add` (client, memory): Embed and store texts. Answered by `memory_update{kind:added}`.
+ * `mcp_servers` (server, mcp): Every configured server with its state and tools: the answer to `mcp_list_servers`, also sent on connect. Never contains command lines, environments, headers or URLs.
+ */
+export type McpServersData = {
+  servers: Array<{
+    server_id: string;
+    state: "stopped" | "starting" | "running" | "failed";
+    /** ISO-8601 time of the last transition */
+    since?: string;
+    pid?: number;
+    /** why it failed, with the server's last stderr lines */
+    error?: string;
+    transport?: "stdio" | "http";
+    tool_count?: number;
+    disabled?: boolean;
+    /** the server was removed from the configuration */
+    removed?: boolean;
+    /** tools re-pinned by accept_tools */
+    accepted?: Array<string>;
+    tools?: Array<{
+      name: string;
+      description?: string;
+      input_schema?: {
+        [key: string]: unknown;
+      };
+      /** false when the description changed since first seen */
+      trusted?: boolean;
+      [key: string]: unknown;
+    }>;
+    auto_start?: boolean;
+    description?: string;
+  }>;
+  config_state?: "loaded" | "invalid";
+  config_error?: string;
+};
+
+/**
+ * `memory_add` (client, memory): Embed and store texts (a batch of up to 1000) with optional JSON metadata. They are durable in SQLite before the reply. Answered by `memory_update{kind:added}` with their ids. A namespace keeps the embedder (and dimension) it was created with: adding with another one is a `conflict`.
  */
 export type MemoryAddData = {
+  /** `user:<you>` (the default) or a configured shared namespace. */
   namespace?: string;
   items: Array<{
     text: string;
@@ -241,37 +406,73 @@ export type MemoryAddData = {
 };
 
 /**
- * `memory_delete` (client, memory): Delete memories by id. Answered by `memory_update{kind:deleted}`.
+ * `memory_delete` (client, memory): Delete memories by id (from your namespaces, or only from `namespace`). Ids that do not exist or that you may not delete are listed as `missing`, never deleted. Answered by `memory_update{kind:deleted}`.
  */
 export type MemoryDeleteData = {
   ids: Array<number>;
+  /** `user:<you>` (the default) or a configured shared namespace. */
   namespace?: string;
 };
 
 /**
- * `memory_search` (client, memory): Semantic search. Answered by `memory_update{kind:results}`.
+ * `memory_search` (client, memory): Semantic search: the `k` (default 5) stored texts closest to `query`, best first, optionally restricted by a metadata `filter` (filtered searches are exact). Answered by `memory_update{kind:results}`.
  */
 export type MemorySearchData = {
   query: string;
   k?: number;
+  /** `user:<you>` (the default) or a configured shared namespace. */
   namespace?: string;
-  filter?: {
-    [key: string]: unknown;
-  };
+  /** Metadata filter: `{key: value}` equality or `{key: [values]}` (any of); all keys must match. Dotted keys reach into nested objects (`source.kind`). */
+  filter?: Record<string, never>;
 };
 
 /**
- * `memory_stats` (client, memory): Counts and index kinds. Answered by `memory_update{kind:stats}`.
+ * `memory_stats` (client, memory): Counts, index kind, recall of the approximate index, device and memory use of your namespaces (or one). Answered by `memory_update{kind:stats}`.
  */
 export type MemoryStatsData = {
+  /** `user:<you>` (the default) or a configured shared namespace. */
   namespace?: string;
 };
 
 /**
- * `memory_update` (server, memory): Result of a memory command, with timings.
+ * `memory_update` (server, memory): Result of a memory command, with timings. `added`: `ids`, `count` (namespace total), `embedder`. `results`: `results` [{id, score, text, metadata, created, namespace}], `method`. `deleted`: `ids`, `missing`, `namespaces` {name: deleted}. `stats`: `namespaces` [per-namespace stats], `device`, `gpu_index_bytes` {gpu: bytes}.
  */
 export type MemoryUpdateData = {
   kind: "added" | "results" | "deleted" | "stats";
+  namespace?: string;
+  /** Server time for the whole command. */
+  took_ms?: number;
+  embed_ms?: number;
+  store_ms?: number;
+  search_ms?: number;
+  fetch_ms?: number;
+  /** What answered a search: exact-numpy, exact-faiss, exact-gpu, exact-subset (filtered), ivf, hnsw, or empty. */
+  method?: string;
+  ids?: Array<number>;
+  count?: number;
+  embedder?: string | null;
+  query?: string;
+  k?: number;
+  results?: Array<{
+    id: number;
+    /** Cosine similarity (inner product of unit vectors). */
+    score: number;
+    text: string;
+    metadata: {
+      [key: string]: unknown;
+    };
+    /** Unix time the memory was stored. */
+    created?: number;
+    namespace?: string;
+    [key: string]: unknown;
+  }>;
+  missing?: Array<number>;
+  namespaces?: unknown;
+  device?: string;
+  gpus?: number;
+  gpu_index_bytes?: {
+    [key: string]: number;
+  };
   [key: string]: unknown;
 };
 
@@ -327,29 +528,114 @@ export type PongData = {
 };
 
 /**
- * `reasoning_complete` (server, reasoning): The run ended (finished, stopped or out of budget).
+ * `reasoning_complete` (server, reasoning): The run ended: `status` is `finished`, `solved`, `stopped`, `budget_calls`, `budget_tokens`, `budget_time` or `error` (then `error` says why). `solved` is checked exactly when the task can check (Game of 24), null otherwise.
  */
 export type ReasoningCompleteData = {
   run_id: string;
-  best_path?: Array<unknown>;
-  answer?: string | null;
-  solved?: boolean | null;
-  stats?: {
+  task?: string;
+  input?: string;
+  best_path: Array<string>;
+  best_path_ids?: Array<string>;
+  answer: string | null;
+  solved: boolean | null;
+  status?: string;
+  stats: {
+    llm_calls?: number;
+    tokens?: number;
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    cache_hits?: number;
+    wall_time?: number;
+    steps?: number;
+    nodes?: number;
+    stop_reason?: string;
     [key: string]: unknown;
   };
+  error?: string;
   [key: string]: unknown;
 };
 
 /**
- * `reasoning_update` (server, reasoning): A node was proposed, evaluated, selected or pruned, or a step finished.
+ * `reasoning_run` (server, reasoning): Answer to `get_reasoning_run`: the run's summary and its whole `tree` (params, nodes, best path, stats); `tree` is null while the run is still going.
+ */
+export type ReasoningRunData = {
+  run_id: string;
+  task: string;
+  input: string;
+  params?: {
+    [key: string]: unknown;
+  };
+  status: string;
+  answer?: string | null;
+  solved?: boolean | null;
+  stats?: {
+    [key: string]: unknown;
+  } | null;
+  error?: string | null;
+  created?: number;
+  finished?: number | null;
+  tree?: {
+    [key: string]: unknown;
+  } | null;
+  [key: string]: unknown;
+};
+
+/**
+ * `reasoning_runs` (server, reasoning): Answer to `list_reasoning_runs`: saved runs (without trees) and the ids still running.
+ */
+export type ReasoningRunsData = {
+  runs: Array<{
+    run_id: string;
+    task: string;
+    input: string;
+    params?: {
+      [key: string]: unknown;
+    };
+    status: string;
+    answer?: string | null;
+    solved?: boolean | null;
+    stats?: {
+      [key: string]: unknown;
+    } | null;
+    error?: string | null;
+    created?: number;
+    finished?: number | null;
+    [key: string]: unknown;
+  }>;
+  running?: Array<string>;
+  [key: string]: unknown;
+};
+
+/**
+ * `reasoning_update` (server, reasoning): Progress of a run. `event`: `started` (task, input, params, root node), `node` (a node was proposed, evaluated, selected or pruned: id, parent_id, depth, thought, value, status), `step` (a BFS step ended: the selected node ids and live stats), `backtrack` (DFS left a node's subtree) or `stopping` (answer to `stop_reasoning`).
  */
 export type ReasoningUpdateData = {
   run_id: string;
-  event?: string;
+  event: "started" | "node" | "step" | "backtrack" | "stopping";
+  step?: number;
   node?: {
+    id: string;
+    parent_id: string | null;
+    depth: number;
+    thought: string;
+    value?: number | null;
+    status: "proposed" | "evaluated" | "selected" | "pruned";
+    step?: number;
+    info?: {
+      [key: string]: unknown;
+    };
     [key: string]: unknown;
   };
-  step?: number;
+  selected?: Array<string>;
+  candidates?: number;
+  stats?: {
+    [key: string]: unknown;
+  };
+  task?: string;
+  input?: string;
+  params?: {
+    [key: string]: unknown;
+  };
   [key: string]: unknown;
 };
 
@@ -374,41 +660,85 @@ export type ResumedData = {
 };
 
 /**
- * `start_evolution` (client, evolution): Start evolving agent variants against a task set.
+ * `start_evolution` (client, evolution): Start evolving agent variants (system prompt, model, temperature, top_p, few-shot examples, tools) against a task set. Without `genome.seed_prompts` a few generic prompts seed the run; without `genome.models` the active backend's default model. Events for the run carry `reply_to` this message's id and go to all of the user's connections. `register` (default 1) best variants become agent types for this user, named `<agent_name>-<run>[-k]`.
  */
 export type StartEvolutionData = {
+  run_id?: string;
   genome?: {
-    [key: string]: unknown;
+    seed_prompts?: Array<string>;
+    models?: Array<string>;
+    prompt_pool?: Array<string>;
+    temperature_range?: Array<number>;
+    top_p_range?: Array<number>;
+    few_shot?: Array<{
+      input: string;
+      output: string;
+    }>;
+    max_few_shot?: number;
+    tools?: Array<string>;
+    evolve?: Array<"system_prompt" | "model" | "temperature" | "top_p" | "few_shot" | "tools">;
+    gene_rate?: number;
   };
   population_size?: number;
   generations?: number;
   operators?: {
-    [key: string]: unknown;
+    selection?: "tournament" | "roulette" | "rank";
+    tournsize?: number;
+    rank_pressure?: number;
+    cxpb?: number;
+    mutpb?: number;
+    elitism?: number;
+    hall_of_fame?: number;
+    llm?: boolean;
+    llm_rate?: number;
+    llm_model?: string;
   };
-  task_set?: {
-    [key: string]: unknown;
+  task_set: {
+    name?: string;
+    range?: Array<number>;
+    instruction?: string;
+    tasks?: Array<{
+      input: string;
+      expected: string;
+      match?: "exact" | "contains" | "regex";
+    }>;
+  };
+  fitness?: {
+    cost?: "none" | "penalty" | "objective";
+    token_penalty?: number;
+    max_answer_tokens?: number;
+    seed?: number;
   };
   seed?: number;
+  concurrency?: number;
   max_evaluations?: number;
   max_tokens?: number;
   max_seconds?: number;
+  stagnation?: number;
+  target?: number;
+  register?: number;
+  agent_name?: string;
 };
 
 /**
- * `start_reasoning` (client, reasoning): Start a Tree-of-Thought run on a free-form `problem` or a task puzzle (`task:"game24", puzzle:"4 5 6 10"`).
+ * `start_reasoning` (client, reasoning): Start a Tree-of-Thought run on a free-form `problem` (task `open`: plan, steps, answer) or a Game of 24 (`task:"game24"` with `puzzle:"4 5 6 10"` or `puzzle_index` into the shipped 24.csv). `method` is `bfs` (beam of `n_select_sample`) or `dfs` (prunes children valued below `value_threshold`, backtracks). Budgets (`max_calls`, `max_tokens`, `max_seconds`) end the run early with the best path so far; the server caps them. Answered by `reasoning_update`* then `reasoning_complete`.
  */
 export type StartReasoningData = {
   problem?: string;
   task?: "game24" | "open";
   puzzle?: string;
+  puzzle_index?: number;
   method?: "bfs" | "dfs";
-  generate?: "propose" | "sample";
-  evaluate?: "value" | "vote";
-  select?: "greedy" | "sample";
+  method_generate?: "propose" | "sample";
+  method_evaluate?: "value" | "vote";
+  method_select?: "greedy" | "sample";
   n_generate_sample?: number;
   n_evaluate_sample?: number;
   n_select_sample?: number;
   max_depth?: number;
+  max_proposals?: number;
+  value_threshold?: number;
+  temperature?: number;
   model?: string;
   seed?: number;
   max_calls?: number;
@@ -417,14 +747,14 @@ export type StartReasoningData = {
 };
 
 /**
- * `stop_evolution` (client, evolution): Stop after the evaluations in flight; completes with what it has.
+ * `stop_evolution` (client, evolution): Stop a run of yours: evaluations in flight finish, no new ones start, and the run completes (`evolution_complete`, status `stopped`) with what it has. Replies `evolution_progress{phase: "stopping"}`.
  */
 export type StopEvolutionData = {
   run_id: string;
 };
 
 /**
- * `stop_reasoning` (client, reasoning): Stop a run; it completes with the best path so far.
+ * `stop_reasoning` (client, reasoning): Stop one of your running runs. In-flight model calls are abandoned and the run's `start_reasoning` is answered by `reasoning_complete` (status `stopped`) with the best path so far; this command is answered by `reasoning_update{event:"stopping"}`.
  */
 export type StopReasoningData = {
   run_id: string;
@@ -483,20 +813,44 @@ export type SystemMetricsData = {
 };
 
 /**
- * `tool_call_result` (server, mcp): The result of a tool call.
+ * `tool_call_result` (server, mcp): The result of a tool call: the answer to `mcp_call_tool`, or a call an agent made during a `chat_message` (then with `arguments`, `conversation_id` and `message_id`). `is_error` is the tool's own failure; `error` is set when the server answered with a protocol error.
  */
 export type ToolCallResultData = {
   server_id: string;
   tool: string;
+  is_error: boolean;
+  content: Array<{
+    [key: string]: unknown;
+  }>;
+  structured_content?: unknown;
+  duration_ms: number;
+  error?: {
+    code?: number | string;
+    message?: string;
+  };
+  arguments?: {
+    [key: string]: unknown;
+  };
+  conversation_id?: string;
+  message_id?: string;
   [key: string]: unknown;
 };
 
 /**
- * `tool_discovered` (server, mcp): A server's tools, on start and on `notifications/tools/list_changed`.
+ * `tool_discovered` (server, mcp): A server's tools, on start and on `notifications/tools/list_changed`. Descriptions are untrusted text: `trusted` is false when one changed since it was first seen (a `system_alert` says so too). Sent to everyone.
  */
 export type ToolDiscoveredData = {
   server_id: string;
-  [key: string]: unknown;
+  tools: Array<{
+    name: string;
+    description?: string;
+    input_schema?: {
+      [key: string]: unknown;
+    };
+    /** false when the description changed since first seen */
+    trusted?: boolean;
+    [key: string]: unknown;
+  }>;
 };
 
 /**
@@ -519,7 +873,11 @@ export type UnsubscribeData = {
 export interface ClientMessages {
   cancel: CancelData;
   chat_message: ChatMessageData;
+  get_evolution_run: GetEvolutionRunData;
   get_history: GetHistoryData;
+  get_reasoning_run: GetReasoningRunData;
+  list_evolution_runs: ListEvolutionRunsData;
+  list_reasoning_runs: ListReasoningRunsData;
   mcp_call_tool: McpCallToolData;
   mcp_list_servers: McpListServersData;
   mcp_server_action: McpServerActionData;
@@ -547,9 +905,13 @@ export interface ServerEvents {
   error: ErrorData;
   evolution_complete: EvolutionCompleteData;
   evolution_progress: EvolutionProgressData;
+  evolution_run: EvolutionRunData;
+  evolution_runs: EvolutionRunsData;
   gpu_metrics: GpuMetricsData;
+  mcp_config_status: McpConfigStatusData;
   mcp_server_health: McpServerHealthData;
   mcp_server_status: McpServerStatusData;
+  mcp_servers: McpServersData;
   memory_update: MemoryUpdateData;
   ollama_error: OllamaErrorData;
   ollama_metrics: OllamaMetricsData;
@@ -557,6 +919,8 @@ export interface ServerEvents {
   ollama_status: OllamaStatusData;
   pong: PongData;
   reasoning_complete: ReasoningCompleteData;
+  reasoning_run: ReasoningRunData;
+  reasoning_runs: ReasoningRunsData;
   reasoning_update: ReasoningUpdateData;
   resumed: ResumedData;
   subscribed: SubscribedData;
@@ -578,8 +942,8 @@ export type IncomingEvents = ServerEvents & LocalEvents;
 export type ClientType = keyof ClientMessages;
 export type EventType = keyof IncomingEvents;
 
-export const CLIENT_TYPES: readonly string[] = ["cancel", "chat_message", "get_history", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "request_system_metrics", "resume", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
-export const SERVER_TYPES: readonly string[] = ["chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "gpu_metrics", "mcp_server_health", "mcp_server_status", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator"];
+export const CLIENT_TYPES: readonly string[] = ["cancel", "chat_message", "get_evolution_run", "get_history", "get_reasoning_run", "list_evolution_runs", "list_reasoning_runs", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "request_system_metrics", "resume", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
+export const SERVER_TYPES: readonly string[] = ["chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "evolution_run", "evolution_runs", "gpu_metrics", "mcp_config_status", "mcp_server_health", "mcp_server_status", "mcp_servers", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_run", "reasoning_runs", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator"];
 export const LOSSY_TYPES: readonly string[] = ["gpu_metrics", "mcp_server_health", "system_metrics"];
 
 /** One documented example envelope per message type, from the catalog. */
@@ -701,15 +1065,45 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "evolution_complete": {
     "data": {
+      "agent_types": [
+        "evolved-evo-1"
+      ],
       "best": {
-        "fitness": 0.8
+        "fitness": 0.8,
+        "generation": 4,
+        "genome": {
+          "few_shot": [],
+          "model": "qwen2.5:0.5b",
+          "system_prompt": "Answer with the expression only.",
+          "temperature": 0.2,
+          "tools": [],
+          "top_p": 0.9
+        },
+        "id": 31,
+        "op": "cx+mut",
+        "parents": [
+          12,
+          17
+        ],
+        "tokens": 2210
       },
+      "generations": 5,
       "hall_of_fame": [],
-      "improvement": 0.3,
+      "improvement": {
+        "absolute": 0.4,
+        "final_best": 0.8,
+        "generation0_best": 0.4,
+        "relative": 1.0
+      },
+      "lineage": [],
+      "reason": "generations",
       "run_id": "evo-1",
       "stats": {
-        "evaluations": 40
-      }
+        "elapsed": 61.5,
+        "evaluations": 40,
+        "tokens": 51200
+      },
+      "status": "completed"
     },
     "reply_to": "e1",
     "seq": 140,
@@ -719,19 +1113,103 @@ export const EXAMPLES: Record<string, Envelope> = {
   "evolution_progress": {
     "data": {
       "best": 0.6,
+      "best_genome": {
+        "few_shot": [],
+        "model": "qwen2.5:0.5b",
+        "system_prompt": "Answer with the expression only.",
+        "temperature": 0.2,
+        "tools": [],
+        "top_p": 0.9
+      },
+      "best_so_far": 0.6,
+      "crossover_success": 0.5,
       "diversity": 0.7,
       "elapsed": 3.2,
       "evaluations": 16,
       "generation": 1,
+      "generation_evaluations": 7,
+      "generations": 5,
       "mean": 0.41,
+      "mutation_success": 0.25,
+      "phase": "generation",
+      "population_size": 8,
       "run_id": "evo-1",
+      "selection_pressure": 0.62,
+      "stagnation": 0,
       "std": 0.12,
+      "tokens": 5120,
       "worst": 0.1
     },
     "reply_to": "e1",
     "seq": 100,
     "ts": "2026-11-27T15:01:00.000Z",
     "type": "evolution_progress"
+  },
+  "evolution_run": {
+    "data": {
+      "config": {
+        "generations": 5,
+        "population_size": 8
+      },
+      "created": 1795791600.0,
+      "finished": 1795791661.5,
+      "genealogy": {
+        "0": {
+          "fitness": 0.4,
+          "generation": 0,
+          "genome": {
+            "few_shot": [],
+            "model": "qwen2.5:0.5b",
+            "system_prompt": "Answer with the expression only.",
+            "temperature": 0.2,
+            "tools": [],
+            "top_p": 0.9
+          },
+          "op": "init",
+          "parents": []
+        }
+      },
+      "logbook": [
+        {
+          "best": 0.4,
+          "evaluations": 8,
+          "generation": 0,
+          "mean": 0.2
+        }
+      ],
+      "result": null,
+      "run_id": "evo-1",
+      "status": "completed"
+    },
+    "reply_to": "e4",
+    "seq": 151,
+    "ts": "2026-11-27T15:03:01.000Z",
+    "type": "evolution_run"
+  },
+  "evolution_runs": {
+    "data": {
+      "runs": [
+        {
+          "best_fitness": 0.8,
+          "created": 1795791600.0,
+          "finished": 1795791661.5,
+          "generations": 5,
+          "run_id": "evo-1",
+          "status": "completed"
+        }
+      ]
+    },
+    "reply_to": "e3",
+    "seq": 150,
+    "ts": "2026-11-27T15:03:00.000Z",
+    "type": "evolution_runs"
+  },
+  "get_evolution_run": {
+    "data": {
+      "run_id": "evo-1"
+    },
+    "id": "e4",
+    "type": "get_evolution_run"
   },
   "get_history": {
     "data": {
@@ -740,6 +1218,13 @@ export const EXAMPLES: Record<string, Envelope> = {
     },
     "id": "h1",
     "type": "get_history"
+  },
+  "get_reasoning_run": {
+    "data": {
+      "run_id": "tot-5f1c2a9b7d3e"
+    },
+    "id": "t4",
+    "type": "get_reasoning_run"
   },
   "gpu_metrics": {
     "data": {
@@ -769,16 +1254,44 @@ export const EXAMPLES: Record<string, Envelope> = {
     "ts": "2026-11-27T15:00:01.000Z",
     "type": "gpu_metrics"
   },
+  "list_evolution_runs": {
+    "data": {
+      "limit": 20
+    },
+    "id": "e3",
+    "type": "list_evolution_runs"
+  },
+  "list_reasoning_runs": {
+    "data": {
+      "limit": 20
+    },
+    "id": "t3",
+    "type": "list_reasoning_runs"
+  },
   "mcp_call_tool": {
     "data": {
       "arguments": {
         "timezone": "UTC"
       },
       "server_id": "time",
+      "timeout": 10,
       "tool": "get_current_time"
     },
     "id": "x3",
     "type": "mcp_call_tool"
+  },
+  "mcp_config_status": {
+    "data": {
+      "error": "pygent-mcp.json is not valid JSON: Expecting ',' delimiter at line 4 column 7",
+      "message": "the file was not applied; the last good configuration is kept",
+      "servers": [
+        "time"
+      ],
+      "state": "invalid"
+    },
+    "seq": 298,
+    "ts": "2026-11-27T15:03:50.000Z",
+    "type": "mcp_config_status"
   },
   "mcp_list_servers": {
     "data": {},
@@ -795,9 +1308,13 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "mcp_server_health": {
     "data": {
+      "avg_call_ms": 1.9,
+      "call_errors": 1,
+      "calls": 12,
       "last_error": null,
       "ping_ms": 0.8,
       "server_id": "time",
+      "state": "running",
       "tool_count": 2,
       "uptime": 30.0
     },
@@ -807,14 +1324,55 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "mcp_server_status": {
     "data": {
-      "pid": 4321,
+      "error": "exited with code 2; last stderr lines:\nfatal: config not found",
       "server_id": "time",
-      "since": "2026-11-27T15:04:00Z",
-      "state": "running"
+      "since": "2026-11-27T15:04:00.000+00:00",
+      "state": "failed",
+      "tool_count": 0,
+      "transport": "stdio"
     },
     "seq": 300,
     "ts": "2026-11-27T15:04:00.000Z",
     "type": "mcp_server_status"
+  },
+  "mcp_servers": {
+    "data": {
+      "config_state": "loaded",
+      "servers": [
+        {
+          "auto_start": true,
+          "disabled": false,
+          "pid": 4321,
+          "server_id": "time",
+          "since": "2026-11-27T15:03:58.120+00:00",
+          "state": "running",
+          "tool_count": 2,
+          "tools": [
+            {
+              "description": "Get current time in a timezone",
+              "input_schema": {
+                "properties": {
+                  "timezone": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "timezone"
+                ],
+                "type": "object"
+              },
+              "name": "get_current_time",
+              "trusted": true
+            }
+          ],
+          "transport": "stdio"
+        }
+      ]
+    },
+    "reply_to": "x2",
+    "seq": 299,
+    "ts": "2026-11-27T15:03:59.000Z",
+    "type": "mcp_servers"
   },
   "memory_add": {
     "data": {
@@ -824,6 +1382,13 @@ export const EXAMPLES: Record<string, Envelope> = {
             "source": "notes"
           },
           "text": "FAISS runs on GPUs"
+        },
+        {
+          "metadata": {
+            "source": "notes",
+            "topic": "faiss"
+          },
+          "text": "IVF indexes trade recall for speed"
         }
       ]
     },
@@ -842,6 +1407,9 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "memory_search": {
     "data": {
+      "filter": {
+        "source": "notes"
+      },
       "k": 5,
       "query": "gpu search"
     },
@@ -855,19 +1423,27 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "memory_update": {
     "data": {
+      "embed_ms": 7.6,
+      "fetch_ms": 0.4,
+      "k": 5,
       "kind": "results",
+      "method": "exact-numpy",
       "namespace": "user:alice",
+      "query": "gpu search",
       "results": [
         {
+          "created": 1795791780.0,
           "id": 12,
           "metadata": {
             "source": "notes"
           },
+          "namespace": "user:alice",
           "score": 0.83,
           "text": "FAISS runs on GPUs"
         }
       ],
-      "took_ms": 3.1
+      "search_ms": 0.9,
+      "took_ms": 9.1
     },
     "reply_to": "a2",
     "seq": 200,
@@ -947,22 +1523,162 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "reasoning_complete": {
     "data": {
-      "answer": "(10 - 4) * (5 - 6 + 5)",
+      "answer": "(10 - 6) + 4 * 5 = 24",
       "best_path": [
-        "10 - 4 = 6 (left: 5 6 6)"
+        "4 * 5 = 20 (left: 6 10 20)",
+        "10 - 6 = 4 (left: 4 20)",
+        "4 + 20 = 24 (left: 24)",
+        "Answer: (10 - 6) + 4 * 5 = 24"
       ],
-      "run_id": "tot-1",
-      "solved": false,
+      "best_path_ids": [
+        "n2",
+        "n11",
+        "n25",
+        "n31"
+      ],
+      "input": "4 5 6 10",
+      "run_id": "tot-5f1c2a9b7d3e",
+      "solved": true,
       "stats": {
-        "llm_calls": 24,
-        "tokens": 5120,
+        "cache_hits": 7,
+        "completion_tokens": 2209,
+        "llm_calls": 61,
+        "nodes": 33,
+        "prompt_tokens": 22101,
+        "steps": 4,
+        "stop_reason": "solved",
+        "tokens": 24310,
         "wall_time": 6.1
-      }
+      },
+      "status": "solved",
+      "task": "game24"
     },
     "reply_to": "t1",
     "seq": 90,
     "ts": "2026-11-27T15:00:09.000Z",
     "type": "reasoning_complete"
+  },
+  "reasoning_run": {
+    "data": {
+      "answer": "(10 - 6) + 4 * 5 = 24",
+      "created": 1795791603.2,
+      "error": null,
+      "finished": 1795791609.3,
+      "input": "4 5 6 10",
+      "params": {
+        "method": "bfs",
+        "n_select_sample": 5
+      },
+      "run_id": "tot-5f1c2a9b7d3e",
+      "solved": true,
+      "stats": {
+        "cache_hits": 7,
+        "completion_tokens": 2209,
+        "llm_calls": 61,
+        "nodes": 33,
+        "prompt_tokens": 22101,
+        "steps": 4,
+        "stop_reason": "solved",
+        "tokens": 24310,
+        "wall_time": 6.1
+      },
+      "status": "solved",
+      "task": "game24",
+      "tree": {
+        "answer": null,
+        "best_node_id": "n1",
+        "best_path": [
+          "4 * 5 = 20 (left: 6 10 20)"
+        ],
+        "error": null,
+        "input": "4 5 6 10",
+        "nodes": [
+          {
+            "children": [
+              "n1"
+            ],
+            "depth": 0,
+            "id": "n0",
+            "info": {},
+            "parent_id": null,
+            "status": "selected",
+            "step": 0,
+            "thought": "",
+            "value": null
+          },
+          {
+            "children": [],
+            "depth": 1,
+            "id": "n1",
+            "info": {},
+            "parent_id": "n0",
+            "status": "selected",
+            "step": 1,
+            "thought": "4 * 5 = 20 (left: 6 10 20)",
+            "value": 60.0
+          }
+        ],
+        "params": {
+          "method": "bfs"
+        },
+        "root_id": "n0",
+        "run_id": "tot-5f1c2a9b7d3e",
+        "solved": false,
+        "stats": {
+          "cache_hits": 7,
+          "completion_tokens": 2209,
+          "llm_calls": 61,
+          "nodes": 33,
+          "prompt_tokens": 22101,
+          "steps": 4,
+          "stop_reason": "solved",
+          "tokens": 24310,
+          "wall_time": 6.1
+        },
+        "task": "game24"
+      }
+    },
+    "reply_to": "t4",
+    "seq": 96,
+    "ts": "2026-11-27T15:01:01.000Z",
+    "type": "reasoning_run"
+  },
+  "reasoning_runs": {
+    "data": {
+      "running": [],
+      "runs": [
+        {
+          "answer": "(10 - 6) + 4 * 5 = 24",
+          "created": 1795791603.2,
+          "error": null,
+          "finished": 1795791609.3,
+          "input": "4 5 6 10",
+          "params": {
+            "method": "bfs",
+            "n_select_sample": 5
+          },
+          "run_id": "tot-5f1c2a9b7d3e",
+          "solved": true,
+          "stats": {
+            "cache_hits": 7,
+            "completion_tokens": 2209,
+            "llm_calls": 61,
+            "nodes": 33,
+            "prompt_tokens": 22101,
+            "steps": 4,
+            "stop_reason": "solved",
+            "tokens": 24310,
+            "wall_time": 6.1
+          },
+          "status": "solved",
+          "task": "game24"
+        }
+      ]
+    },
+    "reply_to": "t3",
+    "seq": 95,
+    "ts": "2026-11-27T15:01:00.000Z",
+    "type": "reasoning_runs"
   },
   "reasoning_update": {
     "data": {
@@ -970,12 +1686,14 @@ export const EXAMPLES: Record<string, Envelope> = {
       "node": {
         "depth": 1,
         "id": "n3",
+        "info": {},
         "parent_id": "n0",
         "status": "evaluated",
+        "step": 1,
         "thought": "10 - 4 = 6 (left: 5 6 6)",
         "value": 21.0
       },
-      "run_id": "tot-1",
+      "run_id": "tot-5f1c2a9b7d3e",
       "step": 1
     },
     "reply_to": "t1",
@@ -1007,8 +1725,32 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "start_evolution": {
     "data": {
+      "fitness": {
+        "cost": "penalty",
+        "token_penalty": 0.01
+      },
       "generations": 5,
+      "genome": {
+        "models": [
+          "qwen2.5:0.5b"
+        ],
+        "prompt_pool": [
+          "Check that every number is used exactly once."
+        ],
+        "seed_prompts": [
+          "You are a careful arithmetic assistant.",
+          "Answer with the expression only."
+        ]
+      },
+      "max_seconds": 600,
+      "operators": {
+        "elitism": 1,
+        "llm": true,
+        "selection": "tournament",
+        "tournsize": 3
+      },
       "population_size": 8,
+      "seed": 7,
       "task_set": {
         "name": "game24",
         "range": [
@@ -1023,8 +1765,12 @@ export const EXAMPLES: Record<string, Envelope> = {
   "start_reasoning": {
     "data": {
       "method": "bfs",
+      "method_evaluate": "value",
+      "method_generate": "propose",
+      "n_evaluate_sample": 3,
       "n_select_sample": 5,
       "puzzle": "4 5 6 10",
+      "seed": 0,
       "task": "game24"
     },
     "id": "t1",
@@ -1039,7 +1785,7 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "stop_reasoning": {
     "data": {
-      "run_id": "tot-1"
+      "run_id": "tot-5f1c2a9b7d3e"
     },
     "id": "t2",
     "type": "stop_reasoning"
@@ -1114,13 +1860,17 @@ export const EXAMPLES: Record<string, Envelope> = {
     "data": {
       "content": [
         {
-          "text": "2026-11-27T15:04:01Z",
+          "text": "{\"timezone\": \"UTC\"}",
           "type": "text"
         }
       ],
       "duration_ms": 2.4,
       "is_error": false,
       "server_id": "time",
+      "structured_content": {
+        "datetime": "2026-11-27T15:04:01+00:00",
+        "timezone": "UTC"
+      },
       "tool": "get_current_time"
     },
     "reply_to": "x3",
@@ -1137,7 +1887,8 @@ export const EXAMPLES: Record<string, Envelope> = {
           "input_schema": {
             "type": "object"
           },
-          "name": "get_current_time"
+          "name": "get_current_time",
+          "trusted": true
         }
       ]
     },

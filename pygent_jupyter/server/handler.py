@@ -8,6 +8,8 @@ frame is delegated. No feature logic lives here.
 from __future__ import annotations
 
 import hmac
+import struct
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -16,7 +18,7 @@ from jupyter_server.auth.identity import User
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .connections import Connection
 
@@ -105,6 +107,18 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             )
         )
 
+    def write_frames(self, frames: Sequence[str]) -> Awaitable[None]:
+        """Write text frames with one stream write (one syscall) when compression is off."""
+        ws = self.ws_connection
+        if ws is None or ws.is_closing():
+            raise WebSocketClosedError()
+        if len(frames) == 1 or self.get_compression_options() is not None:
+            future: Awaitable[None] = self.write_message(frames[0])
+            for frame in frames[1:]:
+                future = self.write_message(frame)
+            return future
+        return ws.stream.write(b"".join(_text_frame(f.encode()) for f in frames))
+
     def on_message(self, message: str | bytes) -> None:
         if self.connection is None:
             return
@@ -118,3 +132,15 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.connection.closed = True
             self.pygent.hub.close(self.connection)
             self.connection = None
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """One unmasked, final WebSocket text frame (RFC 6455 section 5.2), as servers send."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload

@@ -198,6 +198,8 @@ class EventWidget(W.VBox):
         self.throttle.request()
         return True
 
+    handle = feed  # the name in-kernel event sinks use (``Evolution(on_event=widget.handle)``)
+
     def feed_many(self, events: Iterable[Event]) -> int:
         """Feed events in order; returns how many were applied."""
         return sum(1 for e in events if self.feed(e))

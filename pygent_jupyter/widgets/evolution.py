@@ -34,6 +34,7 @@ class EvolutionWidget(EventWidget):
         self.run_id = run_id
         self.generations: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
+        self.phase = ""
         self._start_id: str | None = None
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         self.figure = go.FigureWidget(fig)
@@ -92,8 +93,12 @@ class EvolutionWidget(EventWidget):
         return data.get("run_id") == self.run_id
 
     def _on_evolution_progress(self, data: dict[str, Any], event: dict[str, Any]) -> None:
-        if self._follows(data, event):
+        if not self._follows(data, event):
+            return
+        if data.get("phase", "generation") == "generation":  # not "started" / "stopping"
             self.generations.append(data)
+        else:
+            self.phase = str(data.get("phase"))
 
     def _on_evolution_complete(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         if self._follows(data, event):
@@ -121,7 +126,14 @@ class EvolutionWidget(EventWidget):
         self.header.value = head
         self.stop_button.disabled = not self.run_id or self.result is not None
         if self.result is None:
-            self.best.value = "<i>running…</i>" if self.run_id else ""
+            live = last.get("best_genome")
+            if live is not None:
+                self.best.value = (
+                    "<b>Best genome so far</b><pre style='max-height:240px;overflow:auto'>"
+                    f"{esc(json.dumps(live, indent=1))}</pre>"
+                )
+            else:
+                self.best.value = f"<i>{esc(self.phase or 'running')}…</i>" if self.run_id else ""
             self.genealogy.value = ""
             return
         r = self.result
@@ -141,7 +153,7 @@ class EvolutionWidget(EventWidget):
             "<tr><td>{g}</td><td>{i}</td><td>{op}</td><td>{p}</td><td>{f}</td></tr>".format(
                 g=esc(item.get("generation", "")),
                 i=esc(item.get("id", "")),
-                op=esc(item.get("operator", item.get("origin", ""))),
+                op=esc(item.get("op", item.get("operator", ""))),
                 p=esc(
                     ", ".join(str(p) for p in item.get("parents", item.get("parent_ids", [])) or [])
                 ),

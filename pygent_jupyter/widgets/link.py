@@ -93,10 +93,15 @@ class Link:
 
     def on(self, type_: str, handler: Handler) -> None:
         """Call ``handler(event)`` on the link's thread for each event of ``type_``."""
-        self.loop.call_soon_threadsafe(self.client.on, type_, handler)
+        self._soon(self.client.on, type_, handler)
 
     def off(self, type_: str, handler: Handler) -> None:
-        self.loop.call_soon_threadsafe(self.client.off, type_, handler)
+        self._soon(self.client.off, type_, handler)
+
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                self.loop.call_soon_threadsafe(fn, *args)
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -126,6 +131,8 @@ class Link:
                     }
                 )
 
+        if self.loop.is_closed():
+            raise ConnectionError("the pygent link is closed")
         self.submit(go())
 
     def request(

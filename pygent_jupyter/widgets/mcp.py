@@ -88,13 +88,20 @@ def form_values(schema: dict[str, Any], fields: dict[str, W.Widget]) -> dict[str
 class MCPPanel(EventWidget):
     """The MCP fleet: state and health per server, tools, a form to call one, results."""
 
-    EVENTS = ("mcp_server_status", "mcp_server_health", "tool_discovered", "tool_call_result")
+    EVENTS = (
+        "mcp_servers",
+        "mcp_server_status",
+        "mcp_server_health",
+        "tool_discovered",
+        "tool_call_result",
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.servers: dict[str, dict[str, Any]] = {}
         self.tools: dict[str, list[dict[str, Any]]] = {}
         self.results: list[dict[str, Any]] = []
+        self.config_error = ""
         self.table = W.HTML()
         self.server_picker = W.Dropdown(options=[], description="Server")
         self.tool_picker = W.Dropdown(options=[], description="Tool")
@@ -168,6 +175,16 @@ class MCPPanel(EventWidget):
 
     # -- events -----------------------------------------------------------------------------
 
+    def _on_mcp_servers(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        self.config_error = str(data.get("config_error") or "")
+        for server in data.get("servers") or []:
+            sid = str(server.get("server_id"))
+            self.servers.setdefault(sid, {}).update(
+                {k: v for k, v in server.items() if k != "tools"}
+            )
+            if "tools" in server:
+                self.tools[sid] = list(server["tools"])
+
     def _on_mcp_server_status(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         self.servers.setdefault(str(data["server_id"]), {}).update(data)
 
@@ -209,8 +226,13 @@ class MCPPanel(EventWidget):
             "<table><tr><th>server</th><th>state</th><th>ping</th><th>tools</th>"
             "<th>last error</th></tr>" + "".join(rows) + "</table>"
             if rows
-            else "<i>No MCP servers configured (c.MCPService.servers).</i>"
+            else "<i>No MCP servers configured: an admin lists them in the file named by "
+            "c.MCPService.config_path (pygent-mcp.json in `jupyter --config-dir`).</i>"
         )
+        if self.config_error:
+            self.table.value += (
+                f"<div style='color:#b91c1c'>configuration error: {esc(self.config_error)}</div>"
+            )
         servers = sorted(self.servers)
         if list(self.server_picker.options) != servers:
             current = self.server_picker.value

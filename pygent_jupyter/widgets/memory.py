@@ -142,9 +142,13 @@ class MemoryWidget(EventWidget):
             bits.append(f"{u['took_ms']:.1f} ms")
         s = self.stats
         if s:
-            count = s.get("count", s.get("total"))
-            if count is not None:
-                bits.append(f"{count} memories")
-            if s.get("index"):
-                bits.append(f"index {esc(s['index'])}")
+            per = s.get("namespaces")
+            if isinstance(per, list):
+                total = sum(int(n.get("count", 0)) for n in per if isinstance(n, dict))
+                bits.append(f"{total} memories in {len(per)} namespace(s)")
+            for key in ("device", "embedder"):
+                if s.get(key):
+                    bits.append(f"{key} {s[key]}")
+        if u.get("kind") == "added" and u.get("count") is not None:
+            bits.append(f"{u['count']} in {u.get('namespace', 'the namespace')}")
         self.info.value = f"<small>{esc(' · '.join(str(b) for b in bits))}</small>"

@@ -162,7 +162,7 @@ class ReasoningTreeWidget(EventWidget):
         self.result = data
         by_thought = {str(n.get("thought")): nid for nid, n in self.nodes.items()}
         path: list[str] = []
-        for item in data.get("best_path") or []:
+        for item in data.get("best_path_ids") or data.get("best_path") or []:
             key = item.get("id") if isinstance(item, dict) else item
             key = str(key)
             if key in self.nodes:

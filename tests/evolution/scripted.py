@@ -73,7 +73,8 @@ class ScriptedChatModel:
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> AsyncIterator[ChatChunk]:
         completion = await self.chat(messages, model=model, options=options)
-        yield ChatChunk(delta=completion.text, done=True, completion=completion)
+        yield ChatChunk(delta=completion.text)
+        yield ChatChunk(delta="", done=True, completion=completion)
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         return [[float(len(t))] for t in texts]

@@ -38,7 +38,9 @@ def _trace(result: EvolutionResult) -> dict[str, Any]:
     """Everything about a run except wall-clock time."""
     rows = [{k: v for k, v in row.items() if k != "elapsed"} for row in result.logbook]
     data = {k: v for k, v in result.data.items() if k not in ("stats", "run_id")}
-    stats = {k: v for k, v in result.data["stats"].items() if k not in ("elapsed", "generations_per_s")}
+    stats = {
+        k: v for k, v in result.data["stats"].items() if k not in ("elapsed", "generations_per_s")
+    }
     return {"logbook": rows, "data": data, "stats": stats}
 
 
@@ -110,7 +112,10 @@ async def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(
     events: list[str] = []
     state = load_checkpoint(saved[5])
     resumed_engine = Engine.from_checkpoint(
-        state, spec, fitness, on_event=lambda t, d: events.append(f"{t}:{d['generation']}")
+        state,
+        spec,
+        fitness,
+        on_event=lambda t, d: events.append(f"{t}:{d.get('generation', d.get('generations'))}"),
     )
     resumed = await resumed_engine.run()
     assert _trace(resumed) == _trace(full)
@@ -121,7 +126,9 @@ async def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(
 async def test_resume_via_the_python_api_with_a_checkpoint_file(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     full = await evolve(24, onemax, population_size=20, generations=10, seed=4)
-    first = await evolve(24, onemax, population_size=20, generations=4, seed=4, checkpoint_path=path)
+    first = await evolve(
+        24, onemax, population_size=20, generations=4, seed=4, checkpoint_path=path
+    )
     assert first.logbook[-1]["generation"] == 4
     second = await evolve(
         24, onemax, population_size=20, generations=10, seed=4, checkpoint_path=path, resume=True
@@ -252,3 +259,24 @@ def test_config_is_validated() -> None:
         EvolutionConfig(population_size=4, elitism=4)
     with pytest.raises(ValueError, match="unknown selection"):
         EvolutionConfig(selection="best")
+
+
+async def test_in_kernel_events_render_in_the_evolution_widget() -> None:
+    from pygent_jupyter.widgets import EvolutionWidget
+
+    widget = EvolutionWidget()
+    result = await evolve(
+        16, onemax, population_size=10, generations=4, seed=2, on_event=widget.feed
+    )
+    assert [g["generation"] for g in widget.generations] == [0, 1, 2, 3, 4]
+    assert widget.best_fitness[-1] == result.logbook[-1]["best"]
+    assert widget.result is not None and widget.result["run_id"] == result.run_id
+
+
+async def test_a_checkpoint_taken_when_the_run_stagnated_resumes_as_ended() -> None:
+    states: list[dict[str, Any]] = []
+    config = EvolutionConfig(population_size=10, generations=100, seed=1, stagnation=3)
+    full = await Engine(BitString(8), lambda g: 1.0, config, on_checkpoint=states.append).run()
+    resumed = await Engine.from_checkpoint(states[-1], BitString(8), lambda g: 1.0).run()
+    assert full.reason == resumed.reason == "stagnation"
+    assert resumed.data["generations"] == full.data["generations"]

@@ -19,7 +19,6 @@ import sys
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-
 WIRE_FD = os.dup(1)  # the real stdout pipe, taken before the SDK diverts fd 1
 
 

@@ -1,16 +1,20 @@
 """Child process for the crash tests: drives a MemoryStore and reports progress on stdout.
 
-Usage: python _store_child.py MODE DIR
-  crash     add batches forever, saving after each; print "acked <ids...>" after every add
+Usage: python _store_child.py MODE DIR [pause]
+  crash     add batches forever, saving after each; print "acked <first> <last>" after every
+            add. With "pause", each fsync of an index temp file first prints "in-fsync" and
+            sleeps, so the parent can kill the process in the middle of a save.
   diskfull  add, save, add more, lower RLIMIT_FSIZE, save again; print the outcome as JSON
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +35,26 @@ def main() -> None:
     db = Database(directory / "hub.db")
     store = MemoryStore(db, directory / "memory", IndexConfig(approx_threshold=10**9))
     if mode == "crash":
+        if sys.argv[3:] == ["pause"]:
+            real_fsync = os.fsync
+
+            def slow_fsync(fd: int) -> None:
+                print("in-fsync", flush=True)
+                time.sleep(0.5)
+                real_fsync(fd)
+
+            os.fsync = slow_fsync
         batch = 0
         while True:
             batch += 1
             n = 2000
-            ids = store.add("user:alice", "test", [f"b{batch}-{i}" for i in range(n)],
-                            [{"batch": batch}] * n, vectors(n, batch))
+            ids = store.add(
+                "user:alice",
+                "test",
+                [f"b{batch}-{i}" for i in range(n)],
+                [{"batch": batch}] * n,
+                vectors(n, batch),
+            )
             print("acked", ids[0], ids[-1], flush=True)
             print("saving", flush=True)
             store.save("user:alice")

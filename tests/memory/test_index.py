@@ -20,7 +20,9 @@ def brute_force(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.nda
     return ids[order]
 
 
-def make(n: int, config: IndexConfig | None = None, seed: int = 0) -> tuple[VectorIndex, np.ndarray]:
+def make(
+    n: int, config: IndexConfig | None = None, seed: int = 0
+) -> tuple[VectorIndex, np.ndarray]:
     x = clustered(n, seed=seed)
     index = VectorIndex(384, config or IndexConfig(approx_threshold=10**9))
     index.add(np.arange(1, n + 1, dtype=np.int64) * 10, x)
@@ -85,7 +87,7 @@ def test_subset_search_is_exact_within_the_subset() -> None:
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_approximate_index_is_built_at_threshold_and_reaches_recall(kind: str) -> None:
     config = IndexConfig(approx_threshold=4000, approx_kind=kind, min_recall=0.95)  # type: ignore[arg-type]
-    index, x = make(3999, config)
+    index, _ = make(3999, config)
     assert index.approx is None
     index.add(np.array([10**6], dtype=np.int64), clustered(1, seed=5))
     assert index.approx_kind == kind
@@ -105,7 +107,7 @@ def test_approximate_index_is_built_at_threshold_and_reaches_recall(kind: str) -
 
 def test_serialized_index_round_trips() -> None:
     config = IndexConfig(approx_threshold=2000)
-    index, x = make(2500, config)
+    index, _ = make(2500, config)
     index.remove(np.array([20, 30]))
     blob = b"".join(bytes(c) for c in index.to_bytes({"generation": 7}))
     loaded, meta = VectorIndex.from_bytes(blob, config)
@@ -139,3 +141,35 @@ def test_gpu_exact_search_equals_cpu() -> None:
     gpu.remove(ids[:10])
     _, gi2, _ = gpu.search(x[:1], 1)
     assert gi2[0, 0] != 1
+
+
+def test_gpu_bookkeeping_with_a_cpu_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU code path (upload on add, re-upload after delete, bytes held, method name)
+    with ``index_cpu_to_gpu`` replaced by a CPU clone; the real GPU is checked above and by
+    ``benchmarks/gpu_check.py``."""
+    import faiss
+
+    uploads: list[int] = []
+
+    def fake_upload(res: object, device: int, index: object) -> object:
+        uploads.append(device)
+        return faiss.clone_index(index)
+
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", fake_upload, raising=False)
+    x = clustered(1000)
+    ids = np.arange(1, 1001, dtype=np.int64)
+    gpu = VectorIndex(384, IndexConfig(use_gpu=True, gpu_device=1), gpu_resources=object())
+    gpu.add(ids[:500], x[:500])
+    gpu.add(ids[500:], x[500:])  # incremental add on the device copy
+    assert uploads == [1] and gpu.gpu_bytes() == 1000 * 384 * 4
+    cpu = VectorIndex(384, IndexConfig(use_gpu=False))
+    cpu.add(ids, x)
+    q = clustered(10, seed=2)
+    assert gpu.search(q, 5)[2] == "exact-gpu"
+    assert (gpu.search(q, 5)[1] == cpu.search(q, 5)[1]).all()
+    gpu.remove(ids[:1])
+    assert uploads == [1, 1] and gpu.gpu_bytes() == 999 * 384 * 4
+    assert gpu.search(x[:1], 1)[1][0, 0] != 1
+    blob = b"".join(bytes(c) for c in gpu.to_bytes({}))
+    loaded, _ = VectorIndex.from_bytes(blob, gpu.config, gpu_resources=object())
+    assert loaded.gpu_bytes() == 999 * 384 * 4  # a loaded index is put back on the GPU

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 import pytest
@@ -43,8 +44,7 @@ def make(cls: type, clock: FakeClock, sent: Sent | None = None, **kw: Any) -> An
 def test_throttle_coalesces_to_max_rate_and_draws_the_last_state(clock: FakeClock) -> None:
     drawn: list[int] = []
     state = {"n": 0}
-    throttle = Throttle(lambda: drawn.append(state["n"]), 10, clock=clock,
-                        scheduler=clock.schedule)
+    throttle = Throttle(lambda: drawn.append(state["n"]), 10, clock=clock, scheduler=clock.schedule)
     for i in range(1, 2001):  # 2000 events over 2 seconds
         state["n"] = i
         throttle.request()
@@ -52,7 +52,7 @@ def test_throttle_coalesces_to_max_rate_and_draws_the_last_state(clock: FakeCloc
     clock.advance(1)
     assert 18 <= len(drawn) <= 22  # ~10/s, never one per event
     assert drawn[-1] == 2000  # the final state is always drawn
-    gaps = [b - a for a, b in zip(drawn, drawn[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(drawn)]
     assert min(gaps) >= 99  # >= 100 ms apart at 1 event/ms
 
 
@@ -108,8 +108,13 @@ def test_metrics_redraws_at_most_ten_times_a_second(clock: FakeClock) -> None:
 def test_metrics_gpu_series_and_no_gpu_summary(clock: FakeClock) -> None:
     dash = make(MetricsDashboard, clock)
     dash.feed(sample(1000.0, 5.0, 1))
-    dash.feed({"type": "gpu_metrics", "seq": 2,
-               "data": {"available": False, "gpus": [], "sampled_at": 1000.0}})
+    dash.feed(
+        {
+            "type": "gpu_metrics",
+            "seq": 2,
+            "data": {"available": False, "gpus": [], "sampled_at": 1000.0},
+        }
+    )
     clock.advance(1)
     assert "no GPU" in dash.summary.value
     gpu = example("gpu_metrics")
@@ -176,25 +181,54 @@ def test_chat_streams_deltas_then_final_markdown(clock: FakeClock, sent: Sent) -
     chat = make(ChatWidget, clock, sent, agent="coding", model="smollm2")
     future = chat.submit("write a function")
     data, mid = sent.last("chat_message")
-    assert data == {"message": {"content": "write a function", "agentId": "coding",
-                                "model": "smollm2"}}
-    chat.feed({"type": "typing_indicator", "reply_to": mid, "seq": 1,
-               "data": {"active": True, "agentId": "coding", "conversation_id": "cv-9"}})
+    assert data == {
+        "message": {"content": "write a function", "agentId": "coding", "model": "smollm2"}
+    }
+    chat.feed(
+        {
+            "type": "typing_indicator",
+            "reply_to": mid,
+            "seq": 1,
+            "data": {"active": True, "agentId": "coding", "conversation_id": "cv-9"},
+        }
+    )
     clock.advance(1)
     assert "coding is typing" in chat.indicator.value
     assert not chat.cancel_button.disabled
     for i, delta in enumerate(["Here:\n\n```python\n", "def f():\n", "    return 1\n```\n"]):
-        chat.feed({"type": "chat_stream", "reply_to": mid, "seq": 2 + i,
-                   "data": {"message_id": "msg-1", "delta": delta, "conversation_id": "cv-9",
-                            "index": i}})
+        chat.feed(
+            {
+                "type": "chat_stream",
+                "reply_to": mid,
+                "seq": 2 + i,
+                "data": {
+                    "message_id": "msg-1",
+                    "delta": delta,
+                    "conversation_id": "cv-9",
+                    "index": i,
+                },
+            }
+        )
     clock.advance(1)
     assert "&#9612;" in chat.history.value  # streaming cursor
     final = "Here:\n\n```python\ndef f():\n    return 1\n```\n<script>alert(1)</script>"
-    chat.feed({"type": "chat_response", "reply_to": mid, "seq": 9,
-               "data": {"conversation_id": "cv-9",
-                        "message": {"id": "msg-1", "type": "agent", "content": final,
-                                    "agentId": "coding",
-                                    "metadata": {"model": "smollm2", "tokens_per_s": 42.0}}}})
+    chat.feed(
+        {
+            "type": "chat_response",
+            "reply_to": mid,
+            "seq": 9,
+            "data": {
+                "conversation_id": "cv-9",
+                "message": {
+                    "id": "msg-1",
+                    "type": "agent",
+                    "content": final,
+                    "agentId": "coding",
+                    "metadata": {"model": "smollm2", "tokens_per_s": 42.0},
+                },
+            },
+        }
+    )
     clock.advance(1)
     assert future.result(0)["content"] == final
     html = chat.history.value
@@ -214,12 +248,24 @@ def test_chat_cancel_and_error(clock: FakeClock, sent: Sent) -> None:
     chat = make(ChatWidget, clock, sent)
     future = chat.submit("long answer please")
     _, mid = sent.last("chat_message")
-    chat.feed({"type": "chat_stream", "reply_to": mid, "seq": 1,
-               "data": {"message_id": "m", "delta": "Once upon"}})
+    chat.feed(
+        {
+            "type": "chat_stream",
+            "reply_to": mid,
+            "seq": 1,
+            "data": {"message_id": "m", "delta": "Once upon"},
+        }
+    )
     chat.cancel_button.click()
     assert sent.last("cancel")[0] == {"request_id": mid}
-    chat.feed({"type": "error", "reply_to": mid, "seq": 2,
-               "data": {"code": "cancelled", "message": "cancelled by the client"}})
+    chat.feed(
+        {
+            "type": "error",
+            "reply_to": mid,
+            "seq": 2,
+            "data": {"code": "cancelled", "message": "cancelled by the client"},
+        }
+    )
     clock.advance(1)
     with pytest.raises(WidgetCommandError) as info:
         future.result(0)
@@ -232,22 +278,53 @@ def test_chat_cancel_and_error(clock: FakeClock, sent: Sent) -> None:
 def test_chat_ignores_other_conversations_and_switches(clock: FakeClock, sent: Sent) -> None:
     chat = make(ChatWidget, clock, sent, conversation_id="cv-1")
     assert not chat._mine({"conversation_id": "cv-2"}, {"reply_to": "someone-else"})
-    chat.feed({"type": "chat_response", "seq": 1,
-               "data": {"conversation_id": "cv-2",
-                        "message": {"id": "x", "type": "agent", "content": "not mine",
-                                    "agentId": "general", "metadata": {}}}})
+    chat.feed(
+        {
+            "type": "chat_response",
+            "seq": 1,
+            "data": {
+                "conversation_id": "cv-2",
+                "message": {
+                    "id": "x",
+                    "type": "agent",
+                    "content": "not mine",
+                    "agentId": "general",
+                    "metadata": {},
+                },
+            },
+        }
+    )
     assert chat.messages == []
-    chat.feed({"type": "chat_history", "seq": 2,
-               "data": {"conversations": [{"id": "cv-1", "title": "first"},
-                                          {"id": "cv-3", "title": "third"}]}})
+    chat.feed(
+        {
+            "type": "chat_history",
+            "seq": 2,
+            "data": {
+                "conversations": [
+                    {"id": "cv-1", "title": "first"},
+                    {"id": "cv-3", "title": "third"},
+                ]
+            },
+        }
+    )
     clock.advance(1)
     assert ("third", "cv-3") in chat.conversation_picker.options
     chat.conversation_picker.value = "cv-3"
     assert sent.last("get_history")[0] == {"conversation_id": "cv-3", "limit": 200}
-    chat.feed({"type": "chat_history", "seq": 3,
-               "data": {"conversation_id": "cv-3", "has_more": False,
-                        "messages": [{"id": "1", "role": "user", "content": "hello"},
-                                     {"id": "2", "role": "assistant", "content": "**hi**"}]}})
+    chat.feed(
+        {
+            "type": "chat_history",
+            "seq": 3,
+            "data": {
+                "conversation_id": "cv-3",
+                "has_more": False,
+                "messages": [
+                    {"id": "1", "role": "user", "content": "hello"},
+                    {"id": "2", "role": "assistant", "content": "**hi**"},
+                ],
+            },
+        }
+    )
     clock.advance(1)
     assert "<strong>hi</strong>" in chat.history.value
     assert [m["role"] for m in chat.messages] == ["user", "agent"]
@@ -265,10 +342,22 @@ def test_chat_model_picker_fills_from_backend(clock: FakeClock, sent: Sent) -> N
 # -- reasoning ---------------------------------------------------------------------------------
 
 
-def node(nid: str, parent: str | None, depth: int, value: float, status: str = "evaluated",
-         thought: str = "") -> dict[str, Any]:
-    return {"id": nid, "parent_id": parent, "depth": depth, "value": value, "status": status,
-            "thought": thought or f"thought {nid}"}
+def node(
+    nid: str,
+    parent: str | None,
+    depth: int,
+    value: float,
+    status: str = "evaluated",
+    thought: str = "",
+) -> dict[str, Any]:
+    return {
+        "id": nid,
+        "parent_id": parent,
+        "depth": depth,
+        "value": value,
+        "status": status,
+        "thought": thought or f"thought {nid}",
+    }
 
 
 def test_tree_layout_is_incremental_and_stable() -> None:
@@ -285,9 +374,7 @@ def test_tree_layout_is_incremental_and_stable() -> None:
     assert d[0] != e[0]
 
 
-def test_reasoning_tree_grows_dims_pruned_and_highlights_best(
-    clock: FakeClock, sent: Sent
-) -> None:
+def test_reasoning_tree_grows_dims_pruned_and_highlights_best(clock: FakeClock, sent: Sent) -> None:
     tree = make(ReasoningTreeWidget, clock, sent)
     future = tree.start(task="game24", puzzle="4 5 6 10")
     data, mid = sent.last("start_reasoning")
@@ -299,12 +386,27 @@ def test_reasoning_tree_grows_dims_pruned_and_highlights_best(
         ("n3", "n1", 2, 21.0, "selected", "5 * 6 = 30 (left: 6 30)"),
     ]
     for seq, (nid, parent, depth, value, status, thought) in enumerate(events, 1):
-        tree.feed({"type": "reasoning_update", "reply_to": mid, "seq": seq,
-                   "data": {"run_id": "tot-7", "event": "node", "step": depth,
-                            "node": node(nid, parent, depth, value, status, thought)}})
+        tree.feed(
+            {
+                "type": "reasoning_update",
+                "reply_to": mid,
+                "seq": seq,
+                "data": {
+                    "run_id": "tot-7",
+                    "event": "node",
+                    "step": depth,
+                    "node": node(nid, parent, depth, value, status, thought),
+                },
+            }
+        )
     # another run's events (e.g. from another notebook) are not drawn here
-    tree.feed({"type": "reasoning_update", "seq": 50,
-               "data": {"run_id": "tot-other", "node": node("z", None, 0, 1.0)}})
+    tree.feed(
+        {
+            "type": "reasoning_update",
+            "seq": 50,
+            "data": {"run_id": "tot-other", "node": node("z", None, 0, 1.0)},
+        }
+    )
     clock.advance(1)
     _edges, nodes, best = tree.figure.data
     assert len(nodes.x) == 4
@@ -313,10 +415,20 @@ def test_reasoning_tree_grows_dims_pruned_and_highlights_best(
     assert "10 - 4 = 6" in nodes.text[1]
     assert "4 nodes (1 pruned)" in tree.header.value
     assert best.x is None or len(best.x) == 0
-    tree.feed({"type": "reasoning_complete", "reply_to": mid, "seq": 60,
-               "data": {"run_id": "tot-7", "answer": "(6 - 30) ...", "solved": False,
-                        "best_path": ["10 - 4 = 6 (left: 5 6 6)", "5 * 6 = 30 (left: 6 30)"],
-                        "stats": {"llm_calls": 3}}})
+    tree.feed(
+        {
+            "type": "reasoning_complete",
+            "reply_to": mid,
+            "seq": 60,
+            "data": {
+                "run_id": "tot-7",
+                "answer": "(6 - 30) ...",
+                "solved": False,
+                "best_path": ["10 - 4 = 6 (left: 5 6 6)", "5 * 6 = 30 (left: 6 30)"],
+                "stats": {"llm_calls": 3},
+            },
+        }
+    )
     clock.advance(1)
     assert tree.best_path == ["n0", "n1", "n3"]  # completed up to the root
     assert len(tree.figure.data[2].x) == 3
@@ -340,22 +452,50 @@ def test_evolution_plots_generations_and_shows_winner(clock: FakeClock, sent: Se
     future = evo.start(population_size=4, generations=3)
     _, mid = sent.last("start_evolution")
     for g in range(3):
-        evo.feed({"type": "evolution_progress", "reply_to": mid, "seq": g + 1,
-                  "data": {"run_id": "evo-2", "generation": g, "best": 0.5 + g / 10,
-                           "mean": 0.3, "worst": 0.1, "diversity": 0.9 - g / 10,
-                           "evaluations": 4 * (g + 1)}})
+        evo.feed(
+            {
+                "type": "evolution_progress",
+                "reply_to": mid,
+                "seq": g + 1,
+                "data": {
+                    "run_id": "evo-2",
+                    "generation": g,
+                    "best": 0.5 + g / 10,
+                    "mean": 0.3,
+                    "worst": 0.1,
+                    "diversity": 0.9 - g / 10,
+                    "evaluations": 4 * (g + 1),
+                },
+            }
+        )
     clock.advance(1)
     best = next(t for t in evo.figure.data if t.name == "best")
     div = next(t for t in evo.figure.data if t.name == "diversity")
     assert list(best.y) == pytest.approx([0.5, 0.6, 0.7])
     assert list(div.y) == pytest.approx([0.9, 0.8, 0.7])
     assert "generation 2" in evo.header.value
-    evo.feed({"type": "evolution_complete", "reply_to": mid, "seq": 9,
-              "data": {"run_id": "evo-2", "improvement": 0.2,
-                       "best": {"fitness": 0.7, "genome": {"temperature": 0.3}},
-                       "genealogy": [{"id": "g0-1", "generation": 0, "operator": "init"},
-                                     {"id": "g2-3", "generation": 2, "operator": "crossover",
-                                      "parents": ["g0-1", "g1-2"], "fitness": 0.7}]}})
+    evo.feed(
+        {
+            "type": "evolution_complete",
+            "reply_to": mid,
+            "seq": 9,
+            "data": {
+                "run_id": "evo-2",
+                "improvement": 0.2,
+                "best": {"fitness": 0.7, "genome": {"temperature": 0.3}},
+                "genealogy": [
+                    {"id": "g0-1", "generation": 0, "op": "init"},
+                    {
+                        "id": "g2-3",
+                        "generation": 2,
+                        "op": "crossover",
+                        "parents": ["g0-1", "g1-2"],
+                        "fitness": 0.7,
+                    },
+                ],
+            },
+        }
+    )
     clock.advance(1)
     assert "temperature" in evo.best.value and "improvement 0.2" in evo.best.value
     assert "crossover" in evo.genealogy.value and "g0-1, g1-2" in evo.genealogy.value
@@ -387,9 +527,14 @@ def test_mcp_form_from_schema_and_values() -> None:
         form_values(SCHEMA, fields)
     fields["timezone"].value = "UTC"
     fields["extra"].value = '{"a": [1, 2]}'
-    assert form_values(SCHEMA, fields) == {"timezone": "UTC", "count": 0, "ratio": 0.0,
-                                           "verbose": False, "unit": "s",
-                                           "extra": {"a": [1, 2]}}
+    assert form_values(SCHEMA, fields) == {
+        "timezone": "UTC",
+        "count": 0,
+        "ratio": 0.0,
+        "verbose": False,
+        "unit": "s",
+        "extra": {"a": [1, 2]},
+    }
     fields["extra"].value = "{nope"
     with pytest.raises(ValueError, match="extra: not valid JSON"):
         form_values(SCHEMA, fields)
@@ -397,15 +542,36 @@ def test_mcp_form_from_schema_and_values() -> None:
 
 def test_mcp_panel_servers_tools_and_call(clock: FakeClock, sent: Sent) -> None:
     panel = make(MCPPanel, clock, sent)
-    panel.feed({"type": "mcp_server_status", "seq": 1,
-                "data": {"server_id": "time", "state": "running", "pid": 42}})
-    panel.feed({"type": "mcp_server_health", "seq": 2,
-                "data": {"server_id": "time", "ping_ms": 0.8, "tool_count": 1,
-                         "last_error": None}})
-    panel.feed({"type": "tool_discovered", "seq": 3,
-                "data": {"server_id": "time",
-                         "tools": [{"name": "get_current_time", "description": "Current time",
-                                    "input_schema": SCHEMA}]}})
+    panel.feed(
+        {
+            "type": "mcp_server_status",
+            "seq": 1,
+            "data": {"server_id": "time", "state": "running", "pid": 42},
+        }
+    )
+    panel.feed(
+        {
+            "type": "mcp_server_health",
+            "seq": 2,
+            "data": {"server_id": "time", "ping_ms": 0.8, "tool_count": 1, "last_error": None},
+        }
+    )
+    panel.feed(
+        {
+            "type": "tool_discovered",
+            "seq": 3,
+            "data": {
+                "server_id": "time",
+                "tools": [
+                    {
+                        "name": "get_current_time",
+                        "description": "Current time",
+                        "input_schema": SCHEMA,
+                    }
+                ],
+            },
+        }
+    )
     clock.advance(1)
     assert "running" in panel.table.value and "0.8 ms" in panel.table.value
     assert panel.server_picker.value == "time"
@@ -419,10 +585,20 @@ def test_mcp_panel_servers_tools_and_call(clock: FakeClock, sent: Sent) -> None:
     panel.call_button.click()
     data, mid = sent.last("mcp_call_tool")
     assert data["server_id"] == "time" and data["arguments"]["timezone"] == "UTC"
-    panel.feed({"type": "tool_call_result", "reply_to": mid, "seq": 4,
-                "data": {"server_id": "time", "tool": "get_current_time", "is_error": False,
-                         "content": [{"type": "text", "text": "2026-11-27T15:04:01Z"}],
-                         "duration_ms": 2.4}})
+    panel.feed(
+        {
+            "type": "tool_call_result",
+            "reply_to": mid,
+            "seq": 4,
+            "data": {
+                "server_id": "time",
+                "tool": "get_current_time",
+                "is_error": False,
+                "content": [{"type": "text", "text": "2026-11-27T15:04:01Z"}],
+                "duration_ms": 2.4,
+            },
+        }
+    )
     clock.advance(1)
     assert "2026-11-27T15:04:01Z" in panel.output.value
     panel.buttons["restart"].click()
@@ -452,8 +628,10 @@ def test_memory_search_add_and_bad_metadata(clock: FakeClock, sent: Sent) -> Non
     mem.new_meta.value = '{"source": "test"}'
     mem.add_button.click()
     data, _ = sent.last("memory_add")
-    assert data == {"items": [{"text": "remember this", "metadata": {"source": "test"}}],
-                    "namespace": "notes"}
+    assert data == {
+        "items": [{"text": "remember this", "metadata": {"source": "test"}}],
+        "namespace": "notes",
+    }
     assert mem.new_text.value == ""
 
 
@@ -462,10 +640,16 @@ def test_command_error_fails_future_and_shows_one_line(clock: FakeClock, sent: S
     future = mem.search("x")
     _, mid = sent.last("memory_search")
     # an error for someone else's command is not this widget's business
-    assert not mem.feed({"type": "error", "reply_to": "other", "data": {"code": "invalid",
-                                                                        "message": "nope"}})
-    assert mem.feed({"type": "error", "reply_to": mid,
-                     "data": {"code": "unavailable", "message": "memory service is down"}})
+    assert not mem.feed(
+        {"type": "error", "reply_to": "other", "data": {"code": "invalid", "message": "nope"}}
+    )
+    assert mem.feed(
+        {
+            "type": "error",
+            "reply_to": mid,
+            "data": {"code": "unavailable", "message": "memory service is down"},
+        }
+    )
     clock.advance(1)
     with pytest.raises(WidgetCommandError, match="unavailable"):
         future.result(0)

@@ -76,7 +76,7 @@ async def test_game24_run_streams_every_node_and_completes_solved(pygent_app, ws
 
 
 async def test_stop_completes_within_one_model_call_with_the_best_path(pygent_app, ws_client):
-    use(pygent_app, ScriptedProvider(game24_oracle(), latency=0.3))
+    use(pygent_app, ScriptedProvider(game24_oracle(), latency=0.5))
     client = await ws_client()
     await client.send("start_reasoning", {"task": "game24", "puzzle_index": 900}, id="r1")
     started = await client.recv("reasoning_update")
@@ -90,7 +90,7 @@ async def test_stop_completes_within_one_model_call_with_the_best_path(pygent_ap
     asked = time.monotonic()
     assert stop["data"] == {"run_id": run_id, "event": "stopping"}
     complete = await client.recv("reasoning_complete", timeout=5)
-    assert time.monotonic() - asked < 0.3  # less than one model call
+    assert time.monotonic() - asked < 0.4  # less than one model call (0.5 s)
     assert complete["data"]["status"] == "stopped"
     assert len(complete["data"]["best_path"]) >= 1
     listed = await client.request("list_reasoning_runs", {})

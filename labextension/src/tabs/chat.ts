@@ -90,13 +90,6 @@ export class ChatTab extends PygentTab {
     this._applyDefaultAgent();
     ctx.settingsChanged.connect(this._applyDefaultAgent, this);
     this.track(ctx.conn.on('ollama_model_update', d => this._setModels(d)));
-    this.track(
-      ctx.conn.on('chat_history', (d, env) => {
-        if (!env.reply_to) {
-          this._setConversations(d);
-        }
-      })
-    );
     if (ctx.conn.state === 'connected') {
       this.onConnected();
     }
@@ -150,6 +143,14 @@ export class ChatTab extends PygentTab {
           this._scroll();
           break;
         }
+        case 'tool_call_result': {
+          const d = env.data as { tool?: string; server_id?: string; is_error?: boolean };
+          const meta = bubble.querySelector('.jp-pygent-meta') as HTMLElement;
+          meta.append(
+            h('span', { className: 'jp-pygent-badge' }, `tool ${d.server_id}/${d.tool}${d.is_error ? ' failed' : ''}`)
+          );
+          break;
+        }
         case 'chat_response': {
           const d = env.data as ChatResponseData;
           this._conversationId = d.conversation_id ?? this._conversationId;
@@ -187,9 +188,15 @@ export class ChatTab extends PygentTab {
   }
 
   protected onConnected(): void {
-    const conn = this.ctx.conn;
-    conn.send('ollama_list_models', {});
-    conn.send('get_history', {});
+    this.ctx.conn.send('ollama_list_models', {});
+    this._loadConversations();
+  }
+
+  private _loadConversations(): void {
+    this.ctx.conn
+      .request('get_history', { limit: 50 }, { replyTypes: ['chat_history'] })
+      .then(env => this._setConversations(env.data as ChatHistoryData))
+      .catch(err => console.warn('pygent: could not load conversations', err));
   }
 
   protected onResync(): void {
@@ -242,6 +249,10 @@ export class ChatTab extends PygentTab {
     if (error) {
       bubble.classList.add('jp-pygent-error');
       meta.append(h('span', { className: 'jp-pygent-error-text', role: 'alert' }, ` ${error}`));
+    } else if (metadata?.incomplete) {
+      bubble.classList.add('jp-pygent-incomplete');
+      const reason = String(metadata.reason ?? 'stopped');
+      meta.append(h('span', { className: 'jp-pygent-error-text' }, ` · ${reason === 'cancelled' ? 'cancelled' : `incomplete (${reason})`}`));
     } else if (metadata) {
       const parts: string[] = [];
       if (metadata.model) {
@@ -256,7 +267,7 @@ export class ChatTab extends PygentTab {
       meta.append(` · ${parts.join(' · ')}`);
     }
     if (this._conversationId && !this._conversations.some(c => c.id === this._conversationId)) {
-      this.ctx.conn.send('get_history', {});
+      this._loadConversations();
     }
     this._scroll();
   }

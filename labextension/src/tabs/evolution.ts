@@ -18,6 +18,7 @@ export class EvolutionTab extends PygentTab {
   private _population: HTMLInputElement;
   private _generations: HTMLInputElement;
   private _taskSet: HTMLSelectElement;
+  private _prompts: HTMLTextAreaElement;
   private _start: HTMLButtonElement;
   private _stop: HTMLButtonElement;
   private _summary: HTMLElement;
@@ -27,6 +28,12 @@ export class EvolutionTab extends PygentTab {
     this._population = h('input', { className: 'jp-mod-styled', type: 'number', min: 2, max: 1000, value: 8, 'aria-label': 'Population size' });
     this._generations = h('input', { className: 'jp-mod-styled', type: 'number', min: 1, max: 10000, value: 5, 'aria-label': 'Generations' });
     this._taskSet = select([['game24', 'Game of 24']], { 'aria-label': 'Task set' });
+    this._prompts = h('textarea', {
+      className: 'jp-pygent-note',
+      rows: 2,
+      'aria-label': 'Seed prompts, one per line'
+    });
+    this._prompts.value = 'You are a careful arithmetic assistant.\nAnswer with the expression only.';
     this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept' });
     this._stop = button('Stop', () => this.stop(), { disabled: true });
     this._runSelect = select([], {
@@ -55,6 +62,7 @@ export class EvolutionTab extends PygentTab {
         this._start,
         this._stop
       ),
+      field('Seed prompts (one per line)', this._prompts),
       h('div', { className: 'jp-pygent-toolbar' }, field('Run', this._runSelect)),
       this._chart.node,
       this._summary
@@ -66,8 +74,10 @@ export class EvolutionTab extends PygentTab {
   async start(): Promise<void> {
     const population = Number(this._population.value);
     const generations = Number(this._generations.value);
-    if (!(population >= 2) || !(generations >= 1)) {
-      this._summary.textContent = 'Population must be at least 2 and generations at least 1.';
+    const seedPrompts = this._prompts.value.split('\n').map(p => p.trim()).filter(Boolean);
+    if (!(population >= 2) || !(generations >= 1) || seedPrompts.length === 0) {
+      this._summary.textContent =
+        'Population must be at least 2, generations at least 1, and give at least one seed prompt.';
       return;
     }
     this._start.disabled = true;
@@ -75,7 +85,12 @@ export class EvolutionTab extends PygentTab {
     try {
       const env = await this.ctx.conn.request(
         'start_evolution',
-        { population_size: population, generations, task_set: { name: this._taskSet.value } },
+        {
+          genome: { seed_prompts: seedPrompts },
+          population_size: population,
+          generations,
+          task_set: { name: this._taskSet.value, range: [900, 904] }
+        },
         { replyTypes: ['evolution_progress', 'evolution_complete'] }
       );
       this._show((env.data as { run_id: string }).run_id);
@@ -128,9 +143,13 @@ export class EvolutionTab extends PygentTab {
     this._start.disabled = false;
     this._stop.disabled = true;
     const best = (run.complete?.best as { fitness?: number } | undefined)?.fitness;
-    const imp = run.complete?.improvement;
-    this._summary.textContent = `Done: best fitness ${fmt(best)}` +
-      (typeof imp === 'number' ? `, improvement over generation 0: ${fmt(imp)}` : '');
+    const imp = run.complete?.improvement as { absolute?: number; generation0_best?: number } | undefined;
+    const status = run.complete?.status ?? 'done';
+    this._summary.textContent = `${status[0].toUpperCase()}${status.slice(1)}: best fitness ${fmt(best)}` +
+      (typeof imp?.absolute === 'number'
+        ? `, ${imp.absolute >= 0 ? '+' : ''}${fmt(imp.absolute)} over generation 0 (${fmt(imp.generation0_best)})`
+        : '') +
+      (run.complete?.reason ? ` · ended by ${run.complete.reason}` : '');
   }
 
   private _show(id: string): void {

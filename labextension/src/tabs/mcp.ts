@@ -1,6 +1,7 @@
 /** MCP: configured servers with state, health and tools; call a tool; start/stop if allowed. */
 import type {
   McpServerHealthData,
+  McpServersData,
   McpServerStatusData,
   ToolCallResultData,
   ToolDiscoveredData
@@ -75,11 +76,12 @@ export class McpTab extends PygentTab {
       h('div', { className: 'jp-pygent-toolbar' }, this._call),
       this._result
     );
+    this.track(ctx.conn.on('mcp_servers', d => this._setServers(d)));
     this.track(ctx.conn.on('mcp_server_status', d => {
-      const s = this._server(d.server_id);
-      s.status = d;
-      if (typeof d.can_manage === 'boolean') {
-        this.canManage = d.can_manage;
+      if (d.removed) {
+        this._servers.delete(d.server_id);
+      } else {
+        this._server(d.server_id).status = d;
       }
       this._render();
     }));
@@ -98,15 +100,11 @@ export class McpTab extends PygentTab {
     }
   }
 
-  /** Ask for the configured servers (answered by one `mcp_server_status` per server). */
+  /** Ask for the configured servers (answered by `mcp_servers`). */
   refresh(): void {
     this.ctx.conn
-      .request('mcp_list_servers', {}, { timeout: 10_000 })
-      .then(() => {
-        if (this._servers.size === 0) {
-          this._notice.textContent = 'No MCP servers are configured (see c.MCPService in the docs).';
-        }
-      })
+      .request('mcp_list_servers', {}, { timeout: 10_000, replyTypes: ['mcp_servers'] })
+      .then(env => this._setServers(env.data as McpServersData))
       .catch(err => {
         const code = (err as { code?: string }).code;
         if (code === 'timeout' && this._servers.size === 0) {
@@ -146,7 +144,8 @@ export class McpTab extends PygentTab {
         .map(c => (c && typeof c === 'object' && 'text' in c ? String((c as { text: unknown }).text) : JSON.stringify(c)))
         .join('\n');
       const took = typeof d.duration_ms === 'number' ? ` (${d.duration_ms.toFixed(1)} ms)` : '';
-      this._result.textContent = `${d.is_error ? 'Tool error' : 'Result'}${took}:\n${text || JSON.stringify(d.structured ?? d, null, 2)}`;
+      const detail = text || d.error?.message || JSON.stringify(d.structured_content ?? d, null, 2);
+      this._result.textContent = `${d.is_error ? 'Tool error' : 'Result'}${took}:\n${detail}`;
     } catch (err) {
       this._result.textContent = `Call failed: ${(err as Error).message}`;
     } finally {
@@ -175,6 +174,30 @@ export class McpTab extends PygentTab {
     }
   }
 
+  private _setServers(d: McpServersData): void {
+    const seen = new Set<string>();
+    for (const entry of d.servers ?? []) {
+      seen.add(entry.server_id);
+      const s = this._server(entry.server_id);
+      const { tools, ...status } = entry;
+      s.status = { since: '', ...s.status, ...status } as McpServerStatusData;
+      if (Array.isArray(tools)) {
+        s.tools = tools as ITool[];
+      }
+    }
+    for (const id of [...this._servers.keys()]) {
+      if (!seen.has(id)) {
+        this._servers.delete(id);
+      }
+    }
+    if (d.config_state === 'invalid') {
+      this._notice.textContent = `The MCP configuration is invalid: ${d.config_error ?? 'unknown error'}`;
+    } else if (this._servers.size === 0) {
+      this._notice.textContent = 'No MCP servers are configured (an administrator lists them in pygent-mcp.json).';
+    }
+    this._render();
+  }
+
   private _server(id: string): IServer {
     let s = this._servers.get(id);
     if (!s) {
@@ -198,7 +221,9 @@ export class McpTab extends PygentTab {
 
   private _render(): void {
     const rows = [...this._servers.values()].sort((a, b) => a.id.localeCompare(b.id));
-    this._notice.textContent = rows.length ? `${rows.length} server${rows.length === 1 ? '' : 's'}` : this._notice.textContent;
+    if (rows.length) {
+      this._notice.textContent = `${rows.length} server${rows.length === 1 ? '' : 's'}`;
+    }
     this._table.replaceChildren(
       ...rows.map(s => {
         const state = String(s.status?.state ?? 'unknown');
@@ -232,7 +257,7 @@ export class McpTab extends PygentTab {
         );
       })
     );
-    const runningWithTools = rows.filter(s => s.tools.length > 0);
+    const runningWithTools = rows.filter(s => s.tools.length > 0 && s.status?.state === 'running');
     setOptions(this._serverSelect, runningWithTools.map((s): [string, string] => [s.id, s.id]));
     this._fillTools();
   }

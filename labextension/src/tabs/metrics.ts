@@ -138,7 +138,10 @@ export class MetricsTab extends PygentTab {
   }
 
   private _gpuSample(d: GpuMetricsData): void {
-    if (!d.available || d.gpus.length === 0) {
+    const none = !d.available || d.gpus.length === 0;
+    this._gpu.node.classList.toggle('jp-pygent-hidden', none);
+    this._gpuMem.node.classList.toggle('jp-pygent-hidden', none);
+    if (none) {
       this._gpuDetails.replaceChildren(kv('GPU', d.error ? `not available (${d.error})` : 'no NVIDIA GPU'));
       return;
     }

@@ -1,5 +1,9 @@
 /** Reasoning: start/stop Tree-of-Thought runs and watch the tree grow live. */
-import type { ReasoningCompleteData, ReasoningUpdateData } from '../protocol.generated';
+import type {
+  ReasoningCompleteData,
+  ReasoningUpdateData,
+  StartReasoningData
+} from '../protocol.generated';
 import { PanelContext, PygentTab } from '../context';
 import { button, field, h, select, setOptions } from '../dom';
 
@@ -113,7 +117,10 @@ export class ReasoningTab extends PygentTab {
       this._summary.textContent = 'Enter a puzzle or a problem first.';
       return;
     }
-    const data: Record<string, unknown> = { task: this._task.value, method: this._method.value };
+    const data: StartReasoningData = {
+      task: this._task.value as 'game24' | 'open',
+      method: this._method.value as 'bfs' | 'dfs'
+    };
     if (this._task.value === 'game24') {
       data.puzzle = text;
     } else {
@@ -122,7 +129,7 @@ export class ReasoningTab extends PygentTab {
     this._start.disabled = true;
     this._summary.textContent = 'Starting…';
     try {
-      const env = await this.ctx.conn.request('start_reasoning', data as any, {
+      const env = await this.ctx.conn.request('start_reasoning', data, {
         replyTypes: ['reasoning_update', 'reasoning_complete']
       });
       const runId = (env.data as { run_id: string }).run_id;

@@ -30,7 +30,6 @@ GENOME = obj(
         "evolve": arr(string(enum=_GENES), minItems=1, uniqueItems=True),
         "gene_rate": _UNIT,
     },
-    required=["seed_prompts"],
 )
 
 OPERATORS = obj(
@@ -113,13 +112,15 @@ MESSAGES = [
                 "register": integer(minimum=0, maximum=5),
                 "agent_name": string(minLength=1, maxLength=40, pattern="^[A-Za-z0-9_-]+$"),
             },
-            required=["genome", "task_set"],
+            required=["task_set"],
             additional=False,
         ),
         "Start evolving agent variants (system prompt, model, temperature, top_p, few-shot "
-        "examples, tools) against a task set. Events for the run carry `reply_to` this "
-        "message's id and go to all of the user's connections. `register` (default 1) best "
-        "variants become agent types for this user, named `<agent_name>-<run>[-k]`.",
+        "examples, tools) against a task set. Without `genome.seed_prompts` a few generic "
+        "prompts seed the run; without `genome.models` the active backend's default model. "
+        "Events for the run carry `reply_to` this message's id and go to all of the user's "
+        "connections. `register` (default 1) best variants become agent types for this "
+        "user, named `<agent_name>-<run>[-k]`.",
         {
             "type": "start_evolution",
             "id": "e1",
@@ -273,6 +274,99 @@ MESSAGES = [
                 "lineage": [],
                 "stats": {"evaluations": 40, "tokens": 51200, "elapsed": 61.5},
                 "agent_types": ["evolved-evo-1"],
+            },
+        },
+        domain="evolution",
+    ),
+    MessageSpec(
+        "list_evolution_runs",
+        CLIENT,
+        obj({"limit": integer(minimum=1, maximum=200)}),
+        "Your saved evolution runs, newest first. Replies `evolution_runs`.",
+        {"type": "list_evolution_runs", "id": "e3", "data": {"limit": 20}},
+        domain="evolution",
+    ),
+    MessageSpec(
+        "evolution_runs",
+        SERVER,
+        obj({"runs": arr(obj(additional=True))}, required=["runs"], additional=True),
+        "Saved runs: `run_id`, `status` (running, completed, stopped, failed, interrupted), "
+        "`created`, `finished`, best fitness and generations.",
+        {
+            "type": "evolution_runs",
+            "reply_to": "e3",
+            "seq": 150,
+            "ts": "2026-11-27T15:03:00.000Z",
+            "data": {
+                "runs": [
+                    {
+                        "run_id": "evo-1",
+                        "status": "completed",
+                        "created": 1795791600.0,
+                        "finished": 1795791661.5,
+                        "best_fitness": 0.8,
+                        "generations": 5,
+                    }
+                ]
+            },
+        },
+        domain="evolution",
+    ),
+    MessageSpec(
+        "get_evolution_run",
+        CLIENT,
+        obj({"run_id": string(minLength=1, maxLength=128)}, required=["run_id"]),
+        "One saved run of yours with its config, logbook (one row per generation), genealogy "
+        "(every evaluated variant: parents, operator, generation, fitness, genome) and result. "
+        "Replies `evolution_run`.",
+        {"type": "get_evolution_run", "id": "e4", "data": {"run_id": "evo-1"}},
+        domain="evolution",
+    ),
+    MessageSpec(
+        "evolution_run",
+        SERVER,
+        obj(
+            {
+                "run_id": string(),
+                "status": string(),
+                "config": obj(additional=True),
+                "logbook": arr(obj(additional=True)),
+                "genealogy": obj(additional=True),
+                "result": {"type": ["object", "null"]},
+            },
+            required=["run_id", "status", "logbook", "genealogy"],
+            additional=True,
+        ),
+        "A saved run (see `get_evolution_run`).",
+        {
+            "type": "evolution_run",
+            "reply_to": "e4",
+            "seq": 151,
+            "ts": "2026-11-27T15:03:01.000Z",
+            "data": {
+                "run_id": "evo-1",
+                "status": "completed",
+                "config": {"population_size": 8, "generations": 5},
+                "created": 1795791600.0,
+                "finished": 1795791661.5,
+                "logbook": [{"generation": 0, "best": 0.4, "mean": 0.2, "evaluations": 8}],
+                "genealogy": {
+                    "0": {
+                        "generation": 0,
+                        "parents": [],
+                        "op": "init",
+                        "fitness": 0.4,
+                        "genome": {
+                            "system_prompt": "Answer with the expression only.",
+                            "model": "qwen2.5:0.5b",
+                            "temperature": 0.2,
+                            "top_p": 0.9,
+                            "few_shot": [],
+                            "tools": [],
+                        },
+                    }
+                },
+                "result": None,
             },
         },
         domain="evolution",

@@ -270,13 +270,17 @@ MESSAGES = [
                 "structured_content": {},
                 "duration_ms": number(minimum=0),
                 "error": obj({"code": {"type": ["integer", "string"]}, "message": string()}),
-                "source": string(enum=["agent"]),
+                "arguments": obj(additional=True),
+                "conversation_id": string(),
+                "message_id": string(),
             },
             required=["server_id", "tool", "is_error", "content", "duration_ms"],
+            additional=True,
         ),
         "The result of a tool call: the answer to `mcp_call_tool`, or a call an agent made "
-        "(`source: agent`). `is_error` is the tool's own failure; `error` is set when the "
-        "server answered with a protocol error.",
+        "during a `chat_message` (then with `arguments`, `conversation_id` and `message_id`). "
+        "`is_error` is the tool's own failure; `error` is set when the server answered with a "
+        "protocol error.",
         {
             "type": "tool_call_result",
             "reply_to": "x3",

@@ -68,9 +68,11 @@ class AgentVariantEvaluator:
         self.token_penalty = token_penalty
         self.max_answer_tokens = max_answer_tokens
         self.seed = seed
-        self._semaphore = asyncio.Semaphore(max(1, task_concurrency))
+        self.task_concurrency = max(1, task_concurrency)
 
-    async def _one(self, genome: AgentGenome, index: int) -> tuple[float, int, str | None]:
+    async def _one(
+        self, genome: AgentGenome, index: int, semaphore: asyncio.Semaphore
+    ) -> tuple[float, int, str | None]:
         task = self.task_set.tasks[index]
         options: Options = {
             "temperature": genome.temperature,
@@ -81,7 +83,7 @@ class AgentVariantEvaluator:
             options["seed"] = self.seed
         tools = [self.tool_schemas[t] for t in genome.tools if t in self.tool_schemas]
         messages = build_messages(genome, self.task_set.prompt(task), self.few_shot_pool)
-        async with self._semaphore:
+        async with semaphore:
             try:
                 completion = await self.provider.chat(
                     messages, model=genome.model, options=options, tools=tools or None
@@ -94,8 +96,9 @@ class AgentVariantEvaluator:
         return task.score(completion.text), tokens, None
 
     async def __call__(self, genome: AgentGenome) -> FitnessResult:
+        semaphore = asyncio.Semaphore(self.task_concurrency)
         outcomes = await asyncio.gather(
-            *(self._one(genome, i) for i in range(len(self.task_set.tasks)))
+            *(self._one(genome, i, semaphore) for i in range(len(self.task_set.tasks)))
         )
         scores = [score for score, _, _ in outcomes]
         tokens = sum(t for _, t, _ in outcomes)

@@ -636,7 +636,7 @@ class Engine:
             "next_id": self.next_id,
             "population": [self._individual_json(ind, True) for ind in self.population],
             "hall_of_fame": [self._individual_json(ind, True) for ind in self.hall],
-            "logbook": self.logbook,
+            "logbook": [dict(row) for row in self.logbook],
             "genealogy": self.genealogy_json(exact=True),
             "cache": self.evaluator.dump(self.spec.to_json),
             "counters": {
@@ -705,6 +705,7 @@ class Engine:
         engine.population = [engine._individual_from_json(d) for d in state["population"]]
         engine.hall = [engine._individual_from_json(d) for d in state["hall_of_fame"]]
         engine._hall_keys = {spec.key(ind.genome) for ind in engine.hall}
+        engine._check_end()  # a run that had reached its target or stagnated stays ended
         return engine
 
     def _individual_from_json(self, data: dict[str, Any]) -> Individual:

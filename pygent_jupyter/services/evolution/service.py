@@ -32,7 +32,22 @@ from .tasks import task_set_from_json
 if TYPE_CHECKING:
     from ...hub import Request
 
-__all__ = ["EvolutionService"]
+__all__ = ["DEFAULT_PROMPT_POOL", "DEFAULT_SEED_PROMPTS", "EvolutionService"]
+
+#: seed system prompts when a request gives none
+DEFAULT_SEED_PROMPTS = [
+    "You are a helpful assistant.",
+    "You are a careful assistant. Think before you answer.",
+    "You are a precise problem solver.",
+]
+#: sentences that text mutation may insert when a request gives no ``prompt_pool``
+DEFAULT_PROMPT_POOL = [
+    "Think step by step.",
+    "Reply with only the final answer.",
+    "Check your answer before replying.",
+    "Be concise.",
+    "Follow the requested output format exactly.",
+]
 
 
 @dataclass
@@ -78,7 +93,12 @@ class EvolutionService(Service):
     # -- lifecycle --------------------------------------------------------------------------
 
     def commands(self) -> dict[str, Any]:
-        return {"start_evolution": self.start_evolution, "stop_evolution": self.stop_evolution}
+        return {
+            "start_evolution": self.start_evolution,
+            "stop_evolution": self.stop_evolution,
+            "list_evolution_runs": self.list_evolution_runs,
+            "get_evolution_run": self.get_evolution_run,
+        }
 
     async def start(self) -> None:
         db = self.hub.db
@@ -121,16 +141,13 @@ class EvolutionService(Service):
         return self.hub.service("agents")
 
     def _provider(self) -> LLMProvider:
+        """``self.provider`` when set, else the agents service's ``provider()``."""
         if self.provider is not None:
             return self.provider
         agents = self._agents()
-        for attr in ("provider", "active_provider", "get_provider"):
-            value = getattr(agents, attr, None)
-            if callable(value) and not isinstance(value, LLMProvider):
-                try:
-                    value = value()
-                except TypeError:
-                    value = None
+        provider = getattr(agents, "provider", None)
+        if callable(provider):
+            value = provider()
             if isinstance(value, LLMProvider):
                 return value
         raise PygentError(
@@ -148,19 +165,18 @@ class EvolutionService(Service):
         run_id: str,
         fitness: float | None,
     ) -> bool:
-        registry = getattr(self._agents(), "registry", None)
-        if registry is None or not hasattr(registry, "register"):
+        """Register ``genome`` as agent type ``name`` for ``user``; False without agents."""
+        register = getattr(self._agents(), "register_agent_type", None)
+        if register is None:
             return False
         from .variants import variant_factory
 
-        registry.register(
-            name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user
-        )
+        register(name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user)
         return True
 
     def _build(self, request: Request, run_id: str) -> _Run:
         data = request.data
-        genome = data["genome"]
+        genome = data.get("genome") or {}
         provider = self._provider()
         population = int(data.get("population_size", 8))
         generations = int(data.get("generations", 5))
@@ -190,9 +206,9 @@ class EvolutionService(Service):
             )
         try:
             spec: AgentGenomeSpec = AgentGenomeSpec(
-                seed_prompts=genome["seed_prompts"],
+                seed_prompts=genome.get("seed_prompts") or DEFAULT_SEED_PROMPTS,
                 models=genome.get("models") or [provider.default_model],
-                prompt_pool=genome.get("prompt_pool", ()),
+                prompt_pool=genome.get("prompt_pool", DEFAULT_PROMPT_POOL),
                 temperature_range=tuple(genome.get("temperature_range", (0.0, 1.0))),
                 top_p_range=tuple(genome.get("top_p_range", (0.5, 1.0))),
                 few_shot_pool=few_shot,
@@ -307,6 +323,29 @@ class EvolutionService(Service):
             "evolution_progress",
             {"run_id": run_id, "phase": "stopping", "generation": max(run.engine.generation, 0)},
         )
+
+    def _db(self) -> Any:
+        if self.hub.db is None:
+            raise PygentError(ErrorCode.UNAVAILABLE, "runs are not saved on this server")
+        return self.hub.db
+
+    async def list_evolution_runs(self, request: Request) -> None:
+        runs = await self._db().run(
+            store.list_runs, request.user, int(request.data.get("limit", 50))
+        )
+        request.reply("evolution_runs", {"runs": runs})
+
+    async def get_evolution_run(self, request: Request) -> None:
+        run_id = request.data["run_id"]
+        run = await self._db().run(store.get_run, run_id)
+        if run is None or run["user"] != request.user:
+            raise PygentError(
+                ErrorCode.NOT_FOUND, f"no evolution run {run_id!r} of yours", field="run_id"
+            )
+        run.pop("checkpoint", None)
+        run.pop("user", None)
+        run["genealogy"] = {str(k): v for k, v in run["genealogy"].items()}
+        request.reply("evolution_run", run)
 
     # -- the run ----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ __all__ = [
     "finish_run",
     "get_run",
     "insert_run",
+    "list_runs",
     "load_variants",
     "mark_interrupted",
     "save_generation",
@@ -168,6 +169,29 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
         "logbook": logbook,
         "genealogy": genealogy,
     }
+
+
+def list_runs(conn: sqlite3.Connection, user: str, limit: int = 50) -> list[dict[str, Any]]:
+    """``user``'s runs, newest first, without logbooks."""
+    out = []
+    for r in conn.execute(
+        "SELECT run_id, status, created, finished, result FROM evolution_runs WHERE user=?"
+        " ORDER BY created DESC LIMIT ?",
+        (user, limit),
+    ):
+        result = json.loads(r["result"]) if r["result"] else {}
+        best = result.get("best") or {}
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "status": r["status"],
+                "created": r["created"],
+                "finished": r["finished"],
+                "best_fitness": best.get("fitness"),
+                "generations": result.get("generations"),
+            }
+        )
+    return out
 
 
 def save_variant(

@@ -51,8 +51,8 @@ def _iso(ts: float) -> str:
 
 def _describe(exc: BaseException) -> str:
     """A one-line reason for ``exc``; exception groups are unwrapped to their first leaf."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
+    while isinstance(getattr(exc, "exceptions", None), tuple) and exc.exceptions:  # type: ignore[attr-defined]
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -41,6 +41,7 @@ class ProcessInfo:
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     returncode: int | None = None
     exited_by_itself: bool = False
+    stdout_closed: bool = False
 
     def stderr_tail(self, lines: int = 5) -> str:
         return "\n".join(list(self.stderr)[-lines:])
@@ -169,6 +170,7 @@ async def stdio_process(
                         await read_writer.send(SessionMessage(message))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             return
+        info.stdout_closed = True
         await _wait_exit(process, 1.0)
         info.returncode = process.returncode
         if process.returncode is None:
@@ -214,6 +216,8 @@ async def stdio_process(
                 with anyio.CancelScope(shield=True):
                     write_stream.close()
                     read_stream.close()
+                    if info.stdout_closed:  # it went away by itself: let it be reaped
+                        await _wait_exit(process, 1.0)
                     info.exited_by_itself = process.returncode is not None
                     info.returncode = await kill_process_group(
                         process, grace=grace, term_timeout=term_timeout

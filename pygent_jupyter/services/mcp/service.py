@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import sqlite3
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ...hub import Request
     from ...server.connections import Connection
 
-__all__ = ["MCPService"]
+__all__ = ["MCPService", "ToolCallFailed", "result_text"]
 
 MIGRATIONS = [
     """
@@ -113,6 +114,7 @@ class MCPService(Service):
         self._file: FileState | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._agent_names: dict[str, tuple[str, str]] = {}
+        self._remove_tools: Callable[[], None] | None = None
 
     # -- service contract --------------------------------------------------------------
 
@@ -141,12 +143,22 @@ class MCPService(Service):
             stderr_lines=self.stderr_lines,
         )
         await self.reload_config()
+        agents = self.hub.service("agents")
+        add_tool_provider = getattr(agents, "add_tool_provider", None)
+        if add_tool_provider is not None:
+            self._remove_tools = add_tool_provider(
+                self.list_agent_tools, self.call_agent_tool, name="mcp"
+            )
         self._tasks = [
             asyncio.ensure_future(self._watch_config()),
             asyncio.ensure_future(self._health_loop()),
         ]
 
     async def stop(self) -> None:
+        if self._remove_tools is not None:
+            with contextlib.suppress(ValueError):
+                self._remove_tools()
+            self._remove_tools = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -339,47 +351,43 @@ class MCPService(Service):
         self._agent_names = names
         return specs
 
-    async def call_agent_tool(
-        self,
-        user: str,
-        name: str,
-        arguments: dict[str, Any],
-        *,
-        reply_to: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """Run an agent's tool call and surface it to ``user`` as ``tool_call_result``.
+    async def _agent_allowed(self, user: str) -> bool:
+        """Whether ``user`` may call MCP tools (``pygent:mcp:call``), asked of one of their
+        open connections (the authorizer needs one); no connection, no tools."""
+        for conn in self.hub.connections.of_user(user):
+            return bool(await conn.authorize("execute", "pygent:mcp:call"))
+        return False
 
-        Never raises for tool-level problems: errors come back as ``is_error`` results, so
-        the model can read them. The caller has already checked the user's permission.
-        """
+    async def list_agent_tools(self, user: str) -> list[dict[str, Any]]:
+        """Tool hook for the agents (``list_tools``): :meth:`agent_tools` for permitted users,
+        each spec tagged with its ``server_id``."""
+        if not await self._agent_allowed(user):
+            return []
+        specs = self.agent_tools()
+        for spec in specs:
+            spec["server_id"] = self._agent_names[spec["function"]["name"]][0]
+        return specs
+
+    async def call_agent_tool(self, user: str, name: str, arguments: dict[str, Any]) -> str:
+        """Tool hook for the agents (``call_tool``): run one call, return the text the model
+        reads. A failed call raises :class:`ToolCallFailed` (the agent reports it as an error
+        result, so the model can read what went wrong)."""
         target = self._agent_names.get(name)
-        t0 = time.perf_counter()
         if target is None or self.fleet is None:
-            result: dict[str, Any] = {
-                "server_id": "",
-                "tool": name,
-                "is_error": True,
-                "content": [{"type": "text", "text": f"unknown tool {name!r}"}],
-            }
-        else:
-            server_id, tool = target
-            try:
-                result = await self.fleet.get(server_id).call_tool(
-                    tool, arguments, timeout or self.call_timeout
-                )
-            except PygentError as exc:
-                result = {
-                    "server_id": server_id,
-                    "tool": tool,
-                    "is_error": True,
-                    "content": [{"type": "text", "text": exc.message}],
-                    "error": {"code": exc.code.value, "message": exc.message},
-                }
-        result.setdefault("duration_ms", round((time.perf_counter() - t0) * 1000, 3))
-        result["source"] = "agent"
-        self.hub.publish(user, "tool_call_result", result, reply_to=reply_to)
-        return result
+            raise ToolCallFailed(f"there is no MCP tool named {name!r}")
+        if not await self._agent_allowed(user):
+            raise ToolCallFailed("you are not allowed to call MCP tools (pygent:mcp:call)")
+        server_id, tool = target
+        if not self.fleet.pins.trusted(server_id, tool):
+            raise ToolCallFailed(f"tool {name!r} changed its description; an admin must review it")
+        try:
+            result = await self.fleet.get(server_id).call_tool(tool, arguments, self.call_timeout)
+        except PygentError as exc:
+            raise ToolCallFailed(exc.message) from None
+        text = result_text(result)
+        if result["is_error"]:
+            raise ToolCallFailed(text)
+        return text
 
     # -- pins persistence --------------------------------------------------------------
 
@@ -410,6 +418,24 @@ class MCPService(Service):
 
         task = asyncio.ensure_future(db.run(write))
         task.add_done_callback(_log_failure)
+
+
+class ToolCallFailed(Exception):
+    """An agent's tool call failed; the message is what the model reads."""
+
+
+def result_text(result: dict[str, Any]) -> str:
+    """A ``tool_call_result`` as the text a model reads: structured content as JSON when
+    present, else the text blocks (other blocks are named by type)."""
+    if result.get("structured_content") is not None:
+        return json.dumps(result["structured_content"], ensure_ascii=False)
+    parts = []
+    for block in result.get("content", []):
+        if block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        else:
+            parts.append(f"[{block.get('type', 'content')} omitted]")
+    return "\n".join(parts)
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

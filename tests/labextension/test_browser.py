@@ -1,0 +1,404 @@
+"""The side panel in a real JupyterLab, driven in headless Chromium.
+
+Starts ``jupyter lab`` with the extension (embedded llama.cpp model, metrics, a real MCP
+server process), opens the panel with its keyboard shortcut, chats and watches the answer
+stream in, watches the metrics charts move and lists the MCP servers. Screenshots go to
+``test-artifacts/labextension/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT = ROOT / "pygent_jupyter" / "labextension"
+ARTIFACTS = ROOT / "test-artifacts" / "labextension"
+CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "pygent-browser-test-token"
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"jupyter lab did not answer in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A JupyterLab on 127.0.0.1 with the built extension and the pygent services."""
+    if not (BUILT / "package.json").exists():
+        pytest.fail(
+            "the lab extension is not built: run `npm ci && npm run build:prod` in labextension/"
+        )
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    tmp = tmp_path_factory.mktemp("lab")
+    config_dir, root_dir, ext_dir = tmp / "config", tmp / "root", tmp / "labextensions"
+    for d in (config_dir / "labconfig", root_dir, ext_dir):
+        d.mkdir(parents=True)
+    # The build output, found the way an installed wheel's share/jupyter/labextensions is.
+    (ext_dir / "pygent-jupyter").symlink_to(BUILT, target_is_directory=True)
+    (config_dir / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    (config_dir / "pygent-mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "time": {
+                        "command": sys.executable,
+                        "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+                        "autoStart": True,
+                    }
+                }
+            }
+        )
+    )
+    port = _free_port()
+    config: dict[str, Any] = {
+        "ServerApp": {
+            "jpserver_extensions": {"pygent_jupyter": True},
+            "ip": "127.0.0.1",
+            "port": port,
+            "port_retries": 0,
+            "open_browser": False,
+            "root_dir": str(root_dir),
+            "allow_root": True,
+            "token": TOKEN,
+        },
+        "IdentityProvider": {"token": TOKEN},
+        "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
+        "PygentJupyter": {
+            "db_path": str(tmp / "pygent.db"),
+            "services": [
+                "pygent_jupyter.services.metrics.service:MetricsService",
+                "pygent_jupyter.services.agents.service:AgentsService",
+                "pygent_jupyter.services.mcp.service:MCPService",
+            ],
+        },
+        "MetricsService": {"interval": 0.5},
+        "AgentsService": {"backend": "local"},
+        "LocalProvider": {"n_ctx": 1024},
+        "GeneralAgent": {"num_predict": 48, "temperature": 0.0, "seed": 7},
+        "CodingAgent": {"num_predict": 600, "temperature": 0.0, "seed": 7},
+        "MCPService": {"config_path": str(config_dir / "pygent-mcp.json")},
+    }
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+    }
+    log = tmp / "lab.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser"],
+            cwd=root_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", proc, log, 90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "jupyter-lab.log")
+
+
+class UI:
+    """Headless Chromium driven from one worker thread.
+
+    Playwright's sync API runs an event loop in the thread that starts it; pytest-jupyter's
+    autouse fixtures grab the main thread's loop, so the browser lives in its own thread and
+    each test hands it a function of the page.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chromium")
+        self.errors: list[str] = []
+        self._pool.submit(self._start, url).result(timeout=120)
+
+    def _start(self, url: str) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        self._context = self._browser.new_context(viewport={"width": 1400, "height": 900})
+        self.page = self._context.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.goto(f"{url}/lab?token={TOKEN}", wait_until="domcontentloaded")
+        self.page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+
+    def __call__(self, steps: Callable[[Any], None], timeout: float = 300) -> None:
+        self._pool.submit(steps, self.page).result(timeout=timeout)
+
+    def close(self) -> None:
+        def stop() -> None:
+            try:
+                self.page.screenshot(path=str(ARTIFACTS / "final.png"))
+            finally:
+                self._context.close()
+                self._browser.close()
+                self._pw.stop()
+
+        try:
+            self._pool.submit(stop).result(timeout=60)
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def ui(lab_server: str) -> Iterator[UI]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver = UI(lab_server)
+    try:
+        yield driver
+    finally:
+        driver.close()
+    assert not [e for e in driver.errors if "pygent" in e.lower()], driver.errors
+
+
+def _record_events(page: Any) -> None:
+    page.evaluate(
+        """() => {
+          window.__pygentEvents = [];
+          window.__pygentConnection.onAny(e => {
+            const body = document.querySelector('.jp-pygent-streaming .jp-pygent-body');
+            window.__pygentEvents.push({type: e.type, shown: body ? body.textContent.length : -1});
+          });
+        }"""
+    )
+
+
+def test_status_bar_shows_connection_and_shortcut_opens_panel(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        status = page.locator("#jp-pygent-status")
+        status.wait_for(timeout=30_000)
+        page.wait_for_selector("#jp-pygent-status[data-state='connected']", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#jp-pygent-status').textContent.includes('GPU')",
+            timeout=15_000,
+        )
+        text = status.text_content()
+        assert text.startswith("Pygent: connected")
+        assert "no GPU" in text or "GPU " in text
+        assert not page.locator("#pygent-panel").is_visible()
+        page.locator("#jp-main-dock-panel").click()
+        page.keyboard.press(
+            "Control+Shift+Y"
+        )  # the settings schema's shortcut for pygent:open-panel
+        page.wait_for_selector("#pygent-panel", state="visible", timeout=10_000)
+        tabs = page.locator("#pygent-panel .lm-TabBar-tab .lm-TabBar-tabLabel").all_text_contents()
+        assert tabs == ["Chat", "Reasoning", "Evolution", "Metrics", "MCP", "Memory"]
+        page.screenshot(path=str(ARTIFACTS / "panel-open.png"))
+
+    ui(steps)
+
+
+def test_chat_streams_a_reply_from_the_embedded_model(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        page.wait_for_selector("#pygent-panel", state="visible")
+        _record_events(page)
+        box = page.locator(".jp-pygent-chat-input")
+        box.focus()  # keyboard only from here: type and press Enter
+        page.keyboard.type("Name three colours.")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".jp-pygent-msg-user", timeout=5_000)
+        assert (
+            page.locator(".jp-pygent-msg-user .jp-pygent-body").text_content()
+            == "Name three colours."
+        )
+        page.wait_for_function(
+            "window.__pygentEvents.some(e => e.type === 'chat_stream' && e.shown > 0)",
+            timeout=120_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / "chat-streaming.png"))
+        page.wait_for_function(
+            "window.__pygentEvents.some(e => e.type === 'chat_response')", timeout=120_000
+        )
+        page.wait_for_selector(".jp-pygent-msg-agent:not(.jp-pygent-streaming)", timeout=10_000)
+        events = page.evaluate("window.__pygentEvents")
+        types = [e["type"] for e in events]
+        streams = [e for e in events if e["type"] == "chat_stream"]
+        assert len(streams) >= 2, types
+        assert types.index("chat_response") > max(
+            i for i, t in enumerate(types) if t == "chat_stream"
+        )
+        # the bubble grew while the deltas arrived, before the final answer
+        assert any(e["shown"] > 0 for e in streams)
+        answer = page.locator(".jp-pygent-msg-agent .jp-pygent-body").last.inner_text().strip()
+        assert answer, "the final answer is empty"
+        meta = page.locator(".jp-pygent-msg-agent .jp-pygent-meta").last.text_content()
+        assert "tok/s" in meta
+        assert not page.locator(".jp-pygent-send").is_disabled()
+        assert page.locator(".jp-pygent-cancel").is_disabled()
+        page.screenshot(path=str(ARTIFACTS / "chat-answered.png"))
+
+    ui(steps)
+
+
+def test_chat_history_and_markdown(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        # the answer was rendered by JupyterLab's (sanitizing) Markdown renderer
+        assert page.locator(".jp-pygent-msg-agent .jp-pygent-md .jp-RenderedMarkdown").count() >= 1
+        history = page.locator(".jp-pygent-history")
+        conversation = history.input_value()
+        assert conversation, "the new conversation was not added to the history picker"
+        page.locator(".jp-pygent-new-chat").click()
+        assert page.locator(".jp-pygent-chat-log .jp-pygent-msg").count() == 0
+        assert history.input_value() == ""
+        history.select_option(conversation)
+        page.wait_for_selector(".jp-pygent-msg-user", timeout=10_000)
+        bodies = page.locator(".jp-pygent-chat-log .jp-pygent-body").all_inner_texts()
+        assert bodies[0] == "Name three colours."
+        assert len(bodies) == 2 and bodies[1].strip()
+
+    ui(steps)
+
+
+def test_chat_cancel_with_escape_keeps_the_partial_answer(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        page.locator(".jp-pygent-new-chat").click()
+        page.locator(".jp-pygent-agent").select_option("coding")
+        _record_events(page)
+        page.locator(".jp-pygent-chat-input").focus()
+        page.keyboard.type("Write a long Python module with ten functions and docstrings.")
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "window.__pygentEvents.filter(e => e.type === 'chat_stream').length >= 3",
+            timeout=120_000,
+        )
+        assert not page.locator(".jp-pygent-cancel").is_disabled()
+        page.keyboard.press("Escape")
+        page.wait_for_selector(".jp-pygent-msg-agent.jp-pygent-incomplete", timeout=30_000)
+        meta = page.locator(".jp-pygent-msg-agent .jp-pygent-meta").last.text_content()
+        assert "cancelled" in meta
+        print("DEBUG", page.evaluate("window.__pygentEvents.map(e => e.type).join(',')"), page.locator(".jp-pygent-msg-agent").last.evaluate("e => e.outerHTML")[:3000])
+        assert page.locator(".jp-pygent-msg-agent .jp-pygent-body").last.inner_text().strip()
+        assert page.locator(".jp-pygent-cancel").is_disabled()
+        page.screenshot(path=str(ARTIFACTS / "chat-cancelled.png"))
+
+    ui(steps)
+
+
+def test_metrics_charts_update_live(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        page.locator("#pygent-panel .lm-TabBar-tab", has_text="Metrics").click()
+        page.wait_for_selector(".jp-pygent-kv.jp-pygent-has-sample", timeout=20_000)
+        points = (
+            "(() => { const p = document.querySelector('.jp-pygent-tab-metrics polyline');"
+            " return p ? p.getAttribute('points').trim().split(' ').length : 0; })()"
+        )
+        page.wait_for_function(f"{points} >= 2", timeout=20_000)
+        first = page.evaluate(points)
+        label = page.locator(".jp-pygent-tab-metrics .jp-pygent-chart-svg").first.get_attribute(
+            "aria-label"
+        )
+        assert label.startswith("CPU: cpu ") and "%" in label
+        page.wait_for_function(f"{points} > {first}", timeout=20_000)
+        gpu = page.locator(".jp-pygent-tab-metrics").inner_text()
+        assert "GPU" in gpu
+        page.screenshot(path=str(ARTIFACTS / "metrics.png"))
+
+    ui(steps)
+
+
+def test_mcp_tab_lists_the_running_server_and_calls_a_tool(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        page.locator("#pygent-panel .lm-TabBar-tab", has_text="MCP").click()
+        row = page.locator("tr[data-server='time']")
+        row.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector(\"tr[data-server='time'] .jp-pygent-state\")"
+            ".textContent === 'running'",
+            timeout=60_000,
+        )
+        # the token user may manage servers (Jupyter's /api/me permissions), so Stop is offered
+        row.get_by_role("button", name="Stop time").wait_for(timeout=10_000)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.jp-pygent-tab-mcp select[aria-label=Tool] option')]"
+            ".some(o => o.value === 'get_current_time')",
+            timeout=30_000,
+        )
+        page.locator(".jp-pygent-tab-mcp select[aria-label=Tool]").select_option("get_current_time")
+        page.locator(".jp-pygent-args").fill('{"timezone": "UTC"}')
+        page.locator(".jp-pygent-call").click()
+        page.wait_for_function(
+            "document.querySelector('.jp-pygent-result').textContent.startsWith('Result')",
+            timeout=30_000,
+        )
+        assert "UTC" in page.locator(".jp-pygent-result").text_content()
+        page.screenshot(path=str(ARTIFACTS / "mcp.png"))
+
+    ui(steps)
+
+
+def test_dark_theme_uses_jupyterlab_variables(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        light = page.evaluate(
+            "getComputedStyle(document.querySelector('.jp-pygent-panel')).backgroundColor"
+        )
+        page.evaluate(
+            "window.jupyterapp.commands.execute("
+            "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_function(
+            "getComputedStyle(document.querySelector('.jp-pygent-panel')).backgroundColor"
+            f" !== '{light}'",
+            timeout=10_000,
+        )
+        page.locator("#pygent-panel .lm-TabBar-tab", has_text="Chat").click()
+        page.screenshot(path=str(ARTIFACTS / "dark-chat.png"))
+        page.locator("#pygent-panel .lm-TabBar-tab", has_text="Metrics").click()
+        page.screenshot(path=str(ARTIFACTS / "dark-metrics.png"))
+
+    ui(steps)

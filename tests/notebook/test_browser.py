@@ -1,0 +1,93 @@
+"""JupyterLab in headless Chromium: open the quickstart, run it, see the widgets render.
+
+Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped without it. Screenshots
+go to ``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import ARTIFACTS, LabServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+        page.console_log = console  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            (ARTIFACTS / "browser-console.log").write_text("\n".join(console))
+            context.close()
+            browser.close()
+
+
+def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabServer) -> None:
+    page.set_default_timeout(60_000)
+    page.goto(f"{lab_server.url}lab/tree/01_quickstart.ipynb?token={lab_server.token}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    # the kernel is idle before we run anything
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+        timeout=120_000
+    )
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    try:
+        # the chat widget shows the agent's reply to `chat.ask(...)`
+        reply = page.locator(".pygent-chat .pygent-msg-agent").first
+        reply.wait_for(timeout=300_000)
+        text = reply.inner_text()
+        assert text.strip(), "the agent's reply is empty"
+        # the notebook ran to its last cell (`%pygent help`)
+        page.get_by_text("%pygent metrics", exact=False).last.wait_for(timeout=300_000)
+        # the dashboards' plots have points (plotly draws one path.point per marker)
+        points = page.locator(".js-plotly-plot .scatterlayer path.point")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .scatterlayer path.point')"
+            ".length > 0",
+            timeout=60_000,
+        )
+        assert points.count() > 0
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        )
+        tracebacks = [e.inner_text() for e in errors.all() if "Traceback" in e.inner_text()]
+        assert not tracebacks, tracebacks
+        chat = page.locator(".pygent-chat").first
+        chat.scroll_into_view_if_needed()
+        chat.screenshot(path=str(ARTIFACTS / "browser-chat-widget.png"))
+        plot = page.locator(".js-plotly-plot").last
+        plot.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        plot.screenshot(path=str(ARTIFACTS / "browser-metrics-plot.png"))
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "browser-quickstart.png"))

@@ -43,8 +43,8 @@ class _Transport:
     async def _done(self) -> None:
         return None
 
-    def write_message(self, message: str) -> Any:
-        self.frames.append(message)
+    def write_frames(self, frames: Any) -> Any:
+        self.frames.extend(frames)
         return self._done()
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:

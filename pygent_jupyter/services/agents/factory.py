@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from traitlets import Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
@@ -46,10 +46,25 @@ __all__ = [
     "GeneralAgent",
     "LLMAgent",
     "ReasoningAgent",
+    "closing",
     "parse_steps",
 ]
 
 ENTRY_POINT_GROUP = "pygent_jupyter.agents"
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Use ``stream`` and close it on exit (an async generator left early otherwise keeps its
+    HTTP response or model job open until garbage collection)."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass
@@ -72,7 +87,7 @@ class AgentTurn:
     call_tool: Callable[[str, dict[str, Any]], Awaitable[str]] | None = None
     max_tool_rounds: int = 4
     #: send an extra event to the requesting client: ``emit(type, data)``
-    emit: Callable[[str, dict[str, Any]], None] = lambda _type, _data: None
+    emit: Callable[[str, dict[str, Any]], Any] = lambda _type, _data: None
     #: merged into ``chat_response.message.metadata``
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -142,9 +157,9 @@ class LLMAgent(Agent):
         for round_ in range(turn.max_tool_rounds + 1):
             offer = turn.tools if use_tools and round_ < turn.max_tool_rounds else None
             completion: Completion | None = None
-            async with aclosing(provider.chat_stream(messages, model=model,
-                                                     options=self.options(),
-                                                     tools=offer)) as stream:
+            async with closing(provider.chat_stream(messages, model=model,
+                                                    options=self.options(),
+                                                    tools=offer)) as stream:
                 async for chunk in stream:
                     if chunk.done:
                         completion = chunk.completion
@@ -299,7 +314,7 @@ class AgentRegistry:
     def _build(self, factory: AgentFactory) -> Agent:
         if isinstance(factory, type) and issubclass(factory, Agent):
             return factory(parent=self.parent)
-        agent = factory(self.parent)
+        agent: Any = cast(Callable[[Any], Any], factory)(self.parent)
         if not isinstance(agent, Agent):
             raise TypeError(f"agent factory {factory!r} returned {type(agent).__name__}, "
                             "not an Agent")

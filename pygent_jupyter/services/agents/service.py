@@ -7,7 +7,6 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from .factory import (
     CodingAgent,
     GeneralAgent,
     ReasoningAgent,
+    closing,
     tool_result_text,
 )
 from .local import LocalProvider
@@ -290,7 +290,7 @@ class AgentsService(Service):
         model once when Ollama is unreachable before the first token (backend ``auto``)."""
         while True:
             try:
-                async with aclosing(agent.respond(turn)) as stream:
+                async with closing(agent.respond(turn)) as stream:
                     async for chunk in stream:
                         if chunk.done:
                             if chunk.completion is None:

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import tornado.websocket
 from tornado.httpclient import HTTPRequest
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 os.environ.setdefault("PYGENT_TESTING", "1")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(collector: Any, name: str, obj: Any) -> None:
-    """Run every ``async def test_*`` on pytest-asyncio (strict mode, no per-test marker)."""
-    if name.startswith("test") and inspect.iscoroutinefunction(obj):
-        pytest.mark.asyncio(obj)
 
 
 @pytest.fixture
@@ -140,15 +131,18 @@ class WSClient:
 WSFactory = Callable[..., Awaitable[WSClient]]
 
 
-@pytest_asyncio.fixture
-async def ws_client(
+@pytest.fixture
+def ws_client(
     pygent_app: Any,
     http_server_client: Any,
     jp_http_port: int,
     jp_base_url: str,
     jp_auth_header: dict[str, str],
-) -> AsyncIterator[WSFactory]:
-    """``await ws_client(headers=None, query="")``: an open, greeted WSClient."""
+) -> Iterator[WSFactory]:
+    """``await ws_client(headers=None, query="")``: an open, greeted WSClient.
+
+    Connections are made inside the test, on the loop pytest-jupyter runs it on.
+    """
     clients: list[WSClient] = []
 
     async def connect(
@@ -165,4 +159,4 @@ async def ws_client(
 
     yield connect
     for client in clients:
-        await client.close()
+        client.conn.close()

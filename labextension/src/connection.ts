@@ -179,6 +179,7 @@ export class PygentConnection {
   private _counter = 0;
   private _disposed = false;
   private _recentSeqs: number[] = [];
+  private _recentSet = new Set<number>();
 
   constructor(options: IConnectionOptions) {
     this.clientId = options.clientId ?? `lab-${randomId()}`;
@@ -481,12 +482,13 @@ export class PygentConnection {
       return;
     }
     if (typeof env.seq === 'number') {
-      if (this._recentSeqs.includes(env.seq)) {
+      if (this._recentSet.has(env.seq)) {
         return; // a duplicate (replayed twice)
       }
       this._recentSeqs.push(env.seq);
+      this._recentSet.add(env.seq);
       if (this._recentSeqs.length > 512) {
-        this._recentSeqs.shift();
+        this._recentSet.delete(this._recentSeqs.shift()!);
       }
     }
     if (env.type === 'connection_status' && this._awaitingGreeting) {
@@ -515,6 +517,7 @@ export class PygentConnection {
       // The server's sequence restarted: nothing to replay, and old seqs mean nothing now.
       this._lastSeq = null;
       this._recentSeqs = [];
+      this._recentSet.clear();
       this._emitResync('server_restarted');
       return;
     }
@@ -535,9 +538,10 @@ export class PygentConnection {
 
   private _dispatch(env: Envelope): void {
     const data = (env.data ?? {}) as unknown;
+    // Iterating a Set directly is safe when a handler removes itself (the common case).
     const handlers = this._handlers.get(env.type);
     if (handlers) {
-      for (const h of [...handlers]) {
+      for (const h of handlers) {
         try {
           h(data, env);
         } catch (err) {
@@ -548,7 +552,7 @@ export class PygentConnection {
     if (env.reply_to) {
       const replies = this._replyHandlers.get(env.reply_to);
       if (replies) {
-        for (const h of [...replies]) {
+        for (const h of replies) {
           try {
             h(env);
           } catch (err) {
@@ -557,7 +561,7 @@ export class PygentConnection {
         }
       }
     }
-    for (const h of [...this._anyHandlers]) {
+    for (const h of this._anyHandlers) {
       try {
         h(env);
       } catch (err) {

@@ -607,7 +607,7 @@ export type ReasoningRunsData = {
 };
 
 /**
- * `reasoning_update` (server, reasoning): Progress of a run. `event`: `started` (task, input, params, root node), `node` (a node was proposed, evaluated, selected or pruned: id, parent_id, depth, thought, value, status), `step` (a BFS step ended: the selected node ids and live stats), `backtrack` (DFS left a node's subtree) or `stopping` (answer to `stop_reasoning`).
+ * `reasoning_update` (server, reasoning): Progress of a run. `event`: `started` (task, input, params, root node), `node` (a node was proposed, evaluated, selected or pruned: id, parent_id, depth, thought, value, status; ids name positions: `n0.2.1` is the first child of the root's second child), `step` (a BFS step ended: the selected node ids and live stats), `backtrack` (DFS left a node's subtree) or `stopping` (answer to `stop_reasoning`).
  */
 export type ReasoningUpdateData = {
   run_id: string;
@@ -1531,10 +1531,10 @@ export const EXAMPLES: Record<string, Envelope> = {
         "Answer: (10 - 6) + 4 * 5 = 24"
       ],
       "best_path_ids": [
-        "n2",
-        "n11",
-        "n25",
-        "n31"
+        "n0.2",
+        "n0.2.3",
+        "n0.2.3.1",
+        "n0.2.3.1.1"
       ],
       "input": "4 5 6 10",
       "run_id": "tot-5f1c2a9b7d3e",
@@ -1586,7 +1586,7 @@ export const EXAMPLES: Record<string, Envelope> = {
       "task": "game24",
       "tree": {
         "answer": null,
-        "best_node_id": "n1",
+        "best_node_id": "n0.1",
         "best_path": [
           "4 * 5 = 20 (left: 6 10 20)"
         ],
@@ -1595,7 +1595,7 @@ export const EXAMPLES: Record<string, Envelope> = {
         "nodes": [
           {
             "children": [
-              "n1"
+              "n0.1"
             ],
             "depth": 0,
             "id": "n0",
@@ -1609,7 +1609,7 @@ export const EXAMPLES: Record<string, Envelope> = {
           {
             "children": [],
             "depth": 1,
-            "id": "n1",
+            "id": "n0.1",
             "info": {},
             "parent_id": "n0",
             "status": "selected",
@@ -1685,7 +1685,7 @@ export const EXAMPLES: Record<string, Envelope> = {
       "event": "node",
       "node": {
         "depth": 1,
-        "id": "n3",
+        "id": "n0.3",
         "info": {},
         "parent_id": "n0",
         "status": "evaluated",

@@ -110,7 +110,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def write_frames(self, frames: Sequence[str]) -> Awaitable[None]:
         """Write text frames with one stream write (one syscall) when compression is off."""
         ws = self.ws_connection
-        if ws is None or ws.is_closing():
+        if ws is None or ws.is_closing() or ws.stream is None:
             raise WebSocketClosedError()
         if len(frames) == 1 or self.get_compression_options() is not None:
             future: Awaitable[None] = self.write_message(frames[0])

@@ -39,7 +39,9 @@ first token, ``token_delay`` between tokens. Faults (``Reply.fault``): ``http_50
 ``not_found``, ``truncate`` (the connection is cut after ``fault_after`` tokens), ``garbage`` (a
 non-JSON line), ``error_line`` (an ``{"error"}`` line), ``hang`` (stop sending, keep the
 connection), ``no_done`` (end the stream without the final line). ``server.requests`` records
-``(method, path, body)``; ``server.disconnects`` counts clients that went away mid-stream.
+``(method, path, body)``; ``server.disconnects`` counts clients that went away mid-stream;
+``server.token_times`` holds the ``time.perf_counter()`` at which each streamed token was
+written (for latency measurements in the same process).
 """
 
 from __future__ import annotations
@@ -166,6 +168,8 @@ class OllamaTestServer:
         self.responder: Callable[[dict[str, Any]], Reply | str] = _default_responder
         self.requests: list[tuple[str, str, Any]] = []
         self.disconnects = 0
+        #: ``time.perf_counter()`` when each streamed token was written (benchmarks)
+        self.token_times: list[float] = []
         self.loaded: dict[str, float] = {}
         self._script: deque[Reply] = deque()
         self._server: tornado.httpserver.HTTPServer | None = None
@@ -479,6 +483,7 @@ class _Answer(_Base):
                 elif not await server.sleep(server.token_delay):
                     return
                 logprobs = [_lp(token, lps[i])] if lps is not None else None
+                server.token_times.append(time.perf_counter())
                 self.write(json.dumps(self.piece(model, token, done=False, logprobs=logprobs))
                            + "\n")
                 await self.flush()

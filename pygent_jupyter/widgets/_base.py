@@ -35,6 +35,10 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+SURVIVES_RECONNECT = frozenset({"start_evolution"})
+"""Commands whose work outlives the socket (their events reach all the user's connections)."""
+
+
 class Scheduler(Protocol):
     def __call__(self, delay: float, fn: Callable[[], None]) -> None: ...
 
@@ -114,7 +118,8 @@ class Throttle:
 class _Pending:
     """A command awaiting its completion event, resolvable from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, type_: str = "") -> None:
+        self.type = type_
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def resolve(self, value: Any) -> None:
@@ -163,6 +168,7 @@ class EventWidget(W.VBox):
         self.connection_state = "connected"
         self.events_seen = 0
         self._pending: dict[str, _Pending] = {}
+        self._dropped = False
         self._sent_ids: deque[str] = deque(maxlen=256)
         self._error = ""
         self._state_lock = threading.RLock()
@@ -184,7 +190,13 @@ class EventWidget(W.VBox):
             self.throttle.request()
             return True
         if type_ == "error":
+            if (event.get("data") or {}).get("code") == "resync":
+                self._interrupt_pending()
             return self._on_error_event(event)
+        if type_ == "resumed":
+            if self._dropped:
+                self._interrupt_pending()
+            return True
         if type_ not in self.EVENTS:
             return False
         seq = event.get("seq")
@@ -205,7 +217,37 @@ class EventWidget(W.VBox):
         return sum(1 for e in events if self.feed(e))
 
     def _on_connection_status(self, data: dict[str, Any]) -> None:
+        before = self.connection_state
         self.connection_state = str(data.get("state", "connected"))
+        if self.connection_state != "connected":
+            self._dropped = True
+        elif before != "connected" and self._send_fn is not None:
+            self._on_reconnected()
+
+    def _interrupt_pending(self) -> None:
+        """After a reconnect's replay: commands that died with the old socket fail clearly.
+
+        The server cancels a connection's running commands when it closes, and everything
+        that was answered is replayed before ``resumed``; what is still pending now will never
+        be answered (except runs that outlive connections, see ``SURVIVES_RECONNECT``).
+        """
+        self._dropped = False
+        for msg_id, pending in list(self._pending.items()):
+            if pending.type in SURVIVES_RECONNECT:
+                continue
+            self._pending.pop(msg_id, None)
+            data = {
+                "code": "interrupted",
+                "message": f"the connection dropped while {pending.type} was running; "
+                "send it again",
+            }
+            self.show_error(f"interrupted: {data['message']}")
+            self._on_command_error(msg_id, data)
+            pending.fail(WidgetCommandError("interrupted", data["message"]))
+
+    def _on_reconnected(self) -> None:
+        """Hook: the client is back after a drop. Topic subscriptions belong to a socket, so
+        widgets that subscribe renew them here; replayed events arrive by themselves."""
 
     def _on_error_event(self, event: Event) -> bool:
         reply_to = event.get("reply_to")
@@ -269,7 +311,7 @@ class EventWidget(W.VBox):
         It fails with :class:`WidgetCommandError` when the server answers ``error``.
         """
         msg_id = new_id(type_.split("_")[0][:6] + "-")
-        pending = self._pending.setdefault(msg_id, _Pending())
+        pending = self._pending.setdefault(msg_id, _Pending(type_))
         try:
             self._send_command(type_, data, msg_id)
         except BaseException:
@@ -305,7 +347,7 @@ class EventWidget(W.VBox):
         """
         self.detach()
         self._client = client
-        for type_ in (*self.EVENTS, "error", "connection_status"):
+        for type_ in (*self.EVENTS, "error", "connection_status", "resumed"):
             handler = self.feed
             client.on(type_, handler)
             self._handlers.append((type_, handler))

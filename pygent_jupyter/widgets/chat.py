@@ -236,8 +236,8 @@ class ChatWidget(EventWidget):
             self.typing = None
             for msg in self._streams.values():
                 msg["streaming"] = False
-                if data.get("code") == "cancelled":
-                    msg["content"] += " *(cancelled)*"
+                if data.get("code") in ("cancelled", "interrupted"):
+                    msg["content"] += f" *({data['code']})*"
             self._streams.clear()
 
     def _adopt(self, data: dict[str, Any]) -> None:

@@ -175,8 +175,18 @@ class Link:
         out: queue.Queue[dict[str, Any]] = queue.Queue()
         seen: set[int] = set()
 
+        dropped = False
+
         def handler(event: dict[str, Any]) -> None:
-            if event.get("reply_to") == msg_id or event.get("type") == "connection_failed":
+            nonlocal dropped
+            kind = event.get("type")
+            if kind == "connection_status" and event.get("data", {}).get("state") != "connected":
+                dropped = True
+            elif kind == "resumed" and dropped:
+                # the replay is done and our command's answer is not complete: it died with
+                # the old socket (the server cancels a closed connection's commands)
+                out.put({"type": "_interrupted", "data": {}})
+            if event.get("reply_to") == msg_id or kind == "connection_failed":
                 seq = event.get("seq")
                 if isinstance(seq, int):
                     if seq in seen:
@@ -193,6 +203,11 @@ class Link:
                     event = out.get(timeout=timeout)
                 except queue.Empty:
                     raise TimeoutError(f"no reply to {type_} within {timeout} s") from None
+                if event["type"] == "_interrupted":
+                    finished = True
+                    raise ConnectionError(
+                        f"the connection dropped while {type_} was running; run it again"
+                    )
                 if event["type"] == "connection_failed":
                     finished = True
                     raise ConnectionError(str(event.get("data", {}).get("error", "")))

@@ -169,6 +169,9 @@ class MCPPanel(EventWidget):
             return
         self.call(server, tool, args)
 
+    def _on_reconnected(self) -> None:
+        self.command("subscribe", {"topics": ["mcp"]})
+
     def _on_attach(self) -> None:
         self.command("subscribe", {"topics": ["mcp"]})
         self.refresh()

@@ -70,6 +70,18 @@ class MetricsDashboard(EventWidget):
             template="plotly_white",
         )
         self.figure.update_yaxes(range=[0, 100], row=1, col=1)
+        self.figure.update_xaxes(showticklabels=True, row=1, col=1)
+        self.figure.add_annotation(
+            text="no GPU detected",
+            name="no-gpu",
+            visible=False,
+            showarrow=False,
+            xref="x2 domain",
+            yref="y2 domain",
+            x=0.5,
+            y=0.5,
+            font={"color": "#6b7280"},
+        )
         self.banner = W.HTML()
         self.summary = W.HTML()
         self.backend = W.HTML()
@@ -166,6 +178,11 @@ class MetricsDashboard(EventWidget):
                 for suffix, pos in (("util %", 1), ("VRAM %", 2), ("temp °C", 3)):
                     trace = by_name[f"{label} {suffix}"]
                     trace.x, trace.y = gx, [s[pos] for s in series]
+        if fig.layout.annotations:
+            no_gpu = self.gpu_available is False and not self.gpus
+            for note in fig.layout.annotations:
+                if note.name == "no-gpu" and note.visible != no_gpu:
+                    note.visible = no_gpu
         self.banner.value = "".join(
             "<div style='background:{bg};color:#fff;padding:4px 8px;margin:2px 0;"
             "border-radius:3px'>&#9888; {msg}</div>".format(
@@ -215,6 +232,9 @@ class MetricsDashboard(EventWidget):
         if self.tokens_per_s is not None:
             state += f" &middot; last response <b>{self.tokens_per_s:.1f} tokens/s</b>"
         return state
+
+    def _on_reconnected(self) -> None:
+        self.command("subscribe", {"topics": ["metrics", "ollama"]})
 
     def _on_attach(self) -> None:
         self.command("subscribe", {"topics": ["metrics", "ollama"]})

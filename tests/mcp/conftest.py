@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-HERE = Path(__file__).parent
-SDK_SERVER = str(HERE / "sdk_server.py")
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
-
-
-def sdk_entry(*flags: str, **extra: Any) -> dict[str, Any]:
-    """A config entry that runs the SDK test server over stdio."""
-    return {"command": sys.executable, "args": [SDK_SERVER, *flags], **extra}
-
-
-def write_config(path: Path, servers: dict[str, Any]) -> None:
-    """Write the admin file atomically, the way an editor or deploy tool would."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"mcpServers": servers}))
-    tmp.replace(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from mcp_fixtures import SDK_SERVER, free_port
 
 
 @pytest.fixture

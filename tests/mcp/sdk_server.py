@@ -1,6 +1,7 @@
 """A real MCP server for the tests, written with the official SDK (``MCPServer``).
 
-Run as ``python sdk_server.py [--http PORT] [--junk-at-start] [--crash-at-start]``.
+Run as ``python sdk_server.py [--http PORT] [--junk-at-start] [--crash-at-start]
+[--hang-at-start]``.
 
 Tools: ``add`` and ``echo`` succeed, ``fail`` returns an error result, ``hang`` never
 returns (on MCP cancellation it appends a line to ``$SDK_SERVER_MARKER``), ``crash`` kills
@@ -86,12 +87,17 @@ def main() -> None:
     parser.add_argument("--http", type=int, default=0, help="serve streamable HTTP on this port")
     parser.add_argument("--junk-at-start", action="store_true")
     parser.add_argument("--crash-at-start", action="store_true")
+    parser.add_argument("--hang-at-start", action="store_true", help="never answer initialize")
     opts = parser.parse_args()
     sys.stderr.write("sdk test server starting\n")
     sys.stderr.flush()
     if opts.crash_at_start:
         sys.stderr.write("fatal: cannot open database (simulated)\n")
         sys.exit(2)
+    if opts.hang_at_start:
+        import time
+
+        time.sleep(3600)
     if opts.junk_at_start:
         sys.stdout.write("Welcome! this banner is not JSON-RPC\n")
         sys.stdout.flush()

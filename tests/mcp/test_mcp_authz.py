@@ -7,10 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from conftest import sdk_entry, write_config
 from jupyter_server.auth.authorizer import Authorizer
+from mcp_fixtures import mcp_children, sdk_entry, write_config
 
 
 class NoMCPAuthorizer(Authorizer):
@@ -50,6 +49,6 @@ async def test_actions_and_calls_need_permission(ws_client: Any, pygent_app: Any
     assert status["data"]["state"] == "stopped"
     assert (await client.request("mcp_list_servers", {}))["type"] == "mcp_servers"
     await asyncio.sleep(0.2)
-    assert [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"] == []
+    assert mcp_children() == []
     mcp = pygent_app.hub.service("mcp")
     assert all(h.state.value == "stopped" for h in mcp.fleet.servers.values())

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import TIME_SERVER, sdk_entry
+from mcp_fixtures import SDK_SERVER, TIME_SERVER, free_port, sdk_entry
 
 from pygent_jupyter.protocol import PygentError
 from pygent_jupyter.services.mcp.config import parse_config
@@ -49,7 +49,7 @@ class Recorder:
 
 
 @contextlib.asynccontextmanager
-async def running_fleet() -> AsyncIterator[tuple[Fleet, Recorder]]:
+async def running_fleet(**knobs: Any) -> AsyncIterator[tuple[Fleet, Recorder]]:
     """A fleet in the test's own event loop (async fixtures run on another loop here)."""
     rec = Recorder()
     fleet = Fleet(
@@ -60,6 +60,7 @@ async def running_fleet() -> AsyncIterator[tuple[Fleet, Recorder]]:
         crash_loop_window=30,
         stop_grace=1.0,
         term_timeout=1.0,
+        **knobs,
     )
     yield fleet, rec
     await fleet.close()
@@ -334,3 +335,68 @@ async def test_process_group_gets_sigterm_then_sigkill() -> None:
     await asyncio.sleep(0.2)
     assert not alive(child_pid)  # the server's own child died with the group
     await process.aclose()
+
+
+async def test_http_server_that_dies_fails_its_health_check() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, SDK_SERVER, "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_port(port)
+        async with running_fleet() as (fleet, rec):
+            await configure(fleet, {"remote": {"url": f"http://127.0.0.1:{port}/mcp"}})
+            handle = fleet.get("remote")
+            await handle.start()
+            assert await handle.ping() > 0
+            proc.kill()
+            proc.wait()
+            with pytest.raises(PygentError, match="health check failed"):
+                await handle.ping()
+            await rec.wait_for(lambda: "failed" in rec.states("remote"))
+            failed = next(d for d in rec.of("mcp_server_status") if d["state"] == "failed")
+            assert "health check failed" in failed["error"]
+            assert handle.health()["last_error"] is not None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+async def test_stop_interrupts_a_start_and_start_times_out() -> None:
+    async with running_fleet(start_timeout=1.0) as (fleet, rec):
+        await configure(fleet, {"mute": sdk_entry("--hang-at-start")})
+        handle = fleet.get("mute")
+        t0 = time.monotonic()
+        await handle.start()
+        assert handle.state.value == "failed" and time.monotonic() - t0 < 5
+        assert "did not answer initialize/tools/list within 1 s" in (handle.error or "")
+        assert "sdk test server starting" in (handle.error or "")  # its stderr
+        await handle.stop()
+        assert rec.states("mute")[-2:] == ["failed", "stopped"]
+    async with running_fleet(start_timeout=30.0) as (fleet, rec):
+        await configure(fleet, {"mute": sdk_entry("--hang-at-start")})
+        handle = fleet.get("mute")
+        starting = asyncio.ensure_future(handle.start())
+        await rec.wait_for(lambda: handle.pid is not None)
+        pid = handle.pid
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await handle.stop()
+        await asyncio.wait_for(starting, 5)
+        assert time.monotonic() - t0 < 5
+        assert rec.states("mute") == ["stopped", "starting", "stopped"]
+        assert pid is not None and not alive(pid)

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from conftest import TIME_SERVER, sdk_entry, write_config
+from mcp_fixtures import TIME_SERVER, mcp_children, sdk_entry, write_config
 
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.services.mcp import MCPService
@@ -61,11 +60,6 @@ async def live(pygent_app: Any) -> AsyncIterator[MCPService]:
         yield svc
     finally:
         await svc.stop()
-
-
-def mcp_children() -> list[psutil.Process]:
-    """Live processes started from this test process (the server runs in-process)."""
-    return [p for p in psutil.Process().children(recursive=True) if p.status() != "zombie"]
 
 
 async def test_list_start_call_stop(ws_client: Any, pygent_app: Any) -> None:
@@ -142,6 +136,8 @@ async def test_messages_can_never_start_a_process(
             {"server_id": "sdk", "tool": "add", "url": "http://evil.example/mcp"},
         ):
             assert (await _error(client, "mcp_call_tool", extra))["code"] == "invalid"
+        listing = await _error(client, "mcp_list_servers", {"command": "/bin/sh"})
+        assert listing["code"] == "invalid"
         unknown = await _error(
             client, "mcp_server_action", {"server_id": "nope", "action": "start"}
         )
@@ -191,7 +187,7 @@ def _lines(path: Path) -> list[str]:
 async def test_config_reload_and_invalid_file(
     ws_client: Any, mcp_file: Path, pygent_app: Any
 ) -> None:
-    async with live(pygent_app):
+    async with live(pygent_app) as svc:
         client = await ws_client()
         write_config(mcp_file, {"fresh": sdk_entry(autoStart=True)})
         loaded = await client.recv("mcp_config_status", timeout=10)
@@ -210,6 +206,16 @@ async def test_config_reload_and_invalid_file(
         assert [s["server_id"] for s in listing["data"]["servers"]] == ["fresh"]
         assert listing["data"]["servers"][0]["state"] == "running"  # last good config kept
         assert listing["data"]["config_state"] == "invalid"
+        assert "not valid JSON" in svc.health()["config_error"]
+        write_config(mcp_file, {"fresh": sdk_entry(autoStart=True), "more": sdk_entry()})
+        fixed = await client.recv("mcp_config_status", timeout=10)
+        assert fixed["data"] == {"state": "loaded", "servers": ["fresh", "more"]}
+        assert "config_error" not in svc.health()
+        pid = running["data"]["pid"]
+        status = await client.request(
+            "mcp_server_action", {"server_id": "fresh", "action": "status"}
+        )
+        assert status["data"]["pid"] == pid  # unchanged servers keep running untouched
 
 
 async def test_health_events_on_the_mcp_topic(ws_client: Any, pygent_app: Any) -> None:

@@ -173,3 +173,14 @@ def test_gpu_bookkeeping_with_a_cpu_stand_in(monkeypatch: pytest.MonkeyPatch) ->
     blob = b"".join(bytes(c) for c in gpu.to_bytes({}))
     loaded, _ = VectorIndex.from_bytes(blob, gpu.config, gpu_resources=object())
     assert loaded.gpu_bytes() == 999 * 384 * 4  # a loaded index is put back on the GPU
+
+
+def test_ivf_is_rebuilt_when_the_namespace_doubles() -> None:
+    index, _ = make(2000, IndexConfig(approx_threshold=2000))
+    first_lists = index.approx.nlist
+    assert index.built_n == 2000
+    index.add(np.arange(10**6, 10**6 + 1999, dtype=np.int64), clustered(1999, seed=8))
+    assert index.built_n == 2000  # incremental adds below twice the built size
+    index.add(np.array([2 * 10**6], dtype=np.int64), clustered(1, seed=9))
+    assert index.built_n == 4000 and index.approx.nlist > first_lists
+    assert index.recall is not None and index.recall >= 0.95

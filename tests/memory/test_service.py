@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pygent_jupyter.hub import Hub
+from pygent_jupyter.protocol.envelope import validate_data
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.memory.minilm import default_model_dir
 from pygent_jupyter.services.memory.service import MemoryService
@@ -57,6 +58,7 @@ class Client:
         for _ in range(600):
             for frame in self.transport.frames:
                 if frame.get("reply_to") == msg_id:
+                    validate_data(frame["type"], frame["data"])  # the catalog's schema
                     return frame
             await asyncio.sleep(0.01)
         raise TimeoutError(type_)

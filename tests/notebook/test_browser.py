@@ -6,6 +6,7 @@ go to ``test-artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -51,10 +52,25 @@ def page() -> Iterator[Any]:
             browser.close()
 
 
+def _dismiss(page: Any) -> None:
+    """Answer JupyterLab's first-run dialogs: the kernel picker and the news toast."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):  # the kernel may start without asking
+        page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True).click(
+            timeout=20_000
+        )
+    news = page.locator(".jp-toast-button", has_text="No")
+    if news.count():
+        news.first.click()
+
+
+@pytest.mark.timeout(900)
 def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabServer) -> None:
     page.set_default_timeout(60_000)
     page.goto(f"{lab_server.url}lab/tree/01_quickstart.ipynb?token={lab_server.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    _dismiss(page)
     # the kernel is idle before we run anything
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
         timeout=120_000

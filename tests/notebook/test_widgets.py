@@ -117,12 +117,15 @@ def test_metrics_gpu_series_and_no_gpu_summary(clock: FakeClock) -> None:
     )
     clock.advance(1)
     assert "no GPU" in dash.summary.value
+    note = next(a for a in dash.figure.layout.annotations if a.name == "no-gpu")
+    assert note.visible
     gpu = example("gpu_metrics")
     gpu["seq"] = 3
     dash.feed(gpu)
     clock.advance(1)
     names = [t.name for t in dash.figure.data]
     assert "GPU0 NVIDIA H100 util %" in names
+    assert not next(a for a in dash.figure.layout.annotations if a.name == "no-gpu").visible
     vram = next(t for t in dash.figure.data if t.name == "GPU0 NVIDIA H100 VRAM %")
     assert vram.y[-1] == pytest.approx(2.5)  # 2 GiB of 80 GiB
     temp = next(t for t in dash.figure.data if t.name == "GPU0 NVIDIA H100 temp °C")
@@ -654,3 +657,55 @@ def test_command_error_fails_future_and_shows_one_line(clock: FakeClock, sent: S
     with pytest.raises(WidgetCommandError, match="unavailable"):
         future.result(0)
     assert "memory service is down" in mem.status.value
+
+
+def test_commands_lost_with_the_socket_fail_after_the_replay(clock: FakeClock, sent: Sent) -> None:
+    chat = make(ChatWidget, clock, sent)
+    answered = chat.submit("first")
+    _, first = sent.last("chat_message")
+    lost = chat.submit("second")
+    _, second = sent.last("chat_message")
+    chat.feed({"type": "connection_status", "data": {"state": "reconnecting"}})
+    # the replay brings the answer that was complete before the drop ...
+    chat.feed(
+        {
+            "type": "chat_response",
+            "reply_to": first,
+            "seq": 5,
+            "data": {
+                "message": {
+                    "id": "a1",
+                    "type": "agent",
+                    "content": "one",
+                    "agentId": "general",
+                    "metadata": {},
+                }
+            },
+        }
+    )
+    chat.feed({"type": "connection_status", "data": {"state": "connected"}})
+    assert not lost.done()  # not yet: the replay may still bring it
+    chat.feed(
+        {"type": "resumed", "reply_to": "r1", "seq": 6, "data": {"replayed": 1, "last_seq": 6}}
+    )
+    assert answered.result(0)["content"] == "one"
+    with pytest.raises(WidgetCommandError) as info:
+        lost.result(0)
+    assert info.value.code == "interrupted"
+    assert second not in chat._pending
+
+
+def test_evolution_runs_outlive_a_reconnect(clock: FakeClock, sent: Sent) -> None:
+    evo = make(EvolutionWidget, clock, sent)
+    future = evo.start(population_size=2)
+    evo.feed({"type": "connection_status", "data": {"state": "reconnecting"}})
+    evo.feed({"type": "resumed", "data": {"replayed": 0, "last_seq": 0}})
+    assert not future.done()  # the run goes on server-side; its events keep coming
+
+
+def test_dashboard_resubscribes_after_a_reconnect(clock: FakeClock, sent: Sent) -> None:
+    dash = make(MetricsDashboard, clock, sent)
+    dash.feed({"type": "connection_status", "data": {"state": "reconnecting"}})
+    assert not any(c[0] == "subscribe" for c in sent.commands)
+    dash.feed({"type": "connection_status", "data": {"state": "connected"}})
+    assert sent.last("subscribe")[0] == {"topics": ["metrics", "ollama"]}

@@ -12,15 +12,21 @@ from .scripted import ScriptedProvider, game24_oracle
 
 def test_solve_returns_the_whole_tree():
     events: list[dict] = []
-    tree = solve("game24", "4 5 6 10", provider=ScriptedProvider(game24_oracle()),
-                 n_select_sample=2, on_event=events.append)
+    tree = solve(
+        "game24",
+        "4 5 6 10",
+        provider=ScriptedProvider(game24_oracle()),
+        n_select_sample=2,
+        on_event=events.append,
+    )
     assert isinstance(tree, ReasoningTree)
     assert tree.solved is True and tree.params.n_select_sample == 2
     assert len(tree.nodes) == tree.stats.nodes + 1
     assert {e["event"] for e in events} == {"node", "step"}
     assert "solved=True" in tree.summary()
-    assert ReasoningTree.from_dict(json.loads(json.dumps(tree.to_dict()))).best_path \
-        == tree.best_path
+    assert (
+        ReasoningTree.from_dict(json.loads(json.dumps(tree.to_dict()))).best_path == tree.best_path
+    )
 
 
 async def test_solve_works_inside_a_running_loop_like_a_notebook():
@@ -40,8 +46,9 @@ def test_batch_reports_success_calls_tokens_and_time_per_puzzle():
         return respond
 
     rows = []
-    report = run_game24_batch(900, 903, provider=ScriptedProvider(half_blind()),
-                              on_result=rows.append, parallel_puzzles=2)
+    report = run_game24_batch(
+        900, 903, provider=ScriptedProvider(half_blind()), on_result=rows.append, parallel_puzzles=2
+    )
     assert [r.index for r in report.results] == [900, 901, 902]
     assert [r.solved for r in report.results] == [True, False, True]
     summary = report.summary()

@@ -77,8 +77,9 @@ def test_answer_value_and_outcome():
     assert value_prompt is not None and value_prompt.rstrip().endswith(
         "Answer: (10 - 6) + 4 * 5 = 24"
     )
-    assert task.value_outputs_unwrap("", path, ["x\nsure", "y\nLikely.", "z\nimpossible", "?"]) \
-        == pytest.approx(21.001)
+    assert task.value_outputs_unwrap(
+        "", path, ["x\nsure", "y\nLikely.", "z\nimpossible", "?"]
+    ) == pytest.approx(21.001)
     # four steps and no answer: zero, without asking the model (the reference's rule)
     assert task.value_prompt("4 5 6 10", [*path[:3], "d (left: 24)"]) is None
 
@@ -87,15 +88,17 @@ def test_parse_keeps_only_well_formed_steps():
     task = Game24Task()
     text = "Sure! Here are steps:\n4 + 5 = 9 (left: 6 9 10)\n\nblah\n10 - 4 = 6 (left: 5 6 6)"
     assert task.parse_proposals("4 5 6 10", [], text) == [
-        "4 + 5 = 9 (left: 6 9 10)", "10 - 4 = 6 (left: 5 6 6)"
+        "4 + 5 = 9 (left: 6 9 10)",
+        "10 - 4 = 6 (left: 5 6 6)",
     ]
 
 
 @pytest.mark.parametrize("method", ["bfs", "dfs"])
 def test_solve_with_an_oracle_model_solves_hard_puzzles(method: str) -> None:
     for index in (900, 950, 999):
-        tree = solve("game24", puzzle_index=index, provider=ScriptedProvider(game24_oracle()),
-                     method=method)
+        tree = solve(
+            "game24", puzzle_index=index, provider=ScriptedProvider(game24_oracle()), method=method
+        )
         assert tree.solved is True, (index, tree.summary())
         assert check_answer(load_puzzles()[index], tree.answer or "")
         assert len(tree.best_path) == 4

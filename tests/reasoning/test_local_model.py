@@ -21,9 +21,17 @@ def local_provider():
 
 async def test_game24_bfs_runs_end_to_end_on_the_embedded_model(local_provider):
     events: list[dict] = []
-    tree = await asolve("game24", "4 5 6 10", provider=local_provider, n_select_sample=2,
-                        n_evaluate_sample=1, max_proposals=3, max_calls=8, seed=1,
-                        on_event=events.append)
+    tree = await asolve(
+        "game24",
+        "4 5 6 10",
+        provider=local_provider,
+        n_select_sample=2,
+        n_evaluate_sample=1,
+        max_proposals=3,
+        max_calls=8,
+        seed=1,
+        on_event=events.append,
+    )
     assert tree.stats.llm_calls >= 1
     assert tree.stats.tokens > 0 and tree.stats.completion_tokens > 0
     assert tree.stats.stop_reason in {"finished", "solved", "budget_calls"}
@@ -33,11 +41,18 @@ async def test_game24_bfs_runs_end_to_end_on_the_embedded_model(local_provider):
 
 
 async def test_open_problem_builds_a_tree_on_the_embedded_model(local_provider):
-    tree = await asolve(OpenProblemTask(steps=2, k=2), "Name a fruit that is yellow.",
-                        provider=local_provider, n_select_sample=1, n_evaluate_sample=1,
-                        max_calls=6, seed=1)
+    tree = await asolve(
+        OpenProblemTask(steps=2, k=2),
+        "Name a fruit that is yellow.",
+        provider=local_provider,
+        n_select_sample=1,
+        n_evaluate_sample=1,
+        max_calls=6,
+        seed=1,
+    )
     assert tree.error is None
     assert len(tree.nodes) > 1  # the model's proposals became nodes
-    assert all(n.value is not None for n in tree.nodes.values()
-               if n.parent_id and n.status != "proposed")
+    assert all(
+        n.value is not None for n in tree.nodes.values() if n.parent_id and n.status != "proposed"
+    )
     assert tree.best_path

@@ -45,17 +45,20 @@ async def collect_run(client: Any, msg_id: str, timeout: float = 20.0) -> tuple[
 async def test_game24_run_streams_every_node_and_completes_solved(pygent_app, ws_client):
     provider = use(pygent_app, ScriptedProvider(game24_oracle()))
     client = await ws_client()
-    await client.send("start_reasoning", {"task": "game24", "puzzle": "4 5 6 10",
-                                          "n_select_sample": 5, "n_evaluate_sample": 3},
-                      id="r1")
+    await client.send(
+        "start_reasoning",
+        {"task": "game24", "puzzle": "4 5 6 10", "n_select_sample": 5, "n_evaluate_sample": 3},
+        id="r1",
+    )
     updates, complete = await collect_run(client, "r1")
     assert updates[0]["event"] == "started" and updates[0]["params"]["n_select_sample"] == 5
     run_id = updates[0]["run_id"]
     assert all(u["run_id"] == run_id for u in updates)
     nodes = [u["node"] for u in updates if u["event"] == "node"]
     assert {n["status"] for n in nodes} == {"proposed", "evaluated", "selected", "pruned"}
-    assert all({"id", "parent_id", "depth", "thought", "value", "status"} <= n.keys()
-               for n in nodes)
+    assert all(
+        {"id", "parent_id", "depth", "thought", "value", "status"} <= n.keys() for n in nodes
+    )
     assert [u["step"] for u in updates if u["event"] == "step"] == [1, 2, 3, 4]
 
     assert complete["run_id"] == run_id and complete["solved"] is True
@@ -100,8 +103,9 @@ async def test_stop_completes_within_one_model_call_with_the_best_path(pygent_ap
 async def test_budget_from_the_client_is_applied(pygent_app, ws_client):
     provider = use(pygent_app, ScriptedProvider(game24_oracle()))
     client = await ws_client()
-    await client.send("start_reasoning", {"task": "game24", "puzzle": "1 1 4 6",
-                                          "max_calls": 4}, id="r1")
+    await client.send(
+        "start_reasoning", {"task": "game24", "puzzle": "1 1 4 6", "max_calls": 4}, id="r1"
+    )
     _, complete = await collect_run(client, "r1")
     assert complete["status"] == "budget_calls"
     assert complete["stats"]["llm_calls"] == 4 == len(provider.calls)
@@ -132,8 +136,7 @@ async def test_schema_rejects_unknown_parameters(pygent_app, ws_client):
     use(pygent_app, ScriptedProvider(game24_oracle()))
     client = await ws_client()
     with pytest.raises(AssertionError, match="invalid"):
-        await client.request("start_reasoning", {"task": "game24", "puzzle": "1 2 3 4",
-                                                 "beam": 3})
+        await client.request("start_reasoning", {"task": "game24", "puzzle": "1 2 3 4", "beam": 3})
 
 
 async def test_unknown_runs_are_not_found(pygent_app, ws_client):
@@ -163,15 +166,38 @@ async def test_chat_reasoning_agent_answers_with_tot_and_fills_reasoning_path(
     provider = ScriptedProvider(open_problem_model)
     pygent_app.hub.service("agents").set_provider(provider)
     client = await ws_client()
-    await client.send("chat_message", {"message": {
-        "content": "3 chickens and 2 cows: how many legs?", "agentId": "reasoning"}}, id="c1")
+    await client.send(
+        "chat_message",
+        {"message": {"content": "3 chickens and 2 cows: how many legs?", "agentId": "reasoning"}},
+        id="c1",
+    )
     response = await client.recv("chat_response", timeout=20)
     message = response["data"]["message"]
     assert message["content"] == "They have 14 legs in total."
     path = message["metadata"]["reasoning_path"]
-    assert path == ["good plan: count the legs per animal",
-                    "good step: 3 chickens have 6 legs and 2 cows have 8",
-                    "They have 14 legs in total."]
+    assert path == [
+        "good plan: count the legs per animal",
+        "good step: 3 chickens have 6 legs and 2 cows have 8",
+        "They have 14 legs in total.",
+    ]
     assert message["metadata"]["reasoning_stats"]["llm_calls"] == len(provider.calls)
     updates = [e for e in client.events if e["type"] == "reasoning_update"]
     assert any(u["data"].get("node", {}).get("status") == "selected" for u in updates)
+    listed = await client.request("list_reasoning_runs", {})
+    run = listed["data"]["runs"][0]
+    assert run["run_id"] == message["metadata"]["reasoning_run_id"]
+    assert run["task"] == "open" and run["input"] == "3 chickens and 2 cows: how many legs?"
+
+
+async def test_runs_per_user_are_limited(pygent_app, ws_client):
+    service = pygent_app.hub.service("reasoning")
+    service.max_runs_per_user = 1
+    use(pygent_app, ScriptedProvider(game24_oracle(), latency=0.5))
+    client = await ws_client()
+    await client.send("start_reasoning", {"task": "game24", "puzzle": "4 5 6 10"}, id="r1")
+    started = await client.recv("reasoning_update")
+    with pytest.raises(AssertionError, match="rate_limited"):
+        await client.request("start_reasoning", {"task": "game24", "puzzle": "1 1 4 6"})
+    await client.request("stop_reasoning", {"run_id": started["data"]["run_id"]})
+    complete = await client.recv("reasoning_complete", timeout=5)
+    assert complete["data"]["status"] == "stopped"

@@ -24,8 +24,9 @@ async def test_a_run_round_trips_with_its_whole_tree(db: Database) -> None:
     store = RunStore(db)
     store.migrate()
     params = ToTParams(n_select_sample=3, seed=7)
-    tree = await ToTEngine(ScriptedProvider(game24_oracle()), Game24Task(), "4 5 6 10", params,
-                           run_id="tot-a").run()
+    tree = await ToTEngine(
+        ScriptedProvider(game24_oracle()), Game24Task(), "4 5 6 10", params, run_id="tot-a"
+    ).run()
     await store.create("tot-a", "alice", "game24", "4 5 6 10", params.to_dict())
     listed = await store.list("alice")
     assert [r["status"] for r in listed] == ["running"]

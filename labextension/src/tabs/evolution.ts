@@ -19,6 +19,7 @@ export class EvolutionTab extends PygentTab {
   private _generations: HTMLInputElement;
   private _taskSet: HTMLSelectElement;
   private _prompts: HTMLTextAreaElement;
+  private _budget: HTMLInputElement;
   private _start: HTMLButtonElement;
   private _stop: HTMLButtonElement;
   private _summary: HTMLElement;
@@ -28,14 +29,15 @@ export class EvolutionTab extends PygentTab {
     this._population = h('input', { className: 'jp-mod-styled', type: 'number', min: 2, max: 1000, value: 8, 'aria-label': 'Population size' });
     this._generations = h('input', { className: 'jp-mod-styled', type: 'number', min: 1, max: 10000, value: 5, 'aria-label': 'Generations' });
     this._taskSet = select([['game24', 'Game of 24']], { 'aria-label': 'Task set' });
+    this._budget = h('input', { className: 'jp-mod-styled jp-pygent-budget', type: 'number', min: 1, value: 200, 'aria-label': 'Budget: most evaluations' });
     this._prompts = h('textarea', {
       className: 'jp-pygent-note',
       rows: 2,
       'aria-label': 'Seed prompts, one per line'
     });
     this._prompts.value = 'You are a careful arithmetic assistant.\nAnswer with the expression only.';
-    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept' });
-    this._stop = button('Stop', () => this.stop(), { disabled: true });
+    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start' });
+    this._stop = button('Stop', () => this.stop(), { disabled: true, className: 'jp-Button jp-mod-styled jp-pygent-stop' });
     this._runSelect = select([], {
       'aria-label': 'Run',
       onchange: () => this._show(this._runSelect.value)
@@ -59,6 +61,7 @@ export class EvolutionTab extends PygentTab {
         field('Population', this._population),
         field('Generations', this._generations),
         field('Tasks', this._taskSet),
+        field('Max evaluations', this._budget),
         this._start,
         this._stop
       ),
@@ -89,7 +92,8 @@ export class EvolutionTab extends PygentTab {
           genome: { seed_prompts: seedPrompts },
           population_size: population,
           generations,
-          task_set: { name: this._taskSet.value, range: [900, 904] }
+          task_set: { name: this._taskSet.value, range: [900, 904] },
+          ...(Number(this._budget.value) > 0 ? { max_evaluations: Math.floor(Number(this._budget.value)) } : {})
         },
         { replyTypes: ['evolution_progress', 'evolution_complete'] }
       );

@@ -20,6 +20,8 @@ interface IRun {
   id: string;
   nodes: Map<string, IThoughtNode>;
   step: number;
+  input?: string;
+  stats?: Record<string, unknown>;
   complete?: ReasoningCompleteData;
 }
 
@@ -44,6 +46,7 @@ export class ReasoningTab extends PygentTab {
   private _task: HTMLSelectElement;
   private _problem: HTMLInputElement;
   private _method: HTMLSelectElement;
+  private _budget: HTMLInputElement;
   private _start: HTMLButtonElement;
   private _stop: HTMLButtonElement;
   private _tree: HTMLElement;
@@ -76,8 +79,15 @@ export class ReasoningTab extends PygentTab {
       ],
       { 'aria-label': 'Search method' }
     );
-    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept' });
-    this._stop = button('Stop', () => this.stop(), { disabled: true });
+    this._budget = h('input', {
+      className: 'jp-mod-styled jp-pygent-budget',
+      type: 'number',
+      min: 1,
+      value: 60,
+      'aria-label': 'Budget: most model calls'
+    });
+    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start' });
+    this._stop = button('Stop', () => this.stop(), { disabled: true, className: 'jp-Button jp-mod-styled jp-pygent-stop' });
     this._runSelect = select([], {
       'aria-label': 'Run',
       onchange: () => {
@@ -100,6 +110,7 @@ export class ReasoningTab extends PygentTab {
         field('Task', this._task),
         field('Input', this._problem),
         field('Method', this._method),
+        field('Max calls', this._budget),
         this._start,
         this._stop
       ),
@@ -121,6 +132,10 @@ export class ReasoningTab extends PygentTab {
       task: this._task.value as 'game24' | 'open',
       method: this._method.value as 'bfs' | 'dfs'
     };
+    const budget = Number(this._budget.value);
+    if (Number.isInteger(budget) && budget > 0) {
+      data.max_calls = budget;
+    }
     if (this._task.value === 'game24') {
       data.puzzle = text;
     } else {
@@ -173,6 +188,20 @@ export class ReasoningTab extends PygentTab {
     if (node && typeof node.id === 'string') {
       run.nodes.set(node.id, { ...run.nodes.get(node.id), ...node });
     }
+    if (typeof d.input === 'string') {
+      run.input = d.input;
+    }
+    if (d.event === 'step' && Array.isArray(d.selected)) {
+      for (const id of d.selected) {
+        const n = run.nodes.get(id);
+        if (n) {
+          n.status = 'selected';
+        }
+      }
+    }
+    if (d.stats) {
+      run.stats = d.stats;
+    }
     if (d.run_id === this._current) {
       this._stop.disabled = false;
       this._start.disabled = true;
@@ -208,7 +237,7 @@ export class ReasoningTab extends PygentTab {
       this._summary.textContent = 'No run yet.';
       return;
     }
-    const best = new Set((run.complete?.best_path ?? []).map(String));
+    const best = new Set([...(run.complete?.best_path_ids ?? []), ...(run.complete?.best_path ?? [])].map(String));
     const children = buildTree(run.nodes.values());
     const renderLevel = (parent: string, level: number): HTMLElement[] =>
       (children.get(parent) ?? []).map(n => {
@@ -223,7 +252,7 @@ export class ReasoningTab extends PygentTab {
             tabindex: -1,
             className: `jp-pygent-node jp-pygent-node-${n.status ?? 'proposed'}${onBest ? ' jp-pygent-best' : ''}`
           },
-          h('span', { className: 'jp-pygent-thought' }, n.thought ?? n.id),
+          h('span', { className: 'jp-pygent-thought' }, n.thought || (n.depth === 0 || !n.parent_id ? `start: ${run.input ?? ''}` : n.id)),
           typeof n.value === 'number' ? h('span', { className: 'jp-pygent-badge' }, `v=${n.value.toFixed(2)}`) : null,
           n.status ? h('span', { className: 'jp-pygent-status' }, n.status) : null
         );
@@ -238,9 +267,15 @@ export class ReasoningTab extends PygentTab {
       first.tabIndex = 0;
     }
     const c = run.complete;
+    const stats = (c?.stats ?? run.stats ?? {}) as { llm_calls?: number; tokens?: number; wall_time?: number };
+    const cost = [
+      typeof stats.llm_calls === 'number' ? `${stats.llm_calls} LLM calls` : '',
+      typeof stats.tokens === 'number' ? `${stats.tokens} tokens` : '',
+      typeof stats.wall_time === 'number' ? `${stats.wall_time.toFixed(1)} s` : ''
+    ].filter(Boolean).join(' · ');
     this._summary.textContent = c
-      ? `Done${c.solved === true ? ' (solved)' : c.solved === false ? ' (not solved)' : ''}: ${c.answer ?? 'no answer'} · ${run.nodes.size} nodes`
-      : `Running · step ${run.step} · ${run.nodes.size} nodes`;
+      ? `Done${c.solved === true ? ' (solved)' : c.solved === false ? ' (not solved)' : ''}: ${c.answer ?? c.error ?? 'no answer'} · ${run.nodes.size} nodes${cost ? ' · ' + cost : ''}`
+      : `Running · step ${run.step} · ${run.nodes.size} nodes${cost ? ' · ' + cost : ''}`;
   }
 
   protected onAfterAttach(): void {

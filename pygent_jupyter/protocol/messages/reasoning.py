@@ -169,7 +169,8 @@ MESSAGES = [
         ),
         "Progress of a run. `event`: `started` (task, input, params, root node), `node` (a "
         "node was proposed, evaluated, selected or pruned: id, parent_id, depth, thought, "
-        "value, status), `step` (a BFS step ended: the selected node ids and live stats), "
+        "value, status; ids name positions: `n0.2.1` is the first child of the root's second "
+        "child), `step` (a BFS step ended: the selected node ids and live stats), "
         "`backtrack` (DFS left a node's subtree) or `stopping` (answer to `stop_reasoning`).",
         {
             "type": "reasoning_update",
@@ -181,7 +182,7 @@ MESSAGES = [
                 "event": "node",
                 "step": 1,
                 "node": {
-                    "id": "n3",
+                    "id": "n0.3",
                     "parent_id": "n0",
                     "depth": 1,
                     "thought": "10 - 4 = 6 (left: 5 6 6)",
@@ -234,7 +235,7 @@ MESSAGES = [
                     "4 + 20 = 24 (left: 24)",
                     "Answer: (10 - 6) + 4 * 5 = 24",
                 ],
-                "best_path_ids": ["n2", "n11", "n25", "n31"],
+                "best_path_ids": ["n0.2", "n0.2.3", "n0.2.3.1", "n0.2.3.1.1"],
                 "stats": EXAMPLE_STATS,
             },
         },
@@ -306,7 +307,7 @@ MESSAGES = [
                     "input": "4 5 6 10",
                     "params": {"method": "bfs"},
                     "root_id": "n0",
-                    "best_node_id": "n1",
+                    "best_node_id": "n0.1",
                     "best_path": ["4 * 5 = 20 (left: 6 10 20)"],
                     "answer": None,
                     "solved": False,
@@ -321,11 +322,11 @@ MESSAGES = [
                             "value": None,
                             "status": "selected",
                             "step": 0,
-                            "children": ["n1"],
+                            "children": ["n0.1"],
                             "info": {},
                         },
                         {
-                            "id": "n1",
+                            "id": "n0.1",
                             "parent_id": "n0",
                             "depth": 1,
                             "thought": "4 * 5 = 20 (left: 6 10 20)",

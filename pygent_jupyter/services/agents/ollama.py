@@ -266,6 +266,7 @@ class OllamaProvider(LoggingConfigurable):
         logprobs: list[float] = []
         tool_calls: list[dict[str, Any]] = []
         text: list[str] = []
+        final: Completion | None = None
         try:
             stream = await self.client.chat(stream=True, **kwargs)
             async for part in stream:
@@ -276,21 +277,20 @@ class OllamaProvider(LoggingConfigurable):
                 logprobs.extend(part_lps)
                 if message is not None and message.tool_calls:
                     tool_calls.extend(_tool_call_dict(c) for c in message.tool_calls)
-                if part.done:
-                    if delta:
-                        text.append(delta)
-                        yield ChatChunk(delta=delta, logprob=_mean(part_lps))
-                    completion = _completion(part, "".join(text), model, logprobs, tool_calls,
-                                             started)
-                    yield ChatChunk(delta="", done=True, completion=completion)
-                    return
                 if delta:
                     text.append(delta)
                     yield ChatChunk(delta=delta, logprob=_mean(part_lps))
+                if part.done:
+                    # keep reading to the end of the body, so that the connection goes back
+                    # to the pool instead of being dropped
+                    final = _completion(part, "".join(text), model, logprobs, tool_calls,
+                                        started)
         except (Exception, pydantic.ValidationError) as exc:
             raise self._error(exc, model) from None
-        raise OllamaError("stream_broken", f"Ollama at {self.host} ended the stream without "
-                          "its final message", host=self.host, model=model)
+        if final is None:
+            raise OllamaError("stream_broken", f"Ollama at {self.host} ended the stream "
+                              "without its final message", host=self.host, model=model)
+        yield ChatChunk(delta="", done=True, completion=final)
 
     async def chat(
         self,

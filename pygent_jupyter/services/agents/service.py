@@ -215,8 +215,9 @@ class AgentsService(Service):
                 field="data.message.agentId",
             )
         provider = self.provider()
-        conv_id, user_msg = await store.add_user_message(
-            user, request.data.get("conversation_id"), content, agent_name)
+        conv_id, user_msg, history = await store.add_user_message(
+            user, request.data.get("conversation_id"), content, agent_name,
+            history=self.history_window, history_chars=self.history_max_chars)
         answer_id = new_id("msg")
         started = time.perf_counter()
         ids = {"conversation_id": conv_id, "agentId": agent_name}
@@ -226,14 +227,11 @@ class AgentsService(Service):
         parts: list[str] = []
         first_token: list[float] = []
         try:
-            history = await store.window(user, conv_id, before=user_msg["n"],
-                                         limit=self.history_window,
-                                         max_chars=self.history_max_chars)
             context = await self._gather_context(user, content)
             tools, call_tool = await self._gather_tools(request, conv_id, answer_id)
             turn = AgentTurn(
                 user=user, conversation_id=conv_id, message_id=answer_id, content=content,
-                provider=provider, history=[m for m in history if m["content"]],  # type: ignore[misc]
+                provider=provider, history=history,  # type: ignore[arg-type]
                 context=context, model=message.get("model") or None, tools=tools,
                 call_tool=call_tool, max_tool_rounds=self.max_tool_rounds,
                 emit=request.reply,

@@ -77,14 +77,16 @@ class ConversationStore:
 
     async def add_user_message(
         self, user: str, conversation_id: str | None, content: str, agent_id: str,
-        *, message_id: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+        *, message_id: str | None = None, history: int = 0, history_chars: int = 0,
+    ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         """Commit the user's turn (creating the conversation when ``conversation_id`` is None
-        or new to this user). Returns the conversation id and the stored message."""
+        or new to this user). Returns the conversation id, the stored message and, in the
+        same trip to the database thread, up to ``history`` earlier messages (see
+        :meth:`window`)."""
         conv_id = conversation_id or new_id("cv")
         msg_id = message_id or new_id("msg")
 
-        def write(conn: sqlite3.Connection) -> dict[str, Any]:
+        def write(conn: sqlite3.Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             now = time.time()
             with transaction(conn):
                 conn.execute(
@@ -92,10 +94,14 @@ class ConversationStore:
                     "updated) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, id) DO NOTHING",
                     (user, conv_id, _title(content), agent_id, now, now),
                 )
-                return _insert(conn, user, conv_id, msg_id, "user", content, agent_id,
-                               "complete", {}, now)
+                stored = _insert(conn, user, conv_id, msg_id, "user", content, agent_id,
+                                 "complete", {}, now)
+            earlier = _window(conn, user, conv_id, stored["n"], history, history_chars) \
+                if history > 0 else []
+            return stored, earlier
 
-        return conv_id, await self.db.run(write)
+        stored, earlier = await self.db.run(write)
+        return conv_id, stored, earlier
 
     async def add_answer(
         self, user: str, conversation_id: str, message_id: str, content: str, agent_id: str,
@@ -123,22 +129,7 @@ class ConversationStore:
         """The newest messages before number ``before``, at most ``limit`` and ``max_chars``
         characters in all, oldest first: the history a prompt carries."""
 
-        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(
-                "SELECT role, content FROM agent_messages WHERE user=? AND conversation_id=? "
-                "AND n<? ORDER BY n DESC LIMIT ?", (user, conversation_id, before, limit),
-            ).fetchall()
-            out: list[dict[str, Any]] = []
-            used = 0
-            for row in rows:
-                used += len(row["content"])
-                if used > max_chars and out:
-                    break
-                out.append({"role": row["role"], "content": row["content"]})
-            out.reverse()
-            return out
-
-        return await self.db.run(read)
+        return await self.db.run(_window, user, conversation_id, before, limit, max_chars)
 
     async def messages(self, user: str, conversation_id: str, *, before: int | None = None,
                        limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
@@ -177,6 +168,25 @@ class ConversationStore:
             ], len(rows) > limit
 
         return await self.db.run(read)
+
+
+def _window(conn: sqlite3.Connection, user: str, conversation_id: str, before: int, limit: int,
+            max_chars: int) -> list[dict[str, Any]]:
+    """The newest non-empty messages before number ``before`` within the limits, oldest
+    first."""
+    rows = conn.execute(
+        "SELECT role, content FROM agent_messages WHERE user=? AND conversation_id=? AND n<? "
+        "AND content != '' ORDER BY n DESC LIMIT ?", (user, conversation_id, before, limit),
+    ).fetchall()
+    out: list[dict[str, Any]] = []
+    used = 0
+    for row in rows:
+        used += len(row["content"])
+        if used > max_chars and out:
+            break
+        out.append({"role": row["role"], "content": row["content"]})
+    out.reverse()
+    return out
 
 
 def _title(content: str) -> str:

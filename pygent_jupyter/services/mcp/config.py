@@ -106,7 +106,8 @@ def load_config(path: str | Path) -> FleetConfig:
     except FileNotFoundError:
         return FleetConfig()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"cannot read {Path(path).name}: {reason}") from None
     if not text.strip():
         return FleetConfig()
     try:

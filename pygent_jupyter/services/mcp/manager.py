@@ -49,11 +49,11 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _describe(exc: BaseException) -> str:
-    """A one-line reason for ``exc``; exception groups are unwrapped to their first leaf."""
+def _leaf(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (anyio task groups wrap errors), else ``exc``."""
     while isinstance(getattr(exc, "exceptions", None), tuple) and exc.exceptions:  # type: ignore[attr-defined]
         exc = exc.exceptions[0]  # type: ignore[attr-defined]
-    return f"{type(exc).__name__}: {exc}"
+    return exc
 
 
 class ToolInfo:
@@ -262,17 +262,9 @@ class ServerHandle:
                     error = self._fault
         except asyncio.CancelledError:
             raise
-        except FileNotFoundError as exc:
-            error = str(exc)
-        except MCPError as exc:
-            error = self._fault or self._exit_reason() or f"MCP error: {exc.message}"
-        except asyncio.TimeoutError:
-            error = self._fault or (
-                f"did not answer initialize/tools/list within {self.fleet.start_timeout:g} s"
-            )
         except Exception as exc:
             log.debug("MCP server %s runner failed", self.server_id, exc_info=True)
-            error = self._fault or self._exit_reason() or _describe(exc)
+            error = self._fault or self._exit_reason() or self._reason(exc)
         finally:
             self.session = None
             self.tools = {}
@@ -354,6 +346,17 @@ class ServerHandle:
         finally:
             stop.cancel()
             fault.cancel()
+
+    def _reason(self, exc: BaseException) -> str:
+        """Why the runner failed, in words, from its (possibly grouped) exception."""
+        leaf = _leaf(exc)
+        if isinstance(leaf, FileNotFoundError):
+            return str(leaf)
+        if isinstance(leaf, asyncio.TimeoutError):
+            return f"did not answer initialize/tools/list within {self.fleet.start_timeout:g} s"
+        if isinstance(leaf, MCPError):
+            return f"MCP error: {leaf.message}"
+        return f"{type(leaf).__name__}: {leaf}"
 
     def _exit_reason(self) -> str | None:
         """'exited with code N' when the process died on its own (not killed by us)."""
@@ -658,5 +661,8 @@ class Fleet:
         )
 
     async def _stop_locked(self, handle: ServerHandle) -> None:
-        handle._cancel_restart()
+        restart = handle._restart
         await handle.stop()
+        if restart is not None:
+            with contextlib.suppress(BaseException):
+                await restart

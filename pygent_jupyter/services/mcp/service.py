@@ -173,7 +173,7 @@ class MCPService(Service):
             return super().health()
         states = [h.state for h in self.fleet.servers.values()]
         data: dict[str, Any] = {
-            "state": "degraded" if self.config_error else "up",
+            "state": "up",  # an invalid file keeps the last good fleet running
             "servers": len(states),
             "running": states.count(State.RUNNING),
             "failed": states.count(State.FAILED),
@@ -290,11 +290,13 @@ class MCPService(Service):
             return
         await request.authorize("pygent:mcp")
         extra: dict[str, Any] = {}
+        if action == "stop":  # not behind the lock: a stop interrupts a start in progress
+            await handle.stop()
+            request.reply("mcp_server_status", handle.status())
+            return
         async with handle.lock:
             if action == "start":
                 await handle.start()
-            elif action == "stop":
-                await handle.stop()
             elif action == "restart":
                 await handle.restart()
             elif action == "accept_tools":

@@ -72,6 +72,7 @@ class VectorIndex:
         self.recall: float | None = None
         self.build_s: float | None = None
         self.built_n = 0  # size at the last approximate build
+        self._view: tuple[int, np.ndarray] | None = None  # (buffer address, numpy view)
         self._gpu_res = gpu_resources
         self._gpu_flat: Any = None
         self._gpu_stale = True
@@ -104,8 +105,13 @@ class VectorIndex:
         n = len(self)
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        pointer = int(self.flat.get_xb())
+        cached = self._view
+        if cached is not None and cached[0] == pointer and cached[1].shape[0] == n:
+            return cached[1]  # still valid: same buffer, same size
         view = faiss.rev_swig_ptr(self.flat.get_xb(), n * self.dim).reshape(n, self.dim)
         view.flags.writeable = False
+        self._view = (pointer, view)
         return view
 
     # -- mutation -------------------------------------------------------------------------
@@ -276,7 +282,10 @@ class VectorIndex:
             scores, rows = self.flat.search(queries, kk)
         else:
             scores, rows = _numpy_topk(self.vectors(), queries, kk)
-        ids = np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
+        if rows.size and rows.min() >= 0:
+            ids = self.ids[rows]
+        else:
+            ids = np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
         return _pad(scores, ids, k)
 
     def _search_subset(
@@ -385,9 +394,13 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def _numpy_topk(xb: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k inner product by one matrix product and ``argpartition``."""
-    # one query: a matrix-vector product (gemv), as fast as plain NumPy brute force
-    scores = (xb @ queries[0])[None, :] if len(queries) == 1 else queries @ xb.T  # (nq, n)
-    n = scores.shape[1]
+    n = xb.shape[0]
+    if len(queries) == 1:  # a matrix-vector product (gemv) and the fewest array passes
+        s = xb @ queries[0]
+        top1 = np.argpartition(s, n - k)[n - k :] if k < n else np.arange(n)
+        best = top1[np.argsort(-s[top1], kind="stable")]
+        return s[best][None, :], best[None, :]
+    scores = queries @ xb.T  # (nq, n)
     if k < n:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
@@ -399,7 +412,7 @@ def _numpy_topk(xb: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray
 
 def _pad(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if ids.shape[1] >= k:
-        return scores[:, :k], ids[:, :k].astype(np.int64)
+        return scores[:, :k], ids[:, :k].astype(np.int64, copy=False)
     extra = k - ids.shape[1]
     nq = ids.shape[0]
     return (

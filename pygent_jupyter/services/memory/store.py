@@ -438,7 +438,8 @@ class MemoryStore:
         """``{gpu_index: bytes}`` the loaded indexes hold on each GPU (empty on CPU)."""
         if self._gpu_res is None:
             return {}
-        total = sum(ns.index.gpu_bytes() for ns in self._namespaces.values())
+        # called from other threads (metrics sampler): copy before iterating
+        total = sum(ns.index.gpu_bytes() for ns in list(self._namespaces.values()))
         return {self.config.gpu_device: total}
 
     # -- persistence ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ the thoughts of the best path (plan, steps, answer).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from traitlets import Float, Int, Unicode
 from ...llm import ChatChunk, Completion
 from ..agents.factory import Agent, AgentTurn
 from .engine import ToTEngine, ToTParams
+from .store import RunStore
 from .tasks import OpenProblemTask
 
 __all__ = ["TreeOfThoughtAgent"]
@@ -41,6 +43,13 @@ class TreeOfThoughtAgent(Agent):
         config=True
     )
 
+    def _store(self) -> RunStore | None:
+        """The reasoning service's run store, when that service is running beside us."""
+        hub = getattr(self.parent, "hub", None)
+        service = hub.service("reasoning") if hub is not None else None
+        store = getattr(service, "store", None)
+        return store if isinstance(store, RunStore) else None
+
     async def respond(self, turn: AgentTurn) -> AsyncIterator[ChatChunk]:
         run_id = f"tot-{uuid.uuid4().hex[:12]}"
         params = ToTParams(
@@ -64,7 +73,18 @@ class TreeOfThoughtAgent(Agent):
         engine = ToTEngine(
             turn.provider, task, turn.content, params, on_event=forward, run_id=run_id
         )
-        tree = await engine.run()
+        store = self._store()
+        if store is not None:  # chat runs are saved like socket runs (list_reasoning_runs)
+            await store.create(run_id, turn.user, task.name, turn.content, params.to_dict())
+        try:
+            tree = await engine.run()
+        except asyncio.CancelledError:
+            if store is not None:
+                engine.tree.stats.stop_reason = "cancelled"
+                await asyncio.shield(store.finish(run_id, engine.tree, "cancelled"))
+            raise
+        if store is not None:
+            await store.finish(run_id, tree, tree.stats.stop_reason)
         path = tree.best_path
         if tree.answer:
             text = tree.answer

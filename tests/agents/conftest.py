@@ -65,22 +65,23 @@ class Peer:
     def send(self, type_: str, data: dict[str, Any], id: str | None = None) -> str:
         self._n += 1
         msg_id = id or f"p{self._n}"
-        self.hub.handle_frame(self.conn, json.dumps({"type": type_, "data": data,
-                                                     "id": msg_id}))
+        self.hub.handle_frame(self.conn, json.dumps({"type": type_, "data": data, "id": msg_id}))
         return msg_id
 
     @property
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(f) for f in self.transport.frames]
 
-    async def wait_for(self, type_: str, reply_to: str | None = None,
-                       timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_for(
+        self, type_: str, reply_to: str | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             for event in self.events:
-                if event["type"] == type_ and (reply_to is None or
-                                               event.get("reply_to") == reply_to):
+                if event["type"] == type_ and (
+                    reply_to is None or event.get("reply_to") == reply_to
+                ):
                     return event
             if loop.time() > deadline:
                 raise TimeoutError(f"no {type_} (got {[e['type'] for e in self.events]})")
@@ -89,8 +90,9 @@ class Peer:
     def replies(self, reply_to: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("reply_to") == reply_to]
 
-    async def exchange(self, type_: str, data: dict[str, Any], until: str,
-                       timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def exchange(
+        self, type_: str, data: dict[str, Any], until: str, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
         """Send, wait for the ``until`` reply (or an error), return all replies to it."""
         msg_id = self.send(type_, data)
         loop = asyncio.get_running_loop()
@@ -106,8 +108,9 @@ class Peer:
 
 
 @pytest.fixture
-def hub_env(tmp_path: Any, ollama_server: OllamaTestServer,
-            jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[tuple[Hub, AgentsService]]:
+def hub_env(
+    tmp_path: Any, ollama_server: OllamaTestServer, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[tuple[Hub, AgentsService]]:
     """A started Hub with the agents service on a real SQLite file, chatting with the test
     server (backend forced to Ollama)."""
     from traitlets.config import Config

@@ -18,8 +18,16 @@ def pygent_config(ollama_config):
     return ollama_config
 
 
-async def chat(client, content: str, *, agent: str = "general", conversation_id=None,
-               msg_id: str = "m1", timeout: float = 10.0, **extra: Any) -> list[dict]:
+async def chat(
+    client,
+    content: str,
+    *,
+    agent: str = "general",
+    conversation_id=None,
+    msg_id: str = "m1",
+    timeout: float = 10.0,
+    **extra: Any,
+) -> list[dict]:
     """Send a chat_message; return every reply to it up to typing_indicator{active:false}."""
     data: dict[str, Any] = {"message": {"content": content, "agentId": agent, **extra}}
     if conversation_id:
@@ -45,13 +53,20 @@ def of(events, type_):
 
 
 async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server):
-    ollama_server.script(Reply("FAISS searches vectors fast.",
-                               logprobs=[-0.05, -0.1, -0.5, -1.0]))
+    ollama_server.script(Reply("FAISS searches vectors fast.", logprobs=[-0.05, -0.1, -0.5, -1.0]))
     client = await ws_client()
     events = await chat(client, "Explain FAISS in one line")
     types = [e["type"] for e in events]
-    assert types == ["typing_indicator", "chat_stream", "chat_stream", "chat_stream",
-                     "chat_stream", "chat_response", "ollama_metrics", "typing_indicator"]
+    assert types == [
+        "typing_indicator",
+        "chat_stream",
+        "chat_stream",
+        "chat_stream",
+        "chat_stream",
+        "chat_response",
+        "ollama_metrics",
+        "typing_indicator",
+    ]
     assert events[0]["data"]["active"] is True and events[0]["data"]["backend"] == "ollama"
     deltas = [e["data"]["delta"] for e in of(events, "chat_stream")]
     assert deltas == ["FAISS", " searches", " vectors", " fast."]
@@ -72,8 +87,12 @@ async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server
     assert meta["reasoning_path"] == []
     metrics = of(events, "ollama_metrics")[0]["data"]
     assert metrics["eval_count"] == 4 and metrics["tokens_per_s"] > 0
-    assert {"eval_duration_ms", "load_duration_ms", "prompt_eval_count",
-            "prompt_eval_duration_ms"} <= metrics.keys()
+    assert {
+        "eval_duration_ms",
+        "load_duration_ms",
+        "prompt_eval_count",
+        "prompt_eval_duration_ms",
+    } <= metrics.keys()
     # the prompt: system prompt of the general agent, then the user's turn
     body = ollama_server.requests[-1][2]
     assert body["messages"][0]["role"] == "system"
@@ -112,8 +131,7 @@ async def test_history_is_kept_used_and_readable(ws_client, ollama_server):
         ("assistant", "Your name is Ada.", "complete"),
     ]
     assert messages[1]["metadata"]["backend"] == "ollama"
-    page = await client.request("get_history", {"conversation_id": conv, "before": 4,
-                                                "limit": 2})
+    page = await client.request("get_history", {"conversation_id": conv, "before": 4, "limit": 2})
     assert [m["n"] for m in page["data"]["messages"]] == [2, 3]
     assert page["data"]["has_more"] is True
     listing = await client.request("get_history", {})
@@ -143,8 +161,9 @@ async def test_cancel_stops_the_stream_and_keeps_the_partial_answer(ws_client, o
     ollama_server.token_delay = 0.05
     ollama_server.script(" ".join(f"w{i}" for i in range(200)))
     client = await ws_client()
-    await client.send("chat_message", {"message": {"content": "long", "agentId": "general"}},
-                      id="long")
+    await client.send(
+        "chat_message", {"message": {"content": "long", "agentId": "general"}}, id="long"
+    )
     assert (await client.recv("typing_indicator"))["data"]["active"] is True
     for _ in range(3):
         await client.recv("chat_stream")
@@ -161,8 +180,9 @@ async def test_cancel_stops_the_stream_and_keeps_the_partial_answer(ws_client, o
     assert partial.startswith("w0 w1 w2")
     error = await client.recv("error")
     assert error["data"]["code"] == "cancelled" and error["reply_to"] == "long"
-    history = await client.request("get_history",
-                                   {"conversation_id": response["data"]["conversation_id"]})
+    history = await client.request(
+        "get_history", {"conversation_id": response["data"]["conversation_id"]}
+    )
     saved = history["data"]["messages"][-1]
     assert saved["status"] == "incomplete" and saved["content"] == partial
     for _ in range(50):  # the HTTP stream to Ollama was closed too
@@ -211,8 +231,7 @@ async def test_list_models_answers_with_the_model_list(ws_client, ollama_server)
     reply = await client.request("ollama_list_models", {})
     assert reply["type"] == "ollama_model_update"
     assert reply["data"]["backend"] == "ollama" and reply["data"]["host"] == ollama_server.host
-    assert [m["name"] for m in reply["data"]["models"]] == ["llama3.2:latest",
-                                                           "all-minilm:latest"]
+    assert [m["name"] for m in reply["data"]["models"]] == ["llama3.2:latest", "all-minilm:latest"]
 
 
 async def test_status_on_connect_and_on_change(ws_client, ollama_server):
@@ -283,16 +302,22 @@ async def test_unreachable_ollama_is_reported_within_a_second(ws_client, ollama_
     events = await chat(client, "hi")
     assert time.perf_counter() - started < 1.0
     failure = of(events, "ollama_error")[0]["data"]
-    assert failure == {"code": "unreachable", "host": ollama_server.host, "model": "llama3.2",
-                       "message": f"Ollama is not reachable at {ollama_server.host}"}
+    assert failure == {
+        "code": "unreachable",
+        "host": ollama_server.host,
+        "model": "llama3.2",
+        "message": f"Ollama is not reachable at {ollama_server.host}",
+    }
     assert of(events, "error")[0]["data"]["code"] == "unavailable"
 
 
 class TestSlowOllama:
     @pytest.fixture
     def pygent_config(self, ollama_config):
-        return {**ollama_config,
-                "OllamaProvider": {**ollama_config["OllamaProvider"], "read_timeout": 0.5}}
+        return {
+            **ollama_config,
+            "OllamaProvider": {**ollama_config["OllamaProvider"], "read_timeout": 0.5},
+        }
 
     async def test_slow_first_token_is_a_timeout_and_slow_tokens_still_stream(
         self, ws_client, ollama_server

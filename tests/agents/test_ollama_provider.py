@@ -100,8 +100,13 @@ async def test_unreachable_is_reported_within_a_second(ollama_server):
     assert info.value.ollama_code == "unreachable"
     assert info.value.event_data()["host"] == ollama_server.host
     status = await provider.status()
-    assert status == {"reachable": False, "host": ollama_server.host, "version": None,
-                      "running_models": [], "error": "unreachable"}
+    assert status == {
+        "reachable": False,
+        "host": ollama_server.host,
+        "version": None,
+        "running_models": [],
+        "error": "unreachable",
+    }
     await provider.aclose()
 
 
@@ -124,8 +129,9 @@ async def test_unknown_model_names_the_pull_command(provider):
         ("no_done", "stream_broken", ["one", " two", " three", " four", " five"]),
     ],
 )
-async def test_faults_map_to_errors_and_keep_partial_text(provider, ollama_server, fault, code,
-                                                          kept):
+async def test_faults_map_to_errors_and_keep_partial_text(
+    provider, ollama_server, fault, code, kept
+):
     ollama_server.fail_next(fault, after=2)
     parts: list[str] = []
     with pytest.raises(OllamaError) as info:
@@ -149,8 +155,16 @@ async def test_slow_server_times_out(ollama_server):
 async def test_tool_calls_are_returned(provider, ollama_server):
     call = {"function": {"name": "get_time", "arguments": {"tz": "UTC"}}}
     ollama_server.script(Reply("", tool_calls=[call]))
-    tools = [{"type": "function", "function": {"name": "get_time", "description": "now",
-                                               "parameters": {"type": "object"}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_time",
+                "description": "now",
+                "parameters": {"type": "object"},
+            },
+        }
+    ]
     _, final = await collect(provider, tools=tools)
     assert final.tool_calls == [call]
     assert ollama_server.requests[-1][2]["tools"][0]["function"]["name"] == "get_time"

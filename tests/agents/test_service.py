@@ -46,8 +46,9 @@ async def test_users_never_see_each_others_conversations(hub_env, ollama_server)
     hub, _service = hub_env
     alice, bob = Peer(hub, "alice"), Peer(hub, "bob")
     ollama_server.script("secret answer")
-    replies = await alice.exchange("chat_message", {"message": {"content": "alice's secret"}},
-                                   until="chat_response")
+    replies = await alice.exchange(
+        "chat_message", {"message": {"content": "alice's secret"}}, until="chat_response"
+    )
     conv = first(replies, "chat_response")["data"]["conversation_id"]
     # bob can neither read it nor list it ...
     replies = await bob.exchange("get_history", {"conversation_id": conv}, until="chat_history")
@@ -56,18 +57,22 @@ async def test_users_never_see_each_others_conversations(hub_env, ollama_server)
     assert replies[-1]["data"]["conversations"] == []
     # ... nor extend it: the same id names a new conversation of his own
     ollama_server.script("hello bob")
-    await bob.exchange("chat_message", {"conversation_id": conv,
-                                        "message": {"content": "bob here"}},
-                       until="chat_response")
+    await bob.exchange(
+        "chat_message",
+        {"conversation_id": conv, "message": {"content": "bob here"}},
+        until="chat_response",
+    )
     sent = ollama_server.requests[-1][2]["messages"]
     assert "alice's secret" not in str(sent)
-    replies = await alice.exchange("get_history", {"conversation_id": conv},
-                                   until="chat_history")
+    replies = await alice.exchange("get_history", {"conversation_id": conv}, until="chat_history")
     assert [m["content"] for m in replies[-1]["data"]["messages"]] == [
-        "alice's secret", "secret answer"]
+        "alice's secret",
+        "secret answer",
+    ]
     # events went to their own user only
-    assert not any(e["type"] == "chat_stream" and "secret" in e["data"]["delta"]
-                   for e in bob.events)
+    assert not any(
+        e["type"] == "chat_stream" and "secret" in e["data"]["delta"] for e in bob.events
+    )
 
 
 async def test_context_providers_feed_prompt_and_metadata(hub_env, ollama_server):
@@ -90,16 +95,18 @@ async def test_context_providers_feed_prompt_and_metadata(hub_env, ollama_server
     service.add_context_provider(broken)
     service.add_context_provider(slow)
     peer = Peer(hub, "ada")
-    replies = await peer.exchange("chat_message", {"message": {"content": "What do I drink?"}},
-                                  until="chat_response")
+    replies = await peer.exchange(
+        "chat_message", {"message": {"content": "What do I drink?"}}, until="chat_response"
+    )
     meta = first(replies, "chat_response")["data"]["message"]["metadata"]
     assert meta["memories"] == [{"content": "Ada prefers tea.", "score": 0.91, "id": "mem-1"}]
     assert seen == [("ada", "What do I drink?")]
     system = ollama_server.requests[-1][2]["messages"][0]["content"]
     assert "Ada prefers tea." in system and "never" not in system
     remove()
-    replies = await peer.exchange("chat_message", {"message": {"content": "again"}},
-                                  until="chat_response")
+    replies = await peer.exchange(
+        "chat_message", {"message": {"content": "again"}}, until="chat_response"
+    )
     meta = first(replies, "chat_response")["data"]["message"]["metadata"]
     assert "memories" not in meta
 
@@ -109,10 +116,17 @@ async def test_tool_calls_run_in_a_bounded_loop(hub_env, ollama_server):
     calls = []
 
     async def list_tools(user: str) -> list[dict[str, Any]]:
-        return [{"type": "function", "server_id": "clock",
-                 "function": {"name": "get_time", "description": "The time in a zone",
-                              "parameters": {"type": "object",
-                                             "properties": {"tz": {"type": "string"}}}}}]
+        return [
+            {
+                "type": "function",
+                "server_id": "clock",
+                "function": {
+                    "name": "get_time",
+                    "description": "The time in a zone",
+                    "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+                },
+            }
+        ]
 
     async def call_tool(user: str, name: str, arguments: dict[str, Any]) -> Any:
         calls.append((user, name, arguments))
@@ -122,8 +136,9 @@ async def test_tool_calls_run_in_a_bounded_loop(hub_env, ollama_server):
     call = {"function": {"name": "get_time", "arguments": {"tz": "UTC"}}}
     ollama_server.script(Reply("", tool_calls=[call]), "It is 12:00 UTC.")
     peer = Peer(hub, "ada")
-    replies = await peer.exchange("chat_message", {"message": {"content": "time?"}},
-                                  until="chat_response")
+    replies = await peer.exchange(
+        "chat_message", {"message": {"content": "time?"}}, until="chat_response"
+    )
     types = [e["type"] for e in replies]
     assert types.index("tool_call_result") < types.index("chat_response")
     result = first(replies, "tool_call_result")["data"]
@@ -136,13 +151,17 @@ async def test_tool_calls_run_in_a_bounded_loop(hub_env, ollama_server):
     assert response["metadata"]["tool_calls"] == [call]
     request1, second = (r[2] for r in ollama_server.requests if r[1] == "/api/chat")
     assert "server_id" not in request1["tools"][0]
-    assert second["messages"][-1] == {"role": "tool", "tool_name": "get_time",
-                                      "content": result["content"][0]["text"]}
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_name": "get_time",
+        "content": result["content"][0]["text"],
+    }
     # a model that keeps calling tools is stopped after max_tool_rounds
     service.max_tool_rounds = 2
     ollama_server.script(*[Reply("", tool_calls=[call])] * 3)
-    replies = await peer.exchange("chat_message", {"message": {"content": "loop"}},
-                                  until="chat_response")
+    replies = await peer.exchange(
+        "chat_message", {"message": {"content": "loop"}}, until="chat_response"
+    )
     assert sum(e["type"] == "tool_call_result" for e in replies) == 2
     assert not ollama_server.requests[-1][2].get("tools")  # the last round offers none
 
@@ -158,14 +177,15 @@ async def test_agent_types_register_per_user_and_replace_builtins(hub_env, ollam
 
     service.register_agent_type("pirate", pirate, user="ada")
     ada, bob = Peer(hub, "ada"), Peer(hub, "bob")
-    await ada.exchange("chat_message", {"message": {"content": "hi", "agentId": "pirate"}},
-                       until="chat_response")
+    await ada.exchange(
+        "chat_message", {"message": {"content": "hi", "agentId": "pirate"}}, until="chat_response"
+    )
     body = ollama_server.requests[-1][2]
     assert body["messages"][0]["content"] == "Talk like a pirate."
     assert body["options"]["temperature"] == 0.0
-    replies = await bob.exchange("chat_message",
-                                 {"message": {"content": "hi", "agentId": "pirate"}},
-                                 until="chat_response")
+    replies = await bob.exchange(
+        "chat_message", {"message": {"content": "hi", "agentId": "pirate"}}, until="chat_response"
+    )
     assert replies[-1]["type"] == "error" and replies[-1]["data"]["code"] == "not_found"
     assert "general" in replies[-1]["data"]["message"]
 
@@ -173,13 +193,18 @@ async def test_agent_types_register_per_user_and_replace_builtins(hub_env, ollam
         async def respond(self, turn: AgentTurn) -> AsyncIterator[ChatChunk]:
             yield ChatChunk(delta=turn.content.upper())
             turn.metadata["reasoning_path"] = ["shouted"]
-            yield ChatChunk(delta="", done=True, completion=Completion(
-                text=turn.content.upper(), model="echo", backend="echo",
-                token_logprobs=[-0.2]))
+            yield ChatChunk(
+                delta="",
+                done=True,
+                completion=Completion(
+                    text=turn.content.upper(), model="echo", backend="echo", token_logprobs=[-0.2]
+                ),
+            )
 
     service.register_agent_type("general", Echo)  # replaces the builtin for everyone
-    replies = await bob.exchange("chat_message", {"message": {"content": "quiet"}},
-                                 until="chat_response")
+    replies = await bob.exchange(
+        "chat_message", {"message": {"content": "quiet"}}, until="chat_response"
+    )
     message = first(replies, "chat_response")["data"]["message"]
     assert message["content"] == "QUIET" and message["metadata"]["reasoning_path"] == ["shouted"]
     assert message["metadata"]["backend"] == "echo"
@@ -190,8 +215,10 @@ async def test_builtin_reasoning_agent_fills_reasoning_path(hub_env, ollama_serv
     service.register_agent_type("stepwise", ReasoningAgent)
     ollama_server.script("Step 1: 3 apples plus 2 apples.\nStep 2: that is 5.\nAnswer: 5")
     replies = await Peer(hub, "ada").exchange(
-        "chat_message", {"message": {"content": "3+2 apples?", "agentId": "stepwise"}},
-        until="chat_response")
+        "chat_message",
+        {"message": {"content": "3+2 apples?", "agentId": "stepwise"}},
+        until="chat_response",
+    )
     meta = first(replies, "chat_response")["data"]["message"]["metadata"]
     assert meta["reasoning_path"] == ["3 apples plus 2 apples.", "that is 5.", "Answer: 5"]
     assert "step by step" in ollama_server.requests[-1][2]["messages"][0]["content"]
@@ -214,8 +241,7 @@ def test_entry_points_add_agent_types(monkeypatch):
         assert group == "pygent_jupyter.agents"
         return [FakeEP("plugin", FromPlugin), FakeEP("broken", ImportError("missing dep"))]
 
-    monkeypatch.setattr("pygent_jupyter.services.agents.factory.entry_points",
-                        fake_entry_points)
+    monkeypatch.setattr("pygent_jupyter.services.agents.factory.entry_points", fake_entry_points)
     assert importlib.metadata  # the real function is what the module uses otherwise
     registry = AgentRegistry(None)
     assert registry.load_entry_points() == ["plugin"]

@@ -110,22 +110,29 @@ class LLMAgent(Agent):
     """A system prompt + model + sampling parameters over the active provider, with memory
     context in the prompt and a bounded tool-calling loop."""
 
-    system_prompt = Unicode("You are a helpful assistant.",
-                            help="The agent's system prompt.").tag(config=True)
+    system_prompt = Unicode("You are a helpful assistant.", help="The agent's system prompt.").tag(
+        config=True
+    )
     model = Unicode(
-        "", help="Model to use; empty: the active backend's default. A model named in the "
-        "chat_message wins."
+        "",
+        help="Model to use; empty: the active backend's default. A model named in the "
+        "chat_message wins.",
     ).tag(config=True)
     temperature = Float(0.7, help="Sampling temperature (0: greedy).").tag(config=True)
     top_p = Float(0.9, help="Nucleus sampling threshold.").tag(config=True)
     top_k = Int(40, help="Top-k sampling.").tag(config=True)
-    seed = Int(None, allow_none=True,
-               help="Sampling seed (with temperature 0 answers repeat).").tag(config=True)
+    seed = Int(
+        None, allow_none=True, help="Sampling seed (with temperature 0 answers repeat)."
+    ).tag(config=True)
     num_predict = Int(1024, help="Most tokens in one answer.").tag(config=True)
 
     def options(self) -> Options:
-        options: Options = {"temperature": self.temperature, "top_p": self.top_p,
-                            "top_k": self.top_k, "num_predict": self.num_predict}
+        options: Options = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "num_predict": self.num_predict,
+        }
         if self.seed is not None:
             options["seed"] = self.seed
         return options
@@ -157,9 +164,9 @@ class LLMAgent(Agent):
         for round_ in range(turn.max_tool_rounds + 1):
             offer = turn.tools if use_tools and round_ < turn.max_tool_rounds else None
             completion: Completion | None = None
-            async with closing(provider.chat_stream(messages, model=model,
-                                                    options=self.options(),
-                                                    tools=offer)) as stream:
+            async with closing(
+                provider.chat_stream(messages, model=model, options=self.options(), tools=offer)
+            ) as stream:
                 async for chunk in stream:
                     if chunk.done:
                         completion = chunk.completion
@@ -171,8 +178,13 @@ class LLMAgent(Agent):
             total = completion if total is None else _merge(total, completion)
             if not (offer and completion.tool_calls and turn.call_tool):
                 break
-            messages.append({"role": "assistant", "content": completion.text,
-                             "tool_calls": completion.tool_calls})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": completion.text,
+                    "tool_calls": completion.tool_calls,
+                }
+            )
             for call in completion.tool_calls:
                 function = call.get("function") or {}
                 name = str(function.get("name", ""))
@@ -246,8 +258,9 @@ class ReasoningAgent(LLMAgent):
         turn.metadata["reasoning_path"] = parse_steps(text)
 
 
-_STEP = re.compile(r"^\s*(?:\*\*)?(?:step\s*(\d+)\s*[:.)-]|(\d+)[.)]\s)\s*(?:\*\*)?\s*(.*)$",
-                   re.IGNORECASE)
+_STEP = re.compile(
+    r"^\s*(?:\*\*)?(?:step\s*(\d+)\s*[:.)-]|(\d+)[.)]\s)\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE
+)
 
 
 def parse_steps(text: str) -> list[str]:
@@ -316,8 +329,9 @@ class AgentRegistry:
             return factory(parent=self.parent)
         agent: Any = cast(Callable[[Any], Any], factory)(self.parent)
         if not isinstance(agent, Agent):
-            raise TypeError(f"agent factory {factory!r} returned {type(agent).__name__}, "
-                            "not an Agent")
+            raise TypeError(
+                f"agent factory {factory!r} returned {type(agent).__name__}, not an Agent"
+            )
         return agent
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:

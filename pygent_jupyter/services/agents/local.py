@@ -122,8 +122,11 @@ class LoadedModel:
 
     def format_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         self._ensure_loaded()
-        plain = [{"role": m.get("role", "user"), "content": m.get("content", "")}
-                 for m in messages if m.get("role") != "tool"]
+        plain = [
+            {"role": m.get("role", "user"), "content": m.get("content", "")}
+            for m in messages
+            if m.get("role") != "tool"
+        ]
         prompt = self._formatter(messages=plain).prompt
         return self.tokenize(prompt, special=True)
 
@@ -151,8 +154,11 @@ class LoadedModel:
         max_new = int(options.get("num_predict") or 512)
         limit = self.n_ctx - len(job.prompt_tokens)
         if limit <= 0:
-            raise PygentError(ErrorCode.INVALID, f"the prompt ({len(job.prompt_tokens)} tokens) "
-                              f"does not fit the local model's context ({self.n_ctx})")
+            raise PygentError(
+                ErrorCode.INVALID,
+                f"the prompt ({len(job.prompt_tokens)} tokens) "
+                f"does not fit the local model's context ({self.n_ctx})",
+            )
         max_new = min(max_new, limit) if max_new > 0 else limit
         stops = [s for s in options.get("stop") or [] if s]
         if "seed" in options and options["seed"] is not None:
@@ -181,8 +187,9 @@ class LoadedModel:
                     first_at = time.perf_counter()
                 # The generator is paused at its yield: the context still holds the logits
                 # the token was sampled from.
-                logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(llm._ctx.ctx, -1),
-                                               shape=(n_vocab,))
+                logits = np.ctypeslib.as_array(
+                    lib.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(n_vocab,)
+                )
                 top = float(logits.max())
                 lse = top + float(np.log(np.exp(logits - top).sum()))
                 logprobs.append(float(logits[token]) - lse)
@@ -213,19 +220,22 @@ class LoadedModel:
             job.send("delta", (text[sent:], logprobs[-1] if logprobs else None))
         ended = time.perf_counter()
         first = first_at or ended
-        job.send("done", Completion(
-            text=text,
-            model=self.name,
-            backend="local",
-            prompt_tokens=len(job.prompt_tokens),
-            completion_tokens=generated,
-            eval_duration_s=ended - first,
-            prompt_eval_duration_s=first - started,
-            load_duration_s=load_s,
-            total_duration_s=ended - started + load_s,
-            done_reason=done_reason,
-            token_logprobs=logprobs or None,
-        ))
+        job.send(
+            "done",
+            Completion(
+                text=text,
+                model=self.name,
+                backend="local",
+                prompt_tokens=len(job.prompt_tokens),
+                completion_tokens=generated,
+                eval_duration_s=ended - first,
+                prompt_eval_duration_s=first - started,
+                load_duration_s=load_s,
+                total_duration_s=ended - started + load_s,
+                done_reason=done_reason,
+                token_logprobs=logprobs or None,
+            ),
+        )
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -322,8 +332,9 @@ class LocalProvider(LoggingConfigurable):
         await loop.run_in_executor(model.executor, model._ensure_loaded)
         return model.load_duration_s
 
-    async def _stream(self, model: LoadedModel, tokenize: Any,
-                      options: Options | None) -> AsyncIterator[ChatChunk]:
+    async def _stream(
+        self, model: LoadedModel, tokenize: Any, options: Options | None
+    ) -> AsyncIterator[ChatChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         prompt_tokens = await loop.run_in_executor(model.executor, tokenize)
@@ -340,8 +351,9 @@ class LocalProvider(LoggingConfigurable):
                 elif kind == "error":
                     if isinstance(value, PygentError):
                         raise value
-                    raise PygentError(ErrorCode.INTERNAL,
-                                      f"the local model failed: {type(value).__name__}")
+                    raise PygentError(
+                        ErrorCode.INTERNAL, f"the local model failed: {type(value).__name__}"
+                    )
                 else:  # cancelled before it ran
                     return
         finally:
@@ -377,8 +389,9 @@ class LocalProvider(LoggingConfigurable):
     ) -> Completion:
         return await self._collect(self.chat_stream(messages, model=model, options=options))
 
-    def generate_stream(self, prompt: str, *, options: Options | None = None
-                        ) -> AsyncIterator[ChatChunk]:
+    def generate_stream(
+        self, prompt: str, *, options: Options | None = None
+    ) -> AsyncIterator[ChatChunk]:
         """Stream a raw completion of ``prompt`` (no chat template)."""
         loaded = self._model()
         return self._stream(loaded, lambda: loaded.tokenize(prompt), options)
@@ -389,14 +402,21 @@ class LocalProvider(LoggingConfigurable):
         return await self._collect(self.generate_stream(prompt, options=options))
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        raise PygentError(ErrorCode.UNAVAILABLE,
-                          "the embedded chat model does not serve embeddings")
+        raise PygentError(
+            ErrorCode.UNAVAILABLE, "the embedded chat model does not serve embeddings"
+        )
 
     async def list_models(self) -> list[dict[str, Any]]:
         if not self.available:
             return []
-        return [{"name": self.default_model, "size": os.path.getsize(self.model_path),
-                 "format": "gguf", "backend": "local"}]
+        return [
+            {
+                "name": self.default_model,
+                "size": os.path.getsize(self.model_path),
+                "format": "gguf",
+                "backend": "local",
+            }
+        ]
 
     async def health(self) -> dict[str, Any]:
         if not self.available:

@@ -95,16 +95,20 @@ class OllamaError(PygentError):
         details: dict[str, object] = {"ollama_code": ollama_code, "host": host}
         if model:
             details["model"] = model
-        super().__init__(self._CODES.get(ollama_code, ErrorCode.UNAVAILABLE), message,
-                         details=details)
+        super().__init__(
+            self._CODES.get(ollama_code, ErrorCode.UNAVAILABLE), message, details=details
+        )
         self.ollama_code = ollama_code
         self.host = host
         self.model = model
 
     def event_data(self) -> dict[str, Any]:
         """The ``data`` of the ``ollama_error`` event for this failure."""
-        data: dict[str, Any] = {"code": self.ollama_code, "message": self.message,
-                                "host": self.host}
+        data: dict[str, Any] = {
+            "code": self.ollama_code,
+            "message": self.message,
+            "host": self.host,
+        }
         if self.model:
             data["model"] = self.model
         return data
@@ -121,22 +125,22 @@ class OllamaProvider(LoggingConfigurable):
         "kernels it starts talk to the same Ollama."
     ).tag(config=True)
 
-    model = Unicode(
-        "llama3.2", help="Model used when an agent or request names none."
-    ).tag(config=True)
+    model = Unicode("llama3.2", help="Model used when an agent or request names none.").tag(
+        config=True
+    )
 
     embed_model = Unicode(
         "all-minilm", help="Model used by embed() when the caller names none."
     ).tag(config=True)
 
     connect_timeout = Float(
-        1.0, help="Seconds to wait for a TCP connection to Ollama before reporting it "
-        "unreachable."
+        1.0, help="Seconds to wait for a TCP connection to Ollama before reporting it unreachable."
     ).tag(config=True)
 
     read_timeout = Float(
-        120.0, help="Seconds to wait for the next piece of a response (model load included) "
-        "before giving up with a timeout error."
+        120.0,
+        help="Seconds to wait for the next piece of a response (model load included) "
+        "before giving up with a timeout error.",
     ).tag(config=True)
 
     probe_timeout = Float(
@@ -144,13 +148,14 @@ class OllamaProvider(LoggingConfigurable):
     ).tag(config=True)
 
     logprobs = Bool(
-        True, help="Ask Ollama for token log-probabilities (used for the answer's confidence). "
-        "Servers older than logprob support ignore the flag."
+        True,
+        help="Ask Ollama for token log-probabilities (used for the answer's confidence). "
+        "Servers older than logprob support ignore the flag.",
     ).tag(config=True)
 
     keep_alive = Unicode(
-        "", help="Ollama keep_alive for chat/generate requests (e.g. '5m'); empty: Ollama's "
-        "default."
+        "",
+        help="Ollama keep_alive for chat/generate requests (e.g. '5m'); empty: Ollama's default.",
     ).tag(config=True)
 
     @default("host")
@@ -181,8 +186,9 @@ class OllamaProvider(LoggingConfigurable):
 
     def _probe_client(self) -> httpx.AsyncClient:
         if self._probe is None:
-            timeout = httpx.Timeout(self.probe_timeout, connect=min(self.connect_timeout,
-                                                                     self.probe_timeout))
+            timeout = httpx.Timeout(
+                self.probe_timeout, connect=min(self.connect_timeout, self.probe_timeout)
+            )
             self._probe = httpx.AsyncClient(base_url=self.host, timeout=timeout)
         return self._probe
 
@@ -202,11 +208,16 @@ class OllamaProvider(LoggingConfigurable):
             return exc
         if isinstance(exc, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
             self.reachable = False
-            return OllamaError("unreachable", f"Ollama is not reachable at {host}", host=host,
-                               model=model)
+            return OllamaError(
+                "unreachable", f"Ollama is not reachable at {host}", host=host, model=model
+            )
         if isinstance(exc, httpx.TimeoutException):
-            return OllamaError("timeout", f"Ollama at {host} did not answer within "
-                               f"{self.read_timeout:g} s", host=host, model=model)
+            return OllamaError(
+                "timeout",
+                f"Ollama at {host} did not answer within {self.read_timeout:g} s",
+                host=host,
+                model=model,
+            )
         if isinstance(exc, ResponseError):
             self.reachable = True
             text = _error_text(exc.error)
@@ -216,28 +227,52 @@ class OllamaProvider(LoggingConfigurable):
                     "model_not_found",
                     f"model {name!r} is not available on Ollama at {host}: run "
                     f"`ollama pull {name}`",
-                    host=host, model=model,
+                    host=host,
+                    model=model,
                 )
-            status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 \
-                else "an error"
-            return OllamaError("server_error", f"Ollama at {host} answered with {status}: "
-                               f"{text[:300]}", host=host, model=model)
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-                            httpx.StreamError)):
-            return OllamaError("stream_broken", f"the connection to Ollama at {host} broke "
-                               "mid-response", host=host, model=model)
-        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError,
-                            TypeError, KeyError)):
-            return OllamaError("bad_response", f"Ollama at {host} sent a response that is not "
-                               "Ollama's JSON", host=host, model=model)
+            status = (
+                f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "an error"
+            )
+            return OllamaError(
+                "server_error",
+                f"Ollama at {host} answered with {status}: {text[:300]}",
+                host=host,
+                model=model,
+            )
+        if isinstance(
+            exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.StreamError)
+        ):
+            return OllamaError(
+                "stream_broken",
+                f"the connection to Ollama at {host} broke mid-response",
+                host=host,
+                model=model,
+            )
+        if isinstance(
+            exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError, TypeError, KeyError)
+        ):
+            return OllamaError(
+                "bad_response",
+                f"Ollama at {host} sent a response that is not Ollama's JSON",
+                host=host,
+                model=model,
+            )
         if isinstance(exc, httpx.HTTPError):
-            return OllamaError("server_error", f"HTTP failure talking to Ollama at {host}: "
-                               f"{type(exc).__name__}", host=host, model=model)
+            return OllamaError(
+                "server_error",
+                f"HTTP failure talking to Ollama at {host}: {type(exc).__name__}",
+                host=host,
+                model=model,
+            )
         raise exc
 
-    def _chat_kwargs(self, model: str, messages: Sequence[ChatMessage],
-                     options: Options | None,
-                     tools: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+    def _chat_kwargs(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        options: Options | None,
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": model, "messages": list(messages)}
         if options:
             kwargs["options"] = dict(options)
@@ -283,13 +318,16 @@ class OllamaProvider(LoggingConfigurable):
                 if part.done:
                     # keep reading to the end of the body, so that the connection goes back
                     # to the pool instead of being dropped
-                    final = _completion(part, "".join(text), model, logprobs, tool_calls,
-                                        started)
+                    final = _completion(part, "".join(text), model, logprobs, tool_calls, started)
         except (Exception, pydantic.ValidationError) as exc:
             raise self._error(exc, model) from None
         if final is None:
-            raise OllamaError("stream_broken", f"Ollama at {self.host} ended the stream "
-                              "without its final message", host=self.host, model=model)
+            raise OllamaError(
+                "stream_broken",
+                f"Ollama at {self.host} ended the stream without its final message",
+                host=self.host,
+                model=model,
+            )
         yield ChatChunk(delta="", done=True, completion=final)
 
     async def chat(
@@ -378,12 +416,21 @@ class OllamaProvider(LoggingConfigurable):
                 reason = error.ollama_code
             except Exception:
                 reason = type(exc).__name__
-            return {"reachable": False, "host": self.host, "version": None,
-                    "running_models": [], "error": reason}
+            return {
+                "reachable": False,
+                "host": self.host,
+                "version": None,
+                "running_models": [],
+                "error": reason,
+            }
         self.reachable = True
         self.version = str(version)
-        return {"reachable": True, "host": self.host, "version": self.version,
-                "running_models": running}
+        return {
+            "reachable": True,
+            "host": self.host,
+            "version": self.version,
+            "running_models": running,
+        }
 
     async def health(self) -> dict[str, Any]:
         status = await self.status()
@@ -438,8 +485,14 @@ def _model_dict(model: Any) -> dict[str, Any]:
     return out
 
 
-def _completion(part: Any, text: str, model: str, logprobs: list[float],
-                tool_calls: list[dict[str, Any]], started: float) -> Completion:
+def _completion(
+    part: Any,
+    text: str,
+    model: str,
+    logprobs: list[float],
+    tool_calls: list[dict[str, Any]],
+    started: float,
+) -> Completion:
     total = (part.total_duration or 0) * _NS or (time.perf_counter() - started)
     return Completion(
         text=text,

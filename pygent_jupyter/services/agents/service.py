@@ -67,26 +67,28 @@ class AgentsService(Service):
     name = "agents"
 
     backend = Enum(
-        ["auto", "ollama", "local"], default_value="auto",
+        ["auto", "ollama", "local"],
+        default_value="auto",
         help="Which LLM backend answers: 'auto' uses Ollama when it is reachable and the "
         "embedded local model otherwise; 'ollama' or 'local' force one.",
     ).tag(config=True)
 
-    default_agent = Unicode("general", help="Agent type used when a chat_message names none."
-                            ).tag(config=True)
+    default_agent = Unicode("general", help="Agent type used when a chat_message names none.").tag(
+        config=True
+    )
 
     history_window = Int(
         20, help="Most earlier messages of the conversation carried in the prompt."
     ).tag(config=True)
 
     history_max_chars = Int(
-        16000, help="Most characters of earlier messages carried in the prompt (the newest "
-        "are kept)."
+        16000,
+        help="Most characters of earlier messages carried in the prompt (the newest are kept).",
     ).tag(config=True)
 
-    max_tool_rounds = Int(
-        4, help="Most model -> tool -> model rounds in one answer."
-    ).tag(config=True)
+    max_tool_rounds = Int(4, help="Most model -> tool -> model rounds in one answer.").tag(
+        config=True
+    )
 
     context_timeout = Float(
         3.0, help="Seconds a context provider (memory) may take before it is skipped."
@@ -130,8 +132,9 @@ class AgentsService(Service):
         """Answer with ``provider`` from now on (None: back to the backend choice)."""
         self._override = provider
 
-    def register_agent_type(self, name: str, factory: AgentFactory, *,
-                            user: str | None = None) -> None:
+    def register_agent_type(
+        self, name: str, factory: AgentFactory, *, user: str | None = None
+    ) -> None:
         """Add or replace an agent type, for everyone or for ``user`` only."""
         self.agents.register(name, factory, user=user)
 
@@ -146,8 +149,9 @@ class AgentsService(Service):
         self._context_providers.append(provider)
         return lambda: self._context_providers.remove(provider)
 
-    def add_tool_provider(self, list_tools: ListTools, call_tool: ToolCall, *,
-                          name: str = "tools") -> Callable[[], None]:
+    def add_tool_provider(
+        self, list_tools: ListTools, call_tool: ToolCall, *, name: str = "tools"
+    ) -> Callable[[], None]:
         """Offer tools to the agents.
 
         ``async list_tools(user)`` returns Ollama-format specs (``{"type": "function",
@@ -189,10 +193,13 @@ class AgentsService(Service):
         state = "up"
         if active is self.ollama and not self.ollama.reachable:
             state = "degraded"
-        return {"state": state, "backend": active.name,
-                "ollama_reachable": bool(self.ollama.reachable),
-                "local_available": self.local.available,
-                "agents": self.agents.names()}
+        return {
+            "state": state,
+            "backend": active.name,
+            "ollama_reachable": bool(self.ollama.reachable),
+            "local_available": self.local.available,
+            "agents": self.agents.names(),
+        }
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -216,41 +223,70 @@ class AgentsService(Service):
             )
         provider = self.provider()
         conv_id, user_msg, history = await store.add_user_message(
-            user, request.data.get("conversation_id"), content, agent_name,
-            history=self.history_window, history_chars=self.history_max_chars)
+            user,
+            request.data.get("conversation_id"),
+            content,
+            agent_name,
+            history=self.history_window,
+            history_chars=self.history_max_chars,
+        )
         answer_id = new_id("msg")
         started = time.perf_counter()
         ids = {"conversation_id": conv_id, "agentId": agent_name}
-        request.reply("typing_indicator", {"active": True, **ids, "message_id": answer_id,
-                                           "user_message_id": user_msg["id"],
-                                           "backend": provider.name})
+        request.reply(
+            "typing_indicator",
+            {
+                "active": True,
+                **ids,
+                "message_id": answer_id,
+                "user_message_id": user_msg["id"],
+                "backend": provider.name,
+            },
+        )
         parts: list[str] = []
         first_token: list[float] = []
         try:
             context = await self._gather_context(user, content)
             tools, call_tool = await self._gather_tools(request, conv_id, answer_id)
             turn = AgentTurn(
-                user=user, conversation_id=conv_id, message_id=answer_id, content=content,
-                provider=provider, history=history,  # type: ignore[arg-type]
-                context=context, model=message.get("model") or None, tools=tools,
-                call_tool=call_tool, max_tool_rounds=self.max_tool_rounds,
+                user=user,
+                conversation_id=conv_id,
+                message_id=answer_id,
+                content=content,
+                provider=provider,
+                history=history,  # type: ignore[arg-type]
+                context=context,
+                model=message.get("model") or None,
+                tools=tools,
+                call_tool=call_tool,
+                max_tool_rounds=self.max_tool_rounds,
                 emit=request.reply,
             )
             completion = await self._stream(request, agent, turn, answer_id, parts, first_token)
         except asyncio.CancelledError:
-            await self._incomplete(request, ids, answer_id, parts, started, "cancelled",
-                                   provider.name, always_respond=True)
+            await self._incomplete(
+                request,
+                ids,
+                answer_id,
+                parts,
+                started,
+                "cancelled",
+                provider.name,
+                always_respond=True,
+            )
             raise
         except PygentError as error:
             if isinstance(error, OllamaError):
                 request.reply("ollama_error", error.event_data())
                 self._poke_monitor()
-            await self._incomplete(request, ids, answer_id, parts, started, error.code.value,
-                                   provider.name)
+            await self._incomplete(
+                request, ids, answer_id, parts, started, error.code.value, provider.name
+            )
             raise
         except Exception:
-            await self._incomplete(request, ids, answer_id, parts, started, "internal",
-                                   provider.name)
+            await self._incomplete(
+                request, ids, answer_id, parts, started, "internal", provider.name
+            )
             raise
 
         elapsed = time.perf_counter() - started
@@ -272,18 +308,34 @@ class AgentsService(Service):
             metadata["tool_calls"] = completion.tool_calls
         for key, value in turn.metadata.items():
             metadata.setdefault(key, value)
-        await store.add_answer(user, conv_id, answer_id, completion.text, agent_name,
-                               metadata=metadata)
-        request.reply("chat_response", {
-            "conversation_id": conv_id,
-            "message": {"id": answer_id, "type": "agent", "content": completion.text,
-                        "agentId": agent_name, "metadata": metadata},
-        })
+        await store.add_answer(
+            user, conv_id, answer_id, completion.text, agent_name, metadata=metadata
+        )
+        request.reply(
+            "chat_response",
+            {
+                "conversation_id": conv_id,
+                "message": {
+                    "id": answer_id,
+                    "type": "agent",
+                    "content": completion.text,
+                    "agentId": agent_name,
+                    "metadata": metadata,
+                },
+            },
+        )
         request.reply("ollama_metrics", _metrics(completion))
         request.reply("typing_indicator", {"active": False, **ids, "message_id": answer_id})
 
-    async def _stream(self, request: Request, agent: Any, turn: AgentTurn, answer_id: str,
-                      parts: list[str], first_token: list[float]) -> Completion:
+    async def _stream(
+        self,
+        request: Request,
+        agent: Any,
+        turn: AgentTurn,
+        answer_id: str,
+        parts: list[str],
+        first_token: list[float],
+    ) -> Completion:
         """Run the agent, forwarding each delta as ``chat_stream``; falls back to the local
         model once when Ollama is unreachable before the first token (backend ``auto``)."""
         while True:
@@ -297,15 +349,26 @@ class AgentsService(Service):
                         if chunk.delta:
                             if not first_token:
                                 first_token.append(time.perf_counter())
-                            request.reply("chat_stream", {
-                                "message_id": answer_id, "delta": chunk.delta,
-                                "conversation_id": turn.conversation_id, "index": len(parts)})
+                            request.reply(
+                                "chat_stream",
+                                {
+                                    "message_id": answer_id,
+                                    "delta": chunk.delta,
+                                    "conversation_id": turn.conversation_id,
+                                    "index": len(parts),
+                                },
+                            )
                             parts.append(chunk.delta)
                 raise PygentError(ErrorCode.INTERNAL, "the agent ended without an answer")
             except OllamaError as error:
-                can_fall_back = (error.ollama_code == "unreachable" and not parts
-                                 and self._override is None and self.backend == "auto"
-                                 and turn.provider is self.ollama and self.local.available)
+                can_fall_back = (
+                    error.ollama_code == "unreachable"
+                    and not parts
+                    and self._override is None
+                    and self.backend == "auto"
+                    and turn.provider is self.ollama
+                    and self.local.available
+                )
                 if not can_fall_back:
                     raise
                 request.reply("ollama_error", {**error.event_data(), "fallback": "local"})
@@ -320,26 +383,52 @@ class AgentsService(Service):
         if poll_now is not None:
             poll_now()
 
-    async def _incomplete(self, request: Request, ids: dict[str, str], answer_id: str,
-                          parts: list[str], started: float, reason: str, backend: str,
-                          *, always_respond: bool = False) -> None:
+    async def _incomplete(
+        self,
+        request: Request,
+        ids: dict[str, str],
+        answer_id: str,
+        parts: list[str],
+        started: float,
+        reason: str,
+        backend: str,
+        *,
+        always_respond: bool = False,
+    ) -> None:
         """Save the partial answer as incomplete and close the exchange for the client."""
         content = "".join(parts)
-        metadata = {"incomplete": True, "reason": reason, "backend": backend,
-                    "processing_time": round(time.perf_counter() - started, 4)}
+        metadata = {
+            "incomplete": True,
+            "reason": reason,
+            "backend": backend,
+            "processing_time": round(time.perf_counter() - started, 4),
+        }
         try:
-            await self._store().add_answer(request.user, ids["conversation_id"], answer_id,
-                                           content, ids["agentId"], status="incomplete",
-                                           metadata=metadata)
+            await self._store().add_answer(
+                request.user,
+                ids["conversation_id"],
+                answer_id,
+                content,
+                ids["agentId"],
+                status="incomplete",
+                metadata=metadata,
+            )
         except Exception:
             self.log.exception("could not save the incomplete answer %s", answer_id)
         if content or always_respond:
-            request.reply("chat_response", {
-                "conversation_id": ids["conversation_id"],
-                "message": {"id": answer_id, "type": "agent", "content": content,
-                            "agentId": ids["agentId"],
-                            "metadata": {**metadata, "confidence": None, "reasoning_path": []}},
-            })
+            request.reply(
+                "chat_response",
+                {
+                    "conversation_id": ids["conversation_id"],
+                    "message": {
+                        "id": answer_id,
+                        "type": "agent",
+                        "content": content,
+                        "agentId": ids["agentId"],
+                        "metadata": {**metadata, "confidence": None, "reasoning_path": []},
+                    },
+                },
+            )
         request.reply("typing_indicator", {"active": False, **ids, "message_id": answer_id})
 
     async def _gather_context(self, user: str, query: str) -> list[dict[str, Any]]:
@@ -350,8 +439,7 @@ class AgentsService(Service):
             try:
                 return await asyncio.wait_for(provider(user, query), self.context_timeout)
             except Exception:
-                self.log.warning("context provider %r failed or timed out", provider,
-                                 exc_info=True)
+                self.log.warning("context provider %r failed or timed out", provider, exc_info=True)
                 return []
 
         results = await asyncio.gather(*(one(p) for p in list(self._context_providers)))
@@ -363,7 +451,10 @@ class AgentsService(Service):
         return items[: self.max_context_items]
 
     async def _gather_tools(
-        self, request: Request, conversation_id: str, message_id: str,
+        self,
+        request: Request,
+        conversation_id: str,
+        message_id: str,
     ) -> tuple[list[dict[str, Any]], Callable[[str, dict[str, Any]], Awaitable[str]] | None]:
         if not self._tool_sources:
             return [], None
@@ -374,8 +465,9 @@ class AgentsService(Service):
             try:
                 listed = await asyncio.wait_for(source.list_tools(user), self.context_timeout)
             except Exception:
-                self.log.warning("tool provider %s failed to list tools", source.name,
-                                 exc_info=True)
+                self.log.warning(
+                    "tool provider %s failed to list tools", source.name, exc_info=True
+                )
                 continue
             for spec in listed:
                 spec = dict(spec)
@@ -398,19 +490,27 @@ class AgentsService(Service):
             else:
                 source, server_id = route
                 try:
-                    result = await asyncio.wait_for(source.call_tool(user, name, arguments),
-                                                    self.tool_timeout)
+                    result = await asyncio.wait_for(
+                        source.call_tool(user, name, arguments), self.tool_timeout
+                    )
                 except asyncio.TimeoutError:
                     result, is_error = f"Error: the tool {name!r} timed out", True
                 except Exception as exc:
                     result, is_error = f"Error: {type(exc).__name__}: {exc}", True
             text = tool_result_text(result)
-            request.reply("tool_call_result", {
-                "server_id": server_id, "tool": name, "arguments": arguments,
-                "is_error": is_error, "content": [{"type": "text", "text": text}],
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "conversation_id": conversation_id, "message_id": message_id,
-            })
+            request.reply(
+                "tool_call_result",
+                {
+                    "server_id": server_id,
+                    "tool": name,
+                    "arguments": arguments,
+                    "is_error": is_error,
+                    "content": [{"type": "text", "text": text}],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                },
+            )
             return text
 
         return specs, call_tool
@@ -424,10 +524,12 @@ class AgentsService(Service):
             conversations, has_more = await store.conversations(request.user, limit=limit)
             request.reply("chat_history", {"conversations": conversations, "has_more": has_more})
             return
-        messages, has_more = await store.messages(request.user, conv_id,
-                                                  before=data.get("before"), limit=limit)
-        request.reply("chat_history", {"conversation_id": conv_id, "messages": messages,
-                                       "has_more": has_more})
+        messages, has_more = await store.messages(
+            request.user, conv_id, before=data.get("before"), limit=limit
+        )
+        request.reply(
+            "chat_history", {"conversation_id": conv_id, "messages": messages, "has_more": has_more}
+        )
 
     async def _list_models(self, request: Request) -> None:
         provider = self.provider()

@@ -76,8 +76,15 @@ class ConversationStore:
         self.db.migrate(self.component, MIGRATIONS)
 
     async def add_user_message(
-        self, user: str, conversation_id: str | None, content: str, agent_id: str,
-        *, message_id: str | None = None, history: int = 0, history_chars: int = 0,
+        self,
+        user: str,
+        conversation_id: str | None,
+        content: str,
+        agent_id: str,
+        *,
+        message_id: str | None = None,
+        history: int = 0,
+        history_chars: int = 0,
     ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         """Commit the user's turn (creating the conversation when ``conversation_id`` is None
         or new to this user). Returns the conversation id, the stored message and, in the
@@ -94,65 +101,95 @@ class ConversationStore:
                     "updated) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, id) DO NOTHING",
                     (user, conv_id, _title(content), agent_id, now, now),
                 )
-                stored = _insert(conn, user, conv_id, msg_id, "user", content, agent_id,
-                                 "complete", {}, now)
-            earlier = _window(conn, user, conv_id, stored["n"], history, history_chars) \
-                if history > 0 else []
+                stored = _insert(
+                    conn, user, conv_id, msg_id, "user", content, agent_id, "complete", {}, now
+                )
+            earlier = (
+                _window(conn, user, conv_id, stored["n"], history, history_chars)
+                if history > 0
+                else []
+            )
             return stored, earlier
 
         stored, earlier = await self.db.run(write)
         return conv_id, stored, earlier
 
     async def add_answer(
-        self, user: str, conversation_id: str, message_id: str, content: str, agent_id: str,
-        *, status: str = "complete", metadata: dict[str, Any] | None = None,
+        self,
+        user: str,
+        conversation_id: str,
+        message_id: str,
+        content: str,
+        agent_id: str,
+        *,
+        status: str = "complete",
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Commit the agent's answer (``status``: ``complete`` or ``incomplete``)."""
 
         def write(conn: sqlite3.Connection) -> dict[str, Any]:
             with transaction(conn):
-                return _insert(conn, user, conversation_id, message_id, "assistant", content,
-                               agent_id, status, metadata or {}, time.time())
+                return _insert(
+                    conn,
+                    user,
+                    conversation_id,
+                    message_id,
+                    "assistant",
+                    content,
+                    agent_id,
+                    status,
+                    metadata or {},
+                    time.time(),
+                )
 
         return await self.db.run(write)
 
     async def exists(self, user: str, conversation_id: str) -> bool:
         def read(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT 1 FROM agent_conversations WHERE user=? AND id=?",
-                               (user, conversation_id)).fetchone()
+            row = conn.execute(
+                "SELECT 1 FROM agent_conversations WHERE user=? AND id=?", (user, conversation_id)
+            ).fetchone()
             return row is not None
 
         return await self.db.run(read)
 
-    async def window(self, user: str, conversation_id: str, *, before: int, limit: int,
-                     max_chars: int) -> list[dict[str, Any]]:
+    async def window(
+        self, user: str, conversation_id: str, *, before: int, limit: int, max_chars: int
+    ) -> list[dict[str, Any]]:
         """The newest messages before number ``before``, at most ``limit`` and ``max_chars``
         characters in all, oldest first: the history a prompt carries."""
 
         return await self.db.run(_window, user, conversation_id, before, limit, max_chars)
 
-    async def messages(self, user: str, conversation_id: str, *, before: int | None = None,
-                       limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+    async def messages(
+        self, user: str, conversation_id: str, *, before: int | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], bool]:
         """The newest ``limit`` messages before number ``before`` (oldest first) and whether
         older ones exist. Raises ``not_found`` for a conversation this user does not have."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], bool]:
-            if conn.execute("SELECT 1 FROM agent_conversations WHERE user=? AND id=?",
-                            (user, conversation_id)).fetchone() is None:
-                raise PygentError(ErrorCode.NOT_FOUND,
-                                  f"no conversation {conversation_id!r}")
+            if (
+                conn.execute(
+                    "SELECT 1 FROM agent_conversations WHERE user=? AND id=?",
+                    (user, conversation_id),
+                ).fetchone()
+                is None
+            ):
+                raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id!r}")
             bound = before if before is not None else 2**62
             rows = conn.execute(
                 "SELECT * FROM agent_messages WHERE user=? AND conversation_id=? AND n<? "
-                "ORDER BY n DESC LIMIT ?", (user, conversation_id, bound, limit + 1),
+                "ORDER BY n DESC LIMIT ?",
+                (user, conversation_id, bound, limit + 1),
             ).fetchall()
             has_more = len(rows) > limit
             return [_message(r) for r in reversed(rows[:limit])], has_more
 
         return await self.db.run(read)
 
-    async def conversations(self, user: str, *, limit: int = 50
-                            ) -> tuple[list[dict[str, Any]], bool]:
+    async def conversations(
+        self, user: str, *, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], bool]:
         """The user's conversations, most recently updated first."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], bool]:
@@ -161,22 +198,34 @@ class ConversationStore:
                 (user, limit + 1),
             ).fetchall()
             return [
-                {"id": r["id"], "title": r["title"], "agentId": r["agent_id"],
-                 "created": _iso(r["created"]), "updated": _iso(r["updated"]),
-                 "message_count": r["message_count"]}
+                {
+                    "id": r["id"],
+                    "title": r["title"],
+                    "agentId": r["agent_id"],
+                    "created": _iso(r["created"]),
+                    "updated": _iso(r["updated"]),
+                    "message_count": r["message_count"],
+                }
                 for r in rows[:limit]
             ], len(rows) > limit
 
         return await self.db.run(read)
 
 
-def _window(conn: sqlite3.Connection, user: str, conversation_id: str, before: int, limit: int,
-            max_chars: int) -> list[dict[str, Any]]:
+def _window(
+    conn: sqlite3.Connection,
+    user: str,
+    conversation_id: str,
+    before: int,
+    limit: int,
+    max_chars: int,
+) -> list[dict[str, Any]]:
     """The newest non-empty messages before number ``before`` within the limits, oldest
     first."""
     rows = conn.execute(
         "SELECT role, content FROM agent_messages WHERE user=? AND conversation_id=? AND n<? "
-        "AND content != '' ORDER BY n DESC LIMIT ?", (user, conversation_id, before, limit),
+        "AND content != '' ORDER BY n DESC LIMIT ?",
+        (user, conversation_id, before, limit),
     ).fetchall()
     out: list[dict[str, Any]] = []
     used = 0
@@ -194,27 +243,64 @@ def _title(content: str) -> str:
     return line[:80]
 
 
-def _insert(conn: sqlite3.Connection, user: str, conv_id: str, msg_id: str, role: str,
-            content: str, agent_id: str, status: str, metadata: dict[str, Any],
-            now: float) -> dict[str, Any]:
-    row = conn.execute("SELECT message_count FROM agent_conversations WHERE user=? AND id=?",
-                       (user, conv_id)).fetchone()
+def _insert(
+    conn: sqlite3.Connection,
+    user: str,
+    conv_id: str,
+    msg_id: str,
+    role: str,
+    content: str,
+    agent_id: str,
+    status: str,
+    metadata: dict[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT message_count FROM agent_conversations WHERE user=? AND id=?", (user, conv_id)
+    ).fetchone()
     if row is None:
         raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conv_id!r}")
     n = row[0] + 1
     conn.execute(
         "INSERT INTO agent_messages (user, conversation_id, n, id, role, content, agent_id, "
         "status, metadata, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (user, conv_id, n, msg_id, role, content, agent_id, status,
-         json.dumps(metadata, default=str), now),
+        (
+            user,
+            conv_id,
+            n,
+            msg_id,
+            role,
+            content,
+            agent_id,
+            status,
+            json.dumps(metadata, default=str),
+            now,
+        ),
     )
-    conn.execute("UPDATE agent_conversations SET message_count=?, updated=? WHERE user=? AND "
-                 "id=?", (n, now, user, conv_id))
-    return {"id": msg_id, "n": n, "role": role, "content": content, "agentId": agent_id,
-            "status": status, "metadata": metadata, "created": _iso(now)}
+    conn.execute(
+        "UPDATE agent_conversations SET message_count=?, updated=? WHERE user=? AND id=?",
+        (n, now, user, conv_id),
+    )
+    return {
+        "id": msg_id,
+        "n": n,
+        "role": role,
+        "content": content,
+        "agentId": agent_id,
+        "status": status,
+        "metadata": metadata,
+        "created": _iso(now),
+    }
 
 
 def _message(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], "n": row["n"], "role": row["role"], "content": row["content"],
-            "agentId": row["agent_id"], "status": row["status"],
-            "metadata": json.loads(row["metadata"]), "created": _iso(row["created"])}
+    return {
+        "id": row["id"],
+        "n": row["n"],
+        "role": row["role"],
+        "content": row["content"],
+        "agentId": row["agent_id"],
+        "status": row["status"],
+        "metadata": json.loads(row["metadata"]),
+        "created": _iso(row["created"]),
+    }

@@ -71,16 +71,20 @@ class OllamaService(Service):
 
     def status(self) -> dict[str, Any]:
         """The latest ``ollama_status`` data (as last probed)."""
-        base = dict(self._status or {"reachable": bool(self.provider.reachable),
-                                     "host": self.provider.host,
-                                     "version": self.provider.version,
-                                     "running_models": []})
+        base = dict(
+            self._status
+            or {
+                "reachable": bool(self.provider.reachable),
+                "host": self.provider.host,
+                "version": self.provider.version,
+                "running_models": [],
+            }
+        )
         base.pop("error", None)
         agents = self.agents
         if agents is not None:
             base["backend"] = agents.provider().name
-            base["local_model"] = agents.local.default_model if agents.local.available \
-                else None
+            base["local_model"] = agents.local.default_model if agents.local.available else None
         else:
             base["backend"] = "ollama"
         return base
@@ -107,8 +111,11 @@ class OllamaService(Service):
     def health(self) -> dict[str, Any]:
         if self.start_error:
             return {"state": "down", "error": self.start_error}
-        return {"state": "up", "ollama_reachable": bool(self.provider.reachable),
-                "host": self.provider.host}
+        return {
+            "state": "up",
+            "ollama_reachable": bool(self.provider.reachable),
+            "host": self.provider.host,
+        }
 
     def poll_now(self) -> None:
         """Ask for a poll as soon as possible (e.g. after a chat failure)."""
@@ -141,15 +148,21 @@ class OllamaService(Service):
         if previous is not None and _key(previous) != _key(current):
             self.hub.broadcast("ollama_status", current)
         if was_reachable and not probed["reachable"]:
-            self.hub.broadcast("ollama_error", {
-                "code": "unreachable", "message": f"Ollama stopped answering at {provider.host}",
-                "host": provider.host})
+            self.hub.broadcast(
+                "ollama_error",
+                {
+                    "code": "unreachable",
+                    "message": f"Ollama stopped answering at {provider.host}",
+                    "host": provider.host,
+                },
+            )
         if models is not None and _names(models) != _names(self._models):
             self._models = models
             if self._started:
-                self.hub.broadcast("ollama_model_update", {"backend": "ollama",
-                                                           "host": provider.host,
-                                                           "models": models})
+                self.hub.broadcast(
+                    "ollama_model_update",
+                    {"backend": "ollama", "host": provider.host, "models": models},
+                )
 
 
 def _names(models: list[dict[str, Any]] | None) -> list[tuple[str, str]] | None:
@@ -160,5 +173,10 @@ def _names(models: list[dict[str, Any]] | None) -> list[tuple[str, str]] | None:
 
 def _key(status: dict[str, Any]) -> tuple[Any, ...]:
     running = sorted(str(m.get("name")) for m in status.get("running_models") or [])
-    return (status.get("reachable"), status.get("host"), status.get("version"),
-            tuple(running), status.get("backend"))
+    return (
+        status.get("reachable"),
+        status.get("host"),
+        status.get("version"),
+        tuple(running),
+        status.get("backend"),
+    )

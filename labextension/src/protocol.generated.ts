@@ -22,7 +22,7 @@ export type CancelData = {
 };
 
 /**
- * `chat_history` (server, chat): Answer to `get_history`.
+ * `chat_history` (server, chat): Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each `{id, title, agentId, created, updated, message_count}`), and `has_more`.
  */
 export type ChatHistoryData = {
   conversation_id?: string;
@@ -50,7 +50,7 @@ export type ChatMessageData = {
 };
 
 /**
- * `chat_response` (server, chat): The whole answer, with timing and token metadata (the seed's shape, extended).
+ * `chat_response` (server, chat): The whole answer, with timing and token metadata (the seed's shape, extended). `confidence` is the mean probability the model gave the tokens it produced (`mean(exp(logprob))`), `null` when the backend returns no log-probabilities. `memories`: context items from memory that went into the prompt; `tool_calls`: the tools the model called. A cancelled or failed answer has `incomplete: true` and a `reason` (`cancelled` or an error code) and is saved as such.
  */
 export type ChatResponseData = {
   message: {
@@ -67,6 +67,16 @@ export type ChatResponseData = {
       prompt_tokens?: number;
       completion_tokens?: number;
       tokens_per_s?: number;
+      time_to_first_token?: number | null;
+      done_reason?: string | null;
+      memories?: Array<{
+        [key: string]: unknown;
+      }>;
+      tool_calls?: Array<{
+        [key: string]: unknown;
+      }>;
+      incomplete?: boolean;
+      reason?: string;
       [key: string]: unknown;
     };
     [key: string]: unknown;
@@ -225,7 +235,7 @@ export type GetEvolutionRunData = {
 };
 
 /**
- * `get_history` (client, chat): Read a conversation's messages (newest `limit` before message number `before`). Without `conversation_id`: the user's conversations.
+ * `get_history` (client, chat): Read a conversation's messages (newest `limit`, default 50, before message number `before`; messages are numbered `n` = 1, 2, ... in their conversation). Without `conversation_id`: the user's conversations, most recent first. Another user's conversation is `not_found`.
  */
 export type GetHistoryData = {
   conversation_id?: string;
@@ -477,7 +487,7 @@ export type MemoryUpdateData = {
 };
 
 /**
- * `ollama_error` (server, ollama): An Ollama failure: `unreachable`, `model_not_found`, `server_error`, `stream_broken`.
+ * `ollama_error` (server, ollama): An Ollama failure: `unreachable`, `model_not_found` (the message names the `ollama pull` command), `server_error` (HTTP 5xx or an error line), `stream_broken`, `bad_response`, `timeout`; with the `host` tried and the `model`. Sent to the requester before its `error`, or, with `fallback: "local"`, before the embedded model answers instead; broadcast when a reachable Ollama stops answering.
  */
 export type OllamaErrorData = {
   code: string;
@@ -491,23 +501,48 @@ export type OllamaErrorData = {
 export type OllamaListModelsData = Record<string, never>;
 
 /**
- * `ollama_metrics` (server, ollama): Throughput of the last response: eval count and duration, tokens/s, load and prompt eval time.
+ * `ollama_metrics` (server, ollama): Throughput of the answer just given (sent to its requester after `chat_response`): generated tokens and time, tokens/s, prompt tokens and time, model load time. Ollama's own counters for Ollama; measured around llama.cpp for the embedded model.
  */
 export type OllamaMetricsData = {
+  backend?: string;
+  model?: string;
+  eval_count?: number;
+  eval_duration_ms?: number;
+  prompt_eval_count?: number;
+  prompt_eval_duration_ms?: number;
+  load_duration_ms?: number;
+  total_duration_ms?: number;
+  tokens_per_s?: number;
   [key: string]: unknown;
 };
 
 /**
- * `ollama_model_update` (server, ollama): The model list (on change and in answer to `ollama_list_models`).
+ * `ollama_model_update` (server, ollama): The model list of the active backend: in answer to `ollama_list_models`, and to everyone when Ollama's list changes. Each model: `name`, and where known `size`, `digest`, `modified_at`, `family`, `parameter_size`, `quantization_level`.
  */
 export type OllamaModelUpdateData = {
+  backend?: string;
+  host?: string;
+  models?: Array<{
+    name?: string;
+    [key: string]: unknown;
+  }>;
   [key: string]: unknown;
 };
 
 /**
- * `ollama_status` (server, ollama): Whether Ollama is reachable, its host, version and running models; on connect and on change.
+ * `ollama_status` (server, ollama): Whether Ollama is reachable, its host, version and running models (`/api/ps`), and which backend answers chat now (`ollama`, or `local` for the embedded model); sent on connect and on any change.
  */
 export type OllamaStatusData = {
+  reachable?: boolean;
+  host?: string;
+  version?: string | null;
+  running_models?: Array<{
+    name?: string;
+    [key: string]: unknown;
+  }>;
+  /** the backend that answers chat now */
+  backend?: string;
+  local_model?: string | null;
   [key: string]: unknown;
 };
 
@@ -854,12 +889,18 @@ export type ToolDiscoveredData = {
 };
 
 /**
- * `typing_indicator` (server, chat): The agent started (`active:true`) or finished (`active:false`) answering.
+ * `typing_indicator` (server, chat): The agent started (`active:true`: the user's turn is saved, with the backend that will answer) or finished (`active:false`) answering.
  */
 export type TypingIndicatorData = {
   active: boolean;
   agentId?: string;
   conversation_id?: string;
+  /** id of the answer being written */
+  message_id?: string;
+  /** id under which the user's turn was saved */
+  user_message_id?: string;
+  /** `ollama`, `local`, or another provider's name */
+  backend?: string;
   [key: string]: unknown;
 };
 
@@ -961,10 +1002,14 @@ export const EXAMPLES: Record<string, Envelope> = {
       "has_more": false,
       "messages": [
         {
+          "agentId": "general",
           "content": "hi",
-          "created": "2026-11-27T14:59:00Z",
+          "created": "2026-11-27T14:59:00.000Z",
           "id": "msg-6",
-          "role": "user"
+          "metadata": {},
+          "n": 1,
+          "role": "user",
+          "status": "complete"
         }
       ]
     },
@@ -995,10 +1040,12 @@ export const EXAMPLES: Record<string, Envelope> = {
           "backend": "local",
           "completion_tokens": 12,
           "confidence": 0.71,
-          "model": "smollm2-135m",
+          "done_reason": "stop",
+          "model": "smollm2-135m-instruct.q4_1",
           "processing_time": 0.82,
           "prompt_tokens": 31,
           "reasoning_path": [],
+          "time_to_first_token": 0.09,
           "tokens_per_s": 48.0
         },
         "type": "agent"
@@ -1471,8 +1518,12 @@ export const EXAMPLES: Record<string, Envelope> = {
       "backend": "local",
       "eval_count": 40,
       "eval_duration_ms": 800.0,
-      "model": "smollm2-135m-instruct",
-      "tokens_per_s": 50.0
+      "load_duration_ms": 0.0,
+      "model": "smollm2-135m-instruct.q4_1",
+      "prompt_eval_count": 31,
+      "prompt_eval_duration_ms": 20.5,
+      "tokens_per_s": 50.0,
+      "total_duration_ms": 821.0
     },
     "seq": 402,
     "ts": "2026-11-27T15:05:01.000Z",
@@ -1483,7 +1534,10 @@ export const EXAMPLES: Record<string, Envelope> = {
       "backend": "local",
       "models": [
         {
-          "name": "smollm2-135m-instruct"
+          "backend": "local",
+          "format": "gguf",
+          "name": "smollm2-135m-instruct.q4_1",
+          "size": 98362432
         }
       ]
     },
@@ -1496,6 +1550,7 @@ export const EXAMPLES: Record<string, Envelope> = {
     "data": {
       "backend": "local",
       "host": "http://127.0.0.1:11434",
+      "local_model": "smollm2-135m-instruct.q4_1",
       "reachable": false,
       "running_models": [],
       "version": null
@@ -1900,7 +1955,10 @@ export const EXAMPLES: Record<string, Envelope> = {
     "data": {
       "active": true,
       "agentId": "general",
-      "conversation_id": "cv-1"
+      "backend": "ollama",
+      "conversation_id": "cv-1",
+      "message_id": "msg-7",
+      "user_message_id": "msg-6"
     },
     "reply_to": "m1",
     "seq": 30,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pygent_jupyter.protocol import validate_data
 from pygent_jupyter.testing import Reply
 
 
@@ -68,6 +69,8 @@ async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server
         "typing_indicator",
     ]
     assert events[0]["data"]["active"] is True and events[0]["data"]["backend"] == "ollama"
+    for event in events:  # every event fits its schema in the protocol catalog
+        validate_data(event["type"], event["data"])
     deltas = [e["data"]["delta"] for e in of(events, "chat_stream")]
     assert deltas == ["FAISS", " searches", " vectors", " fast."]
     assert [e["data"]["index"] for e in of(events, "chat_stream")] == [0, 1, 2, 3]
@@ -238,12 +241,14 @@ async def test_status_on_connect_and_on_change(ws_client, ollama_server):
     client = await ws_client(greet=False)
     await client.recv("connection_status")
     status = await client.recv("ollama_status")
+    validate_data("ollama_status", status["data"])
     assert status["data"]["reachable"] is True
     assert status["data"]["host"] == ollama_server.host
     assert status["data"]["version"] == ollama_server.version
     assert status["data"]["backend"] == "ollama"
     ollama_server.models.append("qwen2.5:0.5b")
     update = await client.recv("ollama_model_update", timeout=3)
+    validate_data("ollama_model_update", update["data"])
     assert "qwen2.5:0.5b" in [m["name"] for m in update["data"]["models"]]
     await ollama_server.stop()
     down = await client.recv("ollama_status", timeout=3)

@@ -44,17 +44,32 @@ MESSAGES = [
         "typing_indicator",
         SERVER,
         obj(
-            {"active": boolean(), "agentId": string(), "conversation_id": string()},
+            {
+                "active": boolean(),
+                "agentId": string(),
+                "conversation_id": string(),
+                "message_id": string(description="id of the answer being written"),
+                "user_message_id": string(description="id under which the user's turn was saved"),
+                "backend": string(description="`ollama`, `local`, or another provider's name"),
+            },
             required=["active"],
             additional=True,
         ),
-        "The agent started (`active:true`) or finished (`active:false`) answering.",
+        "The agent started (`active:true`: the user's turn is saved, with the backend that "
+        "will answer) or finished (`active:false`) answering.",
         {
             "type": "typing_indicator",
             "reply_to": "m1",
             "seq": 30,
             "ts": "2026-11-27T15:00:00.010Z",
-            "data": {"active": True, "agentId": "general", "conversation_id": "cv-1"},
+            "data": {
+                "active": True,
+                "agentId": "general",
+                "conversation_id": "cv-1",
+                "message_id": "msg-7",
+                "user_message_id": "msg-6",
+                "backend": "ollama",
+            },
         },
         domain="chat",
     ),
@@ -107,6 +122,12 @@ MESSAGES = [
                                 "prompt_tokens": integer(),
                                 "completion_tokens": integer(),
                                 "tokens_per_s": number(),
+                                "time_to_first_token": {"type": ["number", "null"]},
+                                "done_reason": {"type": ["string", "null"]},
+                                "memories": arr(obj(additional=True)),
+                                "tool_calls": arr(obj(additional=True)),
+                                "incomplete": boolean(),
+                                "reason": string(),
                             },
                             additional=True,
                         ),
@@ -119,7 +140,12 @@ MESSAGES = [
             required=["message"],
             additional=True,
         ),
-        "The whole answer, with timing and token metadata (the seed's shape, extended).",
+        "The whole answer, with timing and token metadata (the seed's shape, extended). "
+        "`confidence` is the mean probability the model gave the tokens it produced "
+        "(`mean(exp(logprob))`), `null` when the backend returns no log-probabilities. "
+        "`memories`: context items from memory that went into the prompt; `tool_calls`: the "
+        "tools the model called. A cancelled or failed answer has `incomplete: true` and a "
+        "`reason` (`cancelled` or an error code) and is saved as such.",
         {
             "type": "chat_response",
             "reply_to": "m1",
@@ -136,11 +162,13 @@ MESSAGES = [
                         "processing_time": 0.82,
                         "confidence": 0.71,
                         "reasoning_path": [],
-                        "model": "smollm2-135m",
+                        "model": "smollm2-135m-instruct.q4_1",
                         "backend": "local",
                         "prompt_tokens": 31,
                         "completion_tokens": 12,
                         "tokens_per_s": 48.0,
+                        "time_to_first_token": 0.09,
+                        "done_reason": "stop",
                     },
                 },
             },
@@ -157,8 +185,10 @@ MESSAGES = [
                 "limit": integer(minimum=1, maximum=500),
             }
         ),
-        "Read a conversation's messages (newest `limit` before message number `before`). Without "
-        "`conversation_id`: the user's conversations.",
+        "Read a conversation's messages (newest `limit`, default 50, before message number "
+        "`before`; messages are numbered `n` = 1, 2, ... in their conversation). Without "
+        "`conversation_id`: the user's conversations, most recent first. Another user's "
+        "conversation is `not_found`.",
         {"type": "get_history", "id": "h1", "data": {"conversation_id": "cv-1", "limit": 50}},
         domain="chat",
     ),
@@ -174,7 +204,9 @@ MESSAGES = [
             },
             additional=True,
         ),
-        "Answer to `get_history`.",
+        "Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, "
+        "metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each "
+        "`{id, title, agentId, created, updated, message_count}`), and `has_more`.",
         {
             "type": "chat_history",
             "reply_to": "h1",
@@ -186,9 +218,13 @@ MESSAGES = [
                 "messages": [
                     {
                         "id": "msg-6",
+                        "n": 1,
                         "role": "user",
                         "content": "hi",
-                        "created": "2026-11-27T14:59:00Z",
+                        "agentId": "general",
+                        "status": "complete",
+                        "metadata": {},
+                        "created": "2026-11-27T14:59:00.000Z",
                     }
                 ],
             },

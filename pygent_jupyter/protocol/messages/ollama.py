@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..spec import CLIENT, SERVER, MessageSpec, obj, string
+from ..spec import CLIENT, SERVER, MessageSpec, arr, boolean, integer, number, obj, string
+
+MODEL = obj({"name": string()}, additional=True)
 
 MESSAGES = [
     MessageSpec(
@@ -16,9 +18,20 @@ MESSAGES = [
     MessageSpec(
         "ollama_status",
         SERVER,
-        obj({}, additional=True),
-        "Whether Ollama is reachable, its host, version and running models; on connect and on "
-        "change.",
+        obj(
+            {
+                "reachable": boolean(),
+                "host": string(),
+                "version": {"type": ["string", "null"]},
+                "running_models": arr(MODEL),
+                "backend": string(description="the backend that answers chat now"),
+                "local_model": {"type": ["string", "null"]},
+            },
+            additional=True,
+        ),
+        "Whether Ollama is reachable, its host, version and running models (`/api/ps`), and "
+        "which backend answers chat now (`ollama`, or `local` for the embedded model); sent on "
+        "connect and on any change.",
         {
             "type": "ollama_status",
             "seq": 400,
@@ -29,6 +42,7 @@ MESSAGES = [
                 "version": None,
                 "running_models": [],
                 "backend": "local",
+                "local_model": "smollm2-135m-instruct.q4_1",
             },
         },
         domain="ollama",
@@ -36,32 +50,62 @@ MESSAGES = [
     MessageSpec(
         "ollama_model_update",
         SERVER,
-        obj({}, additional=True),
-        "The model list (on change and in answer to `ollama_list_models`).",
+        obj({"backend": string(), "host": string(), "models": arr(MODEL)}, additional=True),
+        "The model list of the active backend: in answer to `ollama_list_models`, and to "
+        "everyone when Ollama's list changes. Each model: `name`, and where known `size`, "
+        "`digest`, `modified_at`, `family`, `parameter_size`, `quantization_level`.",
         {
             "type": "ollama_model_update",
             "reply_to": "o1",
             "seq": 401,
             "ts": "2026-11-27T15:05:00.000Z",
-            "data": {"backend": "local", "models": [{"name": "smollm2-135m-instruct"}]},
+            "data": {
+                "backend": "local",
+                "models": [
+                    {
+                        "name": "smollm2-135m-instruct.q4_1",
+                        "size": 98362432,
+                        "format": "gguf",
+                        "backend": "local",
+                    }
+                ],
+            },
         },
         domain="ollama",
     ),
     MessageSpec(
         "ollama_metrics",
         SERVER,
-        obj({}, additional=True),
-        "Throughput of the last response: eval count and duration, tokens/s, load and prompt "
-        "eval time.",
+        obj(
+            {
+                "backend": string(),
+                "model": string(),
+                "eval_count": integer(),
+                "eval_duration_ms": number(),
+                "prompt_eval_count": integer(),
+                "prompt_eval_duration_ms": number(),
+                "load_duration_ms": number(),
+                "total_duration_ms": number(),
+                "tokens_per_s": number(),
+            },
+            additional=True,
+        ),
+        "Throughput of the answer just given (sent to its requester after `chat_response`): "
+        "generated tokens and time, tokens/s, prompt tokens and time, model load time. Ollama's "
+        "own counters for Ollama; measured around llama.cpp for the embedded model.",
         {
             "type": "ollama_metrics",
             "seq": 402,
             "ts": "2026-11-27T15:05:01.000Z",
             "data": {
                 "backend": "local",
-                "model": "smollm2-135m-instruct",
+                "model": "smollm2-135m-instruct.q4_1",
                 "eval_count": 40,
                 "eval_duration_ms": 800.0,
+                "prompt_eval_count": 31,
+                "prompt_eval_duration_ms": 20.5,
+                "load_duration_ms": 0.0,
+                "total_duration_ms": 821.0,
                 "tokens_per_s": 50.0,
             },
         },
@@ -71,7 +115,11 @@ MESSAGES = [
         "ollama_error",
         SERVER,
         obj({"code": string(), "message": string()}, required=["code", "message"], additional=True),
-        "An Ollama failure: `unreachable`, `model_not_found`, `server_error`, `stream_broken`.",
+        "An Ollama failure: `unreachable`, `model_not_found` (the message names the "
+        "`ollama pull` command), `server_error` (HTTP 5xx or an error line), `stream_broken`, "
+        "`bad_response`, `timeout`; with the `host` tried and the `model`. Sent to the requester "
+        'before its `error`, or, with `fallback: "local"`, before the embedded model answers '
+        "instead; broadcast when a reachable Ollama stops answering.",
         {
             "type": "ollama_error",
             "reply_to": "m1",

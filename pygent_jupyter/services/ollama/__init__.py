@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import Float
 
-from ..agents.ollama import OllamaError, OllamaProvider
+from ..agents.ollama import OllamaError, OllamaProvider, export_host
 from ..base import Service
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class OllamaService(Service):
             return agents.ollama
         if self._own is None:
             self._own = OllamaProvider(parent=self)
+            export_host(self._own.host)
         return self._own
 
     def status(self) -> dict[str, Any]:

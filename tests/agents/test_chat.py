@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from typing import Any
 
@@ -336,3 +337,8 @@ class TestSlowOllama:
         ollama_server.script("slow but steady")
         events = await chat(client, "hi", msg_id="h2")
         assert of(events, "chat_response")[0]["data"]["message"]["content"] == "slow but steady"
+
+
+async def test_the_host_is_exported_for_kernels(pygent_app, ollama_server):
+    # kernels started by this server inherit the environment: they reach the same Ollama
+    assert os.environ["OLLAMA_HOST"] == ollama_server.host

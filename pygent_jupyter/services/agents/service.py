@@ -415,6 +415,8 @@ class AgentsService(Service):
             )
         except Exception:
             self.log.exception("could not save the incomplete answer %s", answer_id)
+        if request.connection.closed:
+            return  # the command died with its socket (like the Hub, send nothing after it)
         if content or always_respond:
             request.reply(
                 "chat_response",

@@ -293,3 +293,19 @@ async def test_closing_the_socket_cancels_and_saves_the_partial_answer(hub_env, 
     assert messages[-1]["status"] == "incomplete"
     assert messages[-1]["content"].startswith("tok tok")
     assert messages[-1]["metadata"]["reason"] == "cancelled"
+
+
+async def test_metrics_reach_the_users_dashboards_too(hub_env, ollama_server):
+    hub, _service = hub_env
+    kernel, dashboard, idle = Peer(hub, "ada"), Peer(hub, "ada"), Peer(hub, "ada")
+    stranger = Peer(hub, "bob")
+    dashboard.conn.topics.add("ollama")
+    stranger.conn.topics.add("ollama")
+    replies = await kernel.exchange(
+        "chat_message", {"message": {"content": "hi"}}, until="chat_response"
+    )
+    await asyncio.sleep(0.02)
+    assert first(replies, "ollama_metrics")["data"]["eval_count"] > 0
+    seen = [e for e in dashboard.events if e["type"] == "ollama_metrics"]
+    assert len(seen) == 1 and "reply_to" not in seen[0]
+    assert not any(e["type"] == "ollama_metrics" for e in idle.events + stranger.events)

@@ -324,7 +324,7 @@ class AgentsService(Service):
                 },
             },
         )
-        request.reply("ollama_metrics", _metrics(completion))
+        self._report_metrics(request, _metrics(completion))
         request.reply("typing_indicator", {"active": False, **ids, "message_id": answer_id})
 
     async def _stream(
@@ -376,6 +376,14 @@ class AgentsService(Service):
                 turn.provider = self.local
                 turn.model = None
                 turn.tools = []
+
+    def _report_metrics(self, request: Request, data: dict[str, Any]) -> None:
+        """``ollama_metrics`` to the requester, and to the user's other connections that
+        subscribed to the ``ollama`` topic (a dashboard in another tab)."""
+        request.reply("ollama_metrics", data)
+        for conn in self.hub.connections.of_user(request.user):
+            if conn is not request.connection and "ollama" in conn.topics:
+                self.hub.send_to(conn, "ollama_metrics", data)
 
     def _poke_monitor(self) -> None:
         monitor = self.hub.service("ollama")

@@ -501,7 +501,7 @@ export type OllamaErrorData = {
 export type OllamaListModelsData = Record<string, never>;
 
 /**
- * `ollama_metrics` (server, ollama): Throughput of the answer just given (sent to its requester after `chat_response`): generated tokens and time, tokens/s, prompt tokens and time, model load time. Ollama's own counters for Ollama; measured around llama.cpp for the embedded model.
+ * `ollama_metrics` (server, ollama): Throughput of the answer just given (sent to its requester after `chat_response`, and to the user's connections subscribed to the `ollama` topic): generated tokens and time, tokens/s, prompt tokens and time, model load time. Ollama's own counters for Ollama; measured around llama.cpp for the embedded model.
  */
 export type OllamaMetricsData = {
   backend?: string;

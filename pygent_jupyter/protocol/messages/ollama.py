@@ -90,7 +90,8 @@ MESSAGES = [
             },
             additional=True,
         ),
-        "Throughput of the answer just given (sent to its requester after `chat_response`): "
+        "Throughput of the answer just given (sent to its requester after `chat_response`, and "
+        "to the user's connections subscribed to the `ollama` topic): "
         "generated tokens and time, tokens/s, prompt tokens and time, model load time. Ollama's "
         "own counters for Ollama; measured around llama.cpp for the embedded model.",
         {

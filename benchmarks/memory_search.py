@@ -3,8 +3,8 @@
 Data: unit vectors clustered like sentence embeddings (``--clusters`` centres, noise so that
 a query's nearest neighbour scores ~0.6-0.7, as related MiniLM sentences do), never uniform
 noise, on which approximate indexes recall almost nothing. Queries are fresh points from the
-same clusters. Methods are timed round-robin per query, so that load from other processes
-hits them alike.
+same clusters. Each query is run by every method, in every order in turn, so that load
+from other processes and the method run just before hit them all alike.
 
 Measures, per size: add throughput (index only, and the durable MemoryStore path with SQLite
 for ``--store-items`` items), approximate-index build time, single-query search latency
@@ -19,6 +19,7 @@ MiniLM embedding rate (``--embed``). Prints a table and ratios against NumPy.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -64,14 +65,15 @@ def numpy_brute_force(xb: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 
 def latencies(fns: dict[str, Any], queries: np.ndarray) -> dict[str, tuple[list[float], list[Any]]]:
-    """Time every method on every query, round-robin in a rotating order (so that neither
-    load from other processes nor cache state favours one); ``{name: (ms list, results)}``."""
+    """Time every method on every query, cycling through every order of the methods, so that
+    neither load from other processes nor the one before (FAISS's OpenMP threads keep
+    spinning for a while after a search) favours one; ``{name: (ms list, results)}``."""
     out: dict[str, tuple[list[float], list[Any]]] = {name: ([], []) for name in fns}
     for fn in fns.values():
         fn(queries[0])  # warm-up
-    names = list(fns)
+    orders = list(itertools.permutations(fns))  # every method follows every other equally
     for i, q in enumerate(queries):
-        for name in names[i % len(names) :] + names[: i % len(names)]:  # rotate the order
+        for name in orders[i % len(orders)]:
             fn = fns[name]
             t = time.perf_counter()
             result = fn(q)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class Hub:
         self.replay_size = replay_size
         self.log = log
         self.started_at = time.time()
+        self.epoch = uuid.uuid4().hex[:12]  # tells a resuming client the server restarted
         self.services: dict[str, Service] = {}
         self.unavailable: dict[str, str] = {}  # services that failed to load, with why
         self._commands: dict[str, Handler] = {}
@@ -233,6 +235,7 @@ class Hub:
                 "protocol_version": PROTOCOL_VERSION,
                 "capabilities": self.capabilities(),
                 "last_seq": stream.seq,
+                "epoch": self.epoch,
             },
         )
         for service in self.services.values():
@@ -343,18 +346,19 @@ class Hub:
             for topic in changed:
                 self._topic_changed(topic)
         elif message.type == "resume":
-            self._resume(conn, int(data["last_seq"]), message.id)
+            self._resume(conn, int(data["last_seq"]), data.get("epoch"), message.id)
         elif message.type == "cancel":
             self._cancel(conn, data["request_id"], message.id)
 
-    def _resume(self, conn: Connection, last_seq: int, reply_to: str | None) -> None:
+    def _resume(
+        self, conn: Connection, last_seq: int, epoch: str | None, reply_to: str | None
+    ) -> None:
         stream = self._stream(conn.user)
-        if last_seq > stream.seq:
+        if (epoch is not None and epoch != self.epoch) or last_seq > stream.seq:
             raise PygentError(
                 ErrorCode.RESYNC,
-                f"last_seq {last_seq} is ahead of the server ({stream.seq}); the server "
-                "restarted: reload your state",
-                details={"last_seq": stream.seq},
+                "the server restarted since your last connection: reload your state",
+                details={"last_seq": stream.seq, "epoch": self.epoch},
             )
         if last_seq < stream.evicted_upto:
             raise PygentError(

@@ -110,7 +110,7 @@ async def test_reconnects_and_resumes_after_server_restart(tmp_path):
     try:
         await client.connect()
         first_connection = client.status["connection_id"]
-        await client.request("ping", {})
+        await client.request("subscribe", {"topics": ["metrics"]})
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         await asyncio.sleep(0.5)
@@ -121,6 +121,12 @@ async def test_reconnects_and_resumes_after_server_restart(tmp_path):
             await asyncio.sleep(0.1)
         pong = await client.request("ping", {"ts": 7})
         assert pong["data"]["ts"] == 7
+        # the subscription was renewed on the new connection
+        renewed = [e for e in events if e["type"] == "system_metrics"]
+        deadline = time.monotonic() + 10
+        while not [e for e in events if e["type"] == "system_metrics"][len(renewed) :]:
+            assert time.monotonic() < deadline, "metrics did not resume after the reconnect"
+            await asyncio.sleep(0.1)
         states = [e["data"]["state"] for e in events if e["type"] == "connection_status"]
         assert states[:3] == ["connected", "reconnecting", "connected"]
         # the restarted server has fresh sequence numbers: the client is told to resync

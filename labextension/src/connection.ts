@@ -20,11 +20,7 @@ import type {
 } from './protocol.generated';
 
 export type ConnectionState =
-  | 'connecting'
-  | 'connected'
-  | 'reconnecting'
-  | 'disconnected'
-  | 'failed';
+  'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
 
 /** The subset of the DOM WebSocket the connection uses (so tests can pass a fake). */
 export interface ISocketLike {
@@ -260,7 +256,11 @@ export class PygentConnection {
     this._setState('disconnected');
     for (const [id, handlers] of this._replyHandlers) {
       for (const h of handlers) {
-        h({ type: 'error', data: { code: 'unavailable', message: 'connection closed' }, reply_to: id });
+        h({
+          type: 'error',
+          data: { code: 'unavailable', message: 'connection closed' },
+          reply_to: id
+        });
       }
     }
     this._replyHandlers.clear();
@@ -593,7 +593,10 @@ export class PygentConnection {
       this._setState('failed');
       this._dispatch({
         type: 'connection_failed',
-        data: { error: `gave up after ${this._attempt} attempts: ${error}`, attempts: this._attempt }
+        data: {
+          error: `gave up after ${this._attempt} attempts: ${error}`,
+          attempts: this._attempt
+        }
       });
       return;
     }
@@ -630,7 +633,9 @@ export class PygentConnection {
         return;
       }
       this._pingOutstanding += 1;
-      socket.send(JSON.stringify({ type: 'ping', data: { ts: Date.now() / 1000 }, id: this.nextId('p') }));
+      socket.send(
+        JSON.stringify({ type: 'ping', data: { ts: Date.now() / 1000 }, id: this.nextId('p') })
+      );
     }, every);
   }
 

@@ -38,10 +38,7 @@ export function field(label: string, control: HTMLElement): HTMLLabelElement {
 }
 
 /** A <select> with options [value, label]. */
-export function select(
-  options: Array<[string, string]>,
-  attrs: Attrs = {}
-): HTMLSelectElement {
+export function select(options: Array<[string, string]>, attrs: Attrs = {}): HTMLSelectElement {
   const el = h('select', { className: 'jp-mod-styled', ...attrs });
   setOptions(el, options);
   return el;
@@ -63,7 +60,12 @@ export function button(
 ): HTMLButtonElement {
   return h(
     'button',
-    { type: 'button', className: 'jp-Button jp-mod-styled jp-pygent-button', onclick: onClick, ...attrs },
+    {
+      type: 'button',
+      className: 'jp-Button jp-mod-styled jp-pygent-button',
+      onclick: onClick,
+      ...attrs
+    },
     label
   );
 }

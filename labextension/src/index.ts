@@ -2,11 +2,7 @@
  * pygent-jupyter lab extension: one PygentConnection per page, a right-sidebar panel
  * (chat, reasoning, evolution, metrics, MCP, memory), a status-bar item and commands.
  */
-import {
-  ILabShell,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -100,9 +96,9 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       label: 'New Pygent Chat',
       caption: 'Start a new conversation with a Pygent agent',
       execute: () => {
-        open();
         panel.currentWidget = panel.chat;
         panel.chat.newChat();
+        open(); // activation focuses the composer once the shell has shown the panel
       }
     });
     app.commands.addCommand(CommandIDs.reconnect, {
@@ -124,7 +120,10 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     }
     if (settingRegistry) {
       const apply = (s: ISettingRegistry.ISettings) => {
-        ctx.settings = { ...DEFAULT_SETTINGS, ...(s.composite as unknown as Partial<IPanelSettings>) };
+        ctx.settings = {
+          ...DEFAULT_SETTINGS,
+          ...(s.composite as unknown as Partial<IPanelSettings>)
+        };
       };
       settingRegistry
         .load(PLUGIN_ID)

@@ -1,5 +1,6 @@
 /** The right-sidebar panel: one tab per feature, all on the page's one connection. */
 import { LabIcon } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import { TabPanel } from '@lumino/widgets';
 import type { PanelContext } from './context';
 import { ChatTab } from './tabs/chat';
@@ -37,9 +38,22 @@ export class PygentPanel extends TabPanel {
     this.metrics = new MetricsTab(ctx);
     this.mcp = new McpTab(ctx);
     this.memory = new MemoryTab(ctx);
-    for (const tab of [this.chat, this.reasoning, this.evolution, this.metrics, this.mcp, this.memory]) {
+    for (const tab of [
+      this.chat,
+      this.reasoning,
+      this.evolution,
+      this.metrics,
+      this.mcp,
+      this.memory
+    ]) {
       this.addWidget(tab);
     }
     this.tabBar.node.setAttribute('aria-label', 'Pygent sections');
+  }
+
+  /** Activating the panel (sidebar click, command) moves focus into the current tab. */
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    this.currentWidget?.activate();
   }
 }

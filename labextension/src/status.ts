@@ -16,7 +16,9 @@ export function statusText(state: ConnectionState, gpu: GpuMetricsData | null): 
   let text = `Pygent: ${LABEL[state]}`;
   if (gpu) {
     if (gpu.available && gpu.gpus.length) {
-      const utils = gpu.gpus.map(g => (typeof g.utilization === 'number' ? `${Math.round(g.utilization)}%` : '–'));
+      const utils = gpu.gpus.map(g =>
+        typeof g.utilization === 'number' ? `${Math.round(g.utilization)}%` : '–'
+      );
       text += ` · GPU ${utils.join(' ')}`;
     } else {
       text += ' · no GPU';

@@ -185,7 +185,12 @@ describe('typed events and requests', () => {
     sockets[0].open();
     const ok = conn.request('memory_search', { query: 'gpu' });
     const sent = sockets[0].sent.at(-1);
-    sockets[0].serverSends({ type: 'memory_update', reply_to: sent.id, seq: 3, data: { kind: 'results', results: [] } });
+    sockets[0].serverSends({
+      type: 'memory_update',
+      reply_to: sent.id,
+      seq: 3,
+      data: { kind: 'results', results: [] }
+    });
     await expect(ok).resolves.toMatchObject({ type: 'memory_update' });
 
     const bad = conn.request('mcp_server_action', { server_id: 'time', action: 'stop' });
@@ -305,7 +310,10 @@ describe('offline queue, resume and subscriptions', () => {
     sockets[1].open();
     expect(sockets[1].sent[0]).toMatchObject({ type: 'subscribe', data: { topics: ['metrics'] } });
     b();
-    expect(sockets[1].sent.at(-1)).toMatchObject({ type: 'unsubscribe', data: { topics: ['metrics'] } });
+    expect(sockets[1].sent.at(-1)).toMatchObject({
+      type: 'unsubscribe',
+      data: { topics: ['metrics'] }
+    });
     expect(conn.topics).toEqual([]);
   });
 

@@ -45,7 +45,11 @@ describe(`dispatch ${N} chat_stream frames`, () => {
 
   bench('PygentConnection', () => {
     const sink = new Sink();
-    const conn = new PygentConnection({ url: 'ws://x/pygent/ws', socketFactory: () => sink, pingInterval: 0 });
+    const conn = new PygentConnection({
+      url: 'ws://x/pygent/ws',
+      socketFactory: () => sink,
+      pingInterval: 0
+    });
     conn.connect();
     sink.onopen?.({});
     let text = '';

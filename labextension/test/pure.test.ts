@@ -28,8 +28,12 @@ describe('metrics interval', () => {
 describe('status bar text', () => {
   it('shows the connection state and per-GPU utilization', () => {
     expect(statusText('connecting', null)).toBe('Pygent: connecting');
-    expect(statusText('connected', EXAMPLES.gpu_metrics.data as any)).toBe('Pygent: connected · GPU 37%');
-    expect(statusText('reconnecting', { available: false, gpus: [] })).toBe('Pygent: reconnecting · no GPU');
+    expect(statusText('connected', EXAMPLES.gpu_metrics.data as any)).toBe(
+      'Pygent: connected · GPU 37%'
+    );
+    expect(statusText('reconnecting', { available: false, gpus: [] })).toBe(
+      'Pygent: reconnecting · no GPU'
+    );
     expect(statusText('failed', null)).toBe('Pygent: offline');
   });
 });
@@ -71,7 +75,9 @@ describe('MCP tool arguments', () => {
 describe('DOM rendering', () => {
   it('renders fenced code as <pre><code> and never interprets HTML', async () => {
     const { renderPlain } = await import('../src/plaintext');
-    const nodes = renderPlain('Run this:\n```python\nprint("<b>hi</b>")\n```\ndone <img src=x onerror=alert(1)>');
+    const nodes = renderPlain(
+      'Run this:\n```python\nprint("<b>hi</b>")\n```\ndone <img src=x onerror=alert(1)>'
+    );
     const host = document.createElement('div');
     host.append(...nodes);
     expect(host.querySelector('pre code')!.textContent).toBe('print("<b>hi</b>")\n');
@@ -85,7 +91,11 @@ describe('DOM rendering', () => {
     const chart = new LineChart({ title: 'CPU', unit: '%', yMax: 100, window: 60 }, [
       { name: 'cpu', color: 'red' }
     ]);
-    for (const [t, v] of [[0, 10], [30, 50], [90, 70]]) {
+    for (const [t, v] of [
+      [0, 10],
+      [30, 50],
+      [90, 70]
+    ]) {
       chart.push('cpu', t, v);
     }
     chart.push('cpu', 91, null); // gaps are skipped
@@ -94,5 +104,17 @@ describe('DOM rendering', () => {
     const svg = chart.node.querySelector('svg')!;
     expect(svg.querySelectorAll('polyline')).toHaveLength(1);
     expect(svg.getAttribute('aria-label')).toBe('CPU: cpu 70.0%');
+  });
+});
+
+describe('agent picker', () => {
+  it('puts built-in agents first, keeps server order otherwise, adds the preferred one', async () => {
+    const { agentOptions } = await import('../src/agents');
+    expect(agentOptions(['evolved-1', 'reasoning', 'general'], 'mine')).toEqual([
+      ['general', 'General'],
+      ['reasoning', 'Reasoning'],
+      ['evolved-1', 'evolved-1'],
+      ['mine', 'mine']
+    ]);
   });
 });

@@ -113,6 +113,7 @@ class PygentClient:
         self.open_timeout = open_timeout
         self.last_seq = 0
         self.status: dict[str, Any] = {}
+        self.topics: set[str] = set()
         self._max_queue = max_queue
         self._headers: dict[str, str] = {}
         self._ws: ClientConnection | None = None
@@ -194,6 +195,7 @@ class PygentClient:
             await ws.close()
             raise websockets.exceptions.InvalidMessage(f"unexpected first event {first!r}")
         resume_from = self.last_seq
+        previous_epoch = self.status.get("epoch")
         self._ws = ws
         self.status = first.get("data", {})
         assert self._connected is not None
@@ -201,11 +203,15 @@ class PygentClient:
         self._reader = asyncio.ensure_future(self._read_loop(ws))
         self._dispatch(first)
         if resume:
-            await ws.send(
-                json.dumps(
-                    {"type": "resume", "id": self._next_id(), "data": {"last_seq": resume_from}}
+            data: dict[str, Any] = {"last_seq": resume_from}
+            if previous_epoch:
+                data["epoch"] = previous_epoch
+            await ws.send(json.dumps({"type": "resume", "id": self._next_id(), "data": data}))
+            if self.topics:  # a new connection starts with no subscriptions
+                renew = {"topics": sorted(self.topics)}
+                await ws.send(
+                    json.dumps({"type": "subscribe", "id": self._next_id(), "data": renew})
                 )
-            )
 
     async def _read_loop(self, ws: ClientConnection) -> None:
         try:
@@ -326,8 +332,25 @@ class PygentClient:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def emit_local(self, type_: str, data: dict[str, Any], reply_to: str | None = None) -> None:
+        """Deliver an event raised on this side (no ``seq``) to handlers, iterators and
+        any request waiting on ``reply_to``."""
+        event: dict[str, Any] = {"type": type_, "data": data, "ts": time.time()}
+        if reply_to is not None:
+            event["reply_to"] = reply_to
+        self._dispatch(event)
+
     def _emit_local(self, type_: str, data: dict[str, Any]) -> None:
-        self._dispatch({"type": type_, "data": data, "ts": time.time()})
+        self.emit_local(type_, data)
+
+    def _note_outgoing(self, message: dict[str, Any]) -> None:
+        """Remember topic subscriptions so a reconnect can renew them."""
+        if message.get("type") in ("subscribe", "unsubscribe"):
+            topics = set(message.get("data", {}).get("topics", []))
+            if message["type"] == "subscribe":
+                self.topics |= topics
+            else:
+                self.topics -= topics
 
     def _fail_waiters(self, exc: Exception) -> None:
         for queue in self._waiters.values():
@@ -344,6 +367,7 @@ class PygentClient:
                 raise ConnectionError("client is closed")
             await self.wait_connected(self.request_timeout)
         assert self._ws is not None
+        self._note_outgoing(message)
         await self._ws.send(json.dumps(message))
 
     async def send(self, type_: str, data: dict[str, Any] | None = None) -> str:
@@ -411,6 +435,7 @@ class PygentClient:
             await self._ws.send(json.dumps(message))
         except websockets.exceptions.ConnectionClosed:
             return False
+        self._note_outgoing(message)
         return True
 
     async def receive_message(self, timeout: float | None = None) -> dict[str, Any] | None:

@@ -120,15 +120,13 @@ class Link:
                 if not ok:
                     raise ConnectionError("not connected")
             except Exception as exc:
-                self.client._dispatch(
+                self.client.emit_local(
+                    "error",
                     {
-                        "type": "error",
-                        "reply_to": msg_id,
-                        "data": {
-                            "code": "unavailable",
-                            "message": f"could not send {type_}: {exc or type(exc).__name__}",
-                        },
-                    }
+                        "code": "unavailable",
+                        "message": f"could not send {type_}: {exc or type(exc).__name__}",
+                    },
+                    reply_to=msg_id,
                 )
 
         if self.loop.is_closed():

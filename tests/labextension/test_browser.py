@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TOKEN = "pygent-browser-test-token"
+BASE_URL = "/user/alice/"  # as under JupyterHub: the socket URL must carry the base URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -102,7 +103,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "open_browser": False,
             "root_dir": str(root_dir),
             "allow_root": True,
-            "token": TOKEN,
+            "base_url": BASE_URL,
         },
         "IdentityProvider": {"token": TOKEN},
         "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
@@ -141,8 +142,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", proc, log, 90)
-        yield f"http://127.0.0.1:{port}"
+        root = f"http://127.0.0.1:{port}{BASE_URL}".rstrip("/")
+        _wait_http(f"{root}/api/status?token={TOKEN}", proc, log, 90)
+        yield root
     finally:
         proc.terminate()
         try:
@@ -184,7 +186,15 @@ class UI:
         self.page.evaluate("() => window.jupyterapp.restored")
 
     def __call__(self, steps: Callable[[Any], None], timeout: float = 300) -> None:
-        self._pool.submit(steps, self.page).result(timeout=timeout)
+        def run(page: Any) -> None:
+            try:
+                steps(page)
+            except Exception:
+                name = os.environ.get("PYTEST_CURRENT_TEST", "test").split("::")[-1].split()[0]
+                page.screenshot(path=str(ARTIFACTS / f"failed-{name}.png"))
+                raise
+
+        self._pool.submit(run, self.page).result(timeout=timeout)
 
     def close(self) -> None:
         def stop() -> None:
@@ -216,9 +226,12 @@ def _record_events(page: Any) -> None:
     page.evaluate(
         """() => {
           window.__pygentEvents = [];
+          if (window.__pygentRecording) return;  // one listener, however often we reset
+          window.__pygentRecording = true;
           window.__pygentConnection.onAny(e => {
             const body = document.querySelector('.jp-pygent-streaming .jp-pygent-body');
-            window.__pygentEvents.push({type: e.type, shown: body ? body.textContent.length : -1});
+            window.__pygentEvents.push({type: e.type, shown: body ? body.textContent.length : -1,
+                                        data: e.type === 'evolution_complete' ? e.data : null});
           });
         }"""
     )
@@ -252,6 +265,14 @@ def test_status_bar_shows_connection_and_shortcut_opens_panel(ui: UI) -> None:
 def test_chat_streams_a_reply_from_the_embedded_model(ui: UI) -> None:
     def steps(page: Any) -> None:
         page.wait_for_selector("#pygent-panel", state="visible")
+        # pickers filled from the server: its agents (health) and the backend's models
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-pygent-model option').length >= 2", timeout=30_000
+        )
+        models = page.locator(".jp-pygent-model option").all_inner_texts()
+        assert any("smollm2" in m.lower() for m in models), models
+        agents = page.locator(".jp-pygent-agent option").evaluate_all("os => os.map(o => o.value)")
+        assert {"general", "coding", "reasoning"} <= set(agents), agents
         _record_events(page)
         box = page.locator(".jp-pygent-chat-input")
         box.focus()  # keyboard only from here: type and press Enter
@@ -306,6 +327,32 @@ def test_chat_history_and_markdown(ui: UI) -> None:
         bodies = page.locator(".jp-pygent-chat-log .jp-pygent-body").all_inner_texts()
         assert bodies[0] == "Name three colours."
         assert len(bodies) == 2 and bodies[1].strip()
+
+    ui(steps)
+
+
+def test_palette_new_chat_and_settings_schema(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        props = page.evaluate(
+            "window.jupyterapp.serviceManager.settings.fetch('pygent-jupyter:plugin')"
+            ".then(s => Object.keys(s.schema.properties).sort())"
+        )
+        assert props == ["chartWindow", "defaultAgent", "metricsInterval"]
+        assert page.locator(".jp-pygent-chat-log .jp-pygent-msg").count() > 0
+        page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.closest('.lm-CommandPalette')",
+            timeout=10_000,
+        )
+        page.locator(".lm-CommandPalette-input").fill("New Pygent Chat")
+        page.locator(".lm-CommandPalette-item", has_text="New Pygent Chat").first.wait_for()
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.classList"
+            ".contains('jp-pygent-chat-input')",
+            timeout=10_000,
+        )
+        assert page.locator(".jp-pygent-chat-log .jp-pygent-msg").count() == 0
 
     ui(steps)
 
@@ -450,6 +497,7 @@ def test_evolution_tab_charts_fitness(ui: UI) -> None:
         tab.get_by_label("Population size").fill("2")
         tab.get_by_label("Generations").fill("1")
         tab.get_by_label("Budget: most evaluations").fill("4")
+        _record_events(page)
         tab.locator(".jp-pygent-start").click()
         page.wait_for_function(
             "/^(Completed|Stopped|Failed|Done)/.test("
@@ -458,8 +506,46 @@ def test_evolution_tab_charts_fitness(ui: UI) -> None:
         )
         summary = tab.locator(".jp-pygent-summary").text_content()
         assert "best fitness" in summary, summary
+        # the run's winners become chat agents, and the chat picker offers them
+        done = page.evaluate(
+            "window.__pygentEvents.filter(e => e.type === 'evolution_complete').map(e => e.data)"
+        )
+        assert len(done) == 1
+        for name in done[0].get("agent_types") or []:
+            page.wait_for_function(
+                "[...document.querySelectorAll('.jp-pygent-agent option')]"
+                f".some(o => o.value === {json.dumps(name)})",
+                timeout=10_000,
+            )
         assert tab.locator("polyline").count() >= 1
         page.screenshot(path=str(ARTIFACTS / "evolution.png"))
+
+    ui(steps)
+
+
+def test_reconnect_resumes_on_the_same_socket_path(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        _record_events(page)
+        states = page.evaluate(
+            """() => new Promise(resolve => {
+              const conn = window.__pygentConnection, seen = [];
+              const off = conn.onState(s => {
+                seen.push(s);
+                if (s === 'connected') { off(); resolve(seen); }
+              });
+              conn.reconnectNow();
+            })"""
+        )
+        assert states == ["reconnecting", "connected"]
+        page.wait_for_function(
+            "window.__pygentEvents.some(e => e.type === 'resumed')", timeout=10_000
+        )
+        types = page.evaluate("window.__pygentEvents.map(e => e.type)")
+        assert types.index("connection_status") < types.index("resumed")
+        assert "error" not in types[: types.index("resumed")]
+        url = page.evaluate("window.__pygentConnection._options.url")
+        assert url.endswith(f"{BASE_URL}pygent/ws")
+        page.wait_for_selector("#jp-pygent-status[data-state='connected']", timeout=10_000)
 
     ui(steps)
 

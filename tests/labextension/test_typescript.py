@@ -35,3 +35,10 @@ def test_typescript_compiles_against_the_generated_protocol() -> None:
 def test_vitest_unit_tests_pass() -> None:
     result = _npx("vitest", "run", "--reporter=dot")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_sources_are_prettier_formatted() -> None:
+    result = _npx(
+        "prettier", "--check", "src/**/*.ts", "test/**/*.ts", "style/*.css", "schema/*.json"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -451,3 +451,13 @@ def test_status_pings_and_shows_capabilities(
     assert "| user | alice |" in shown
     sent = [t for t, _ in link.sent]
     assert sent[:3] == ["ping", "subscribe", "request_system_metrics"]
+
+
+def test_loads_as_an_ipython_extension() -> None:
+    ip = InteractiveShell.instance()
+    ip.magics_manager.magics["line"].pop("pygent", None)
+    ip.magics_manager.magics["cell"].pop("pygent", None)
+    # what `%load_ext pygent_jupyter` and c.InteractiveShellApp.extensions do
+    ip.extension_manager.load_extension("pygent_jupyter")
+    assert "pygent" in ip.magics_manager.magics["line"]
+    assert "pygent" in ip.magics_manager.magics["cell"]

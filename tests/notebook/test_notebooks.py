@@ -7,15 +7,16 @@ metrics without a GPU.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import nbformat
 import pytest
+import yaml
 from nbclient import NotebookClient
 
 from .conftest import NOTEBOOKS, LabServer
-
-pytestmark = pytest.mark.slow
 
 # what a reader would check in each notebook's outputs
 EXPECTED = {
@@ -56,6 +57,7 @@ def test_notebooks_are_stored_without_outputs() -> None:
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_top_to_bottom(
     name: str,
@@ -81,3 +83,16 @@ def test_notebook_runs_top_to_bottom(
     for expected in EXPECTED[name]:
         assert expected in text, f"{name}: {expected!r} not in the outputs"
     assert "Traceback" not in text
+
+
+def test_binder_builds_the_package_with_the_embedded_model() -> None:
+    binder = NOTEBOOKS.parent / "binder"
+    env = yaml.safe_load((binder / "environment.yml").read_text())
+    deps = " ".join(str(d) for d in env["dependencies"])
+    assert "python=3.11" in deps and "nodejs" in deps and "pip" in deps
+    post = binder / "postBuild"
+    assert os.access(post, os.X_OK), "repo2docker runs postBuild only when it is executable"
+    subprocess.run(["bash", "-n", str(post)], check=True)  # it parses
+    script = post.read_text()
+    assert 'pip install --no-cache-dir -e ".[local]"' in script
+    assert "jupyter server extension enable --sys-prefix pygent_jupyter" in script

@@ -119,22 +119,24 @@ def test_metrics_gpu_series_and_no_gpu_summary(clock: FakeClock) -> None:
     assert "no GPU" in dash.summary.value
     note = next(a for a in dash.figure.layout.annotations if a.name == "no-gpu")
     assert note.visible
-    gpu = example("gpu_metrics")
+    gpu = example("gpu_metrics")  # the catalog's documented shape
     gpu["seq"] = 3
     dash.feed(gpu)
+    g = gpu["data"]["gpus"][0]
+    label = f"GPU{g['index']} {g['name']}"
     clock.advance(1)
     names = [t.name for t in dash.figure.data]
-    assert "GPU0 NVIDIA H100 util %" in names
+    assert f"{label} util %" in names
     assert not next(a for a in dash.figure.layout.annotations if a.name == "no-gpu").visible
-    vram = next(t for t in dash.figure.data if t.name == "GPU0 NVIDIA H100 VRAM %")
-    assert vram.y[-1] == pytest.approx(2.5)  # 2 GiB of 80 GiB
-    temp = next(t for t in dash.figure.data if t.name == "GPU0 NVIDIA H100 temp °C")
-    assert temp.y[-1] == 41.0
+    vram = next(t for t in dash.figure.data if t.name == f"{label} VRAM %")
+    assert vram.y[-1] == pytest.approx(100 * g["memory_used"] / g["memory_total"])
+    temp = next(t for t in dash.figure.data if t.name == f"{label} temp °C")
+    assert temp.y[-1] == g["temperature"]
 
 
 def test_metrics_alert_banner_fires_and_resolves(clock: FakeClock) -> None:
     dash = make(MetricsDashboard, clock)
-    alert = example("system_alert")
+    alert = example("system_alert", message="memory at 91.2% (threshold 90%)")
     alert["seq"] = 5
     dash.feed(alert)
     clock.advance(1)
@@ -148,8 +150,8 @@ def test_metrics_alert_banner_fires_and_resolves(clock: FakeClock) -> None:
 
 def test_metrics_shows_backend_and_tokens_per_second(clock: FakeClock) -> None:
     dash = make(MetricsDashboard, clock)
-    dash.feed(example("ollama_status"))
-    dash.feed(example("ollama_metrics"))
+    dash.feed(example("ollama_status", reachable=False, backend="local"))
+    dash.feed(example("ollama_metrics", tokens_per_s=50.0))
     clock.advance(1)
     assert "not reachable" in dash.backend.value and "local" in dash.backend.value
     assert "50.0 tokens/s" in dash.backend.value
@@ -335,9 +337,21 @@ def test_chat_ignores_other_conversations_and_switches(clock: FakeClock, sent: S
 
 def test_chat_model_picker_fills_from_backend(clock: FakeClock, sent: Sent) -> None:
     chat = make(ChatWidget, clock, sent)
-    chat.feed(example("ollama_model_update"))
+    chat.feed(
+        {
+            "type": "ollama_model_update",
+            "seq": 1,
+            "data": {
+                "backend": "ollama",
+                "models": [{"name": "qwen2.5:0.5b"}, {"name": "llama3.2:1b"}],
+            },
+        }
+    )
     clock.advance(1)
-    assert "smollm2-135m-instruct" in chat.model_picker.options
+    assert chat.model_picker.options == ("(default)", "qwen2.5:0.5b", "llama3.2:1b")
+    chat.model_picker.value = "llama3.2:1b"
+    chat.submit("hi")
+    assert sent.last("chat_message")[0]["message"]["model"] == "llama3.2:1b"
     with pytest.raises(ValueError):
         chat.submit("   ")
 
@@ -617,7 +631,13 @@ def test_memory_search_add_and_bad_metadata(clock: FakeClock, sent: Sent) -> Non
     mem.search_button.click()
     data, mid = sent.last("memory_search")
     assert data == {"query": "gpu search", "k": 3, "namespace": "notes"}
-    results = example("memory_update")
+    results = example(
+        "memory_update",
+        kind="results",
+        results=[
+            {"id": 12, "score": 0.83, "text": "FAISS runs on GPUs", "metadata": {"source": "notes"}}
+        ],
+    )
     results["reply_to"] = mid
     mem.feed(results)
     clock.advance(1)

@@ -10,12 +10,7 @@ import type {
 import { PanelContext, PygentTab } from '../context';
 import { button, field, formatTime, h, select, setOptions } from '../dom';
 import { renderMarkdown } from '../markdown';
-
-const AGENTS: Array<[string, string]> = [
-  ['general', 'General'],
-  ['coding', 'Coding'],
-  ['reasoning', 'Reasoning']
-];
+import { agentOptions, BUILTIN_AGENTS } from '../agents';
 
 interface IConversationRow {
   id: string;
@@ -38,7 +33,10 @@ export class ChatTab extends PygentTab {
 
   constructor(ctx: PanelContext) {
     super(ctx, 'chat', 'Chat');
-    this._agent = select(AGENTS, { 'aria-label': 'Agent', className: 'jp-mod-styled jp-pygent-agent' });
+    this._agent = select(agentOptions(BUILTIN_AGENTS), {
+      'aria-label': 'Agent',
+      className: 'jp-mod-styled jp-pygent-agent'
+    });
     this._model = select([['', 'Default model']], {
       'aria-label': 'Model',
       className: 'jp-mod-styled jp-pygent-model'
@@ -71,9 +69,16 @@ export class ChatTab extends PygentTab {
         this.cancel();
       }
     });
-    this._send = button('Send', () => this.sendMessage(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-send' });
-    this._cancel = button('Cancel', () => this.cancel(), { disabled: true, className: 'jp-Button jp-mod-styled jp-mod-warn jp-pygent-cancel' });
-    const newChat = button('New chat', () => this.newChat(), { className: 'jp-Button jp-mod-styled jp-pygent-new-chat' });
+    this._send = button('Send', () => this.sendMessage(), {
+      className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-send'
+    });
+    this._cancel = button('Cancel', () => this.cancel(), {
+      disabled: true,
+      className: 'jp-Button jp-mod-styled jp-mod-warn jp-pygent-cancel'
+    });
+    const newChat = button('New chat', () => this.newChat(), {
+      className: 'jp-Button jp-mod-styled jp-pygent-new-chat'
+    });
     this.node.append(
       h(
         'div',
@@ -85,11 +90,26 @@ export class ChatTab extends PygentTab {
       ),
       this._log,
       this._typing,
-      h('div', { className: 'jp-pygent-composer' }, this._input, h('div', { className: 'jp-pygent-actions' }, this._send, this._cancel))
+      h(
+        'div',
+        { className: 'jp-pygent-composer' },
+        this._input,
+        h('div', { className: 'jp-pygent-actions' }, this._send, this._cancel)
+      )
     );
     this._applyDefaultAgent();
     ctx.settingsChanged.connect(this._applyDefaultAgent, this);
     this.track(ctx.conn.on('ollama_model_update', d => this._setModels(d)));
+    // an evolution run registers its winners as agent types usable as `agentId`
+    this.track(
+      ctx.conn.on('evolution_complete', d => {
+        for (const name of d.agent_types ?? []) {
+          if (![...this._agent.options].some(o => o.value === name)) {
+            this._agent.append(h('option', { value: name }, name));
+          }
+        }
+      })
+    );
     if (ctx.conn.state === 'connected') {
       this.onConnected();
     }
@@ -108,6 +128,12 @@ export class ChatTab extends PygentTab {
 
   focusInput(): void {
     this._input.focus();
+  }
+
+  protected onActivateRequest(): void {
+    if (this.isVisible) {
+      this._input.focus();
+    }
   }
 
   /** Send the composer's text to the selected agent and stream the answer into the log. */
@@ -147,7 +173,11 @@ export class ChatTab extends PygentTab {
           const d = env.data as { tool?: string; server_id?: string; is_error?: boolean };
           const meta = bubble.querySelector('.jp-pygent-meta') as HTMLElement;
           meta.append(
-            h('span', { className: 'jp-pygent-badge' }, `tool ${d.server_id}/${d.tool}${d.is_error ? ' failed' : ''}`)
+            h(
+              'span',
+              { className: 'jp-pygent-badge' },
+              `tool ${d.server_id}/${d.tool}${d.is_error ? ' failed' : ''}`
+            )
           );
           break;
         }
@@ -162,13 +192,22 @@ export class ChatTab extends PygentTab {
           const d = env.data as ErrorData;
           if (env.type === 'error' || !streamed) {
             const cancelled = d.code === 'cancelled';
-            this._finish(bubble, body, streamed, undefined, cancelled ? 'cancelled' : `${d.code}: ${d.message}`);
+            this._finish(
+              bubble,
+              body,
+              streamed,
+              undefined,
+              cancelled ? 'cancelled' : `${d.code}: ${d.message}`
+            );
           }
           break;
         }
       }
     });
-    const data: { message: { content: string; agentId: string; timestamp: string; model?: string }; conversation_id?: string } = {
+    const data: {
+      message: { content: string; agentId: string; timestamp: string; model?: string };
+      conversation_id?: string;
+    } = {
       message: { content, agentId: this._agent.value, timestamp: new Date().toISOString() }
     };
     if (this._model.value) {
@@ -190,6 +229,31 @@ export class ChatTab extends PygentTab {
   protected onConnected(): void {
     this.ctx.conn.send('ollama_list_models', {});
     this._loadConversations();
+    void this._loadAgents();
+  }
+
+  /** The agent names registered on the server (from GET pygent/api/health). */
+  private async _loadAgents(): Promise<void> {
+    if (!this.ctx.fetchJSON) {
+      return;
+    }
+    try {
+      const health = (await this.ctx.fetchJSON('pygent/api/health')) as {
+        services?: { agents?: { agents?: unknown } };
+      };
+      const names = health.services?.agents?.agents;
+      if (Array.isArray(names) && names.length) {
+        const current = this._agent.value;
+        const known = [...this._agent.options].map(o => o.value); // keeps evolved agents
+        setOptions(
+          this._agent,
+          agentOptions([...names.map(String), ...known], this.ctx.settings.defaultAgent)
+        );
+        this._agent.value = current || this.ctx.settings.defaultAgent;
+      }
+    } catch (err) {
+      console.warn('pygent: could not list agents', err);
+    }
   }
 
   private _loadConversations(): void {
@@ -216,9 +280,8 @@ export class ChatTab extends PygentTab {
 
   private _applyDefaultAgent(): void {
     const agent = this.ctx.settings.defaultAgent;
-    if (!AGENTS.some(([v]) => v === agent)) {
-      AGENTS.push([agent, agent]);
-      setOptions(this._agent, AGENTS);
+    if (![...this._agent.options].some(o => o.value === agent)) {
+      this._agent.append(h('option', { value: agent }, agent));
     }
     this._agent.value = agent;
   }
@@ -252,7 +315,13 @@ export class ChatTab extends PygentTab {
     } else if (metadata?.incomplete) {
       bubble.classList.add('jp-pygent-incomplete');
       const reason = String(metadata.reason ?? 'stopped');
-      meta.append(h('span', { className: 'jp-pygent-error-text' }, ` · ${reason === 'cancelled' ? 'cancelled' : `incomplete (${reason})`}`));
+      meta.append(
+        h(
+          'span',
+          { className: 'jp-pygent-error-text' },
+          ` · ${reason === 'cancelled' ? 'cancelled' : `incomplete (${reason})`}`
+        )
+      );
     } else if (metadata) {
       const parts: string[] = [];
       if (metadata.model) {
@@ -277,7 +346,11 @@ export class ChatTab extends PygentTab {
     const bubble = h(
       'div',
       { className: `jp-pygent-msg jp-pygent-msg-${role === 'user' ? 'user' : 'agent'}` },
-      h('div', { className: 'jp-pygent-meta' }, `${role === 'user' ? 'You' : role === 'agent' ? this._agent.value : role} · ${formatTime(when)}`),
+      h(
+        'div',
+        { className: 'jp-pygent-meta' },
+        `${role === 'user' ? 'You' : role === 'agent' ? this._agent.value : role} · ${formatTime(when)}`
+      ),
       body
     );
     if (content) {
@@ -334,10 +407,20 @@ export class ChatTab extends PygentTab {
       this._log.replaceChildren();
       for (const m of d.messages ?? []) {
         const role = String(m.role ?? m.type ?? 'agent');
-        this._append(role === 'user' ? 'user' : 'agent', String(m.content ?? ''), (m.created ?? m.timestamp) as string | undefined);
+        this._append(
+          role === 'user' ? 'user' : 'agent',
+          String(m.content ?? ''),
+          (m.created ?? m.timestamp) as string | undefined
+        );
       }
     } catch (err) {
-      this._log.append(h('div', { className: 'jp-pygent-error-text', role: 'alert' }, `Could not load the conversation: ${(err as Error).message}`));
+      this._log.append(
+        h(
+          'div',
+          { className: 'jp-pygent-error-text', role: 'alert' },
+          `Could not load the conversation: ${(err as Error).message}`
+        )
+      );
     }
   }
 }

@@ -26,23 +26,53 @@ export class EvolutionTab extends PygentTab {
 
   constructor(ctx: PanelContext) {
     super(ctx, 'evolution', 'Evolution');
-    this._population = h('input', { className: 'jp-mod-styled', type: 'number', min: 2, max: 1000, value: 8, 'aria-label': 'Population size' });
-    this._generations = h('input', { className: 'jp-mod-styled', type: 'number', min: 1, max: 10000, value: 5, 'aria-label': 'Generations' });
+    this._population = h('input', {
+      className: 'jp-mod-styled',
+      type: 'number',
+      min: 2,
+      max: 1000,
+      value: 8,
+      'aria-label': 'Population size'
+    });
+    this._generations = h('input', {
+      className: 'jp-mod-styled',
+      type: 'number',
+      min: 1,
+      max: 10000,
+      value: 5,
+      'aria-label': 'Generations'
+    });
     this._taskSet = select([['game24', 'Game of 24']], { 'aria-label': 'Task set' });
-    this._budget = h('input', { className: 'jp-mod-styled jp-pygent-budget', type: 'number', min: 1, value: 200, 'aria-label': 'Budget: most evaluations' });
+    this._budget = h('input', {
+      className: 'jp-mod-styled jp-pygent-budget',
+      type: 'number',
+      min: 1,
+      value: 200,
+      'aria-label': 'Budget: most evaluations'
+    });
     this._prompts = h('textarea', {
       className: 'jp-pygent-note',
       rows: 2,
       'aria-label': 'Seed prompts, one per line'
     });
-    this._prompts.value = 'You are a careful arithmetic assistant.\nAnswer with the expression only.';
-    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start' });
-    this._stop = button('Stop', () => this.stop(), { disabled: true, className: 'jp-Button jp-mod-styled jp-pygent-stop' });
+    this._prompts.value =
+      'You are a careful arithmetic assistant.\nAnswer with the expression only.';
+    this._start = button('Start', () => void this.start(), {
+      className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start'
+    });
+    this._stop = button('Stop', () => this.stop(), {
+      disabled: true,
+      className: 'jp-Button jp-mod-styled jp-pygent-stop'
+    });
     this._runSelect = select([], {
       'aria-label': 'Run',
       onchange: () => this._show(this._runSelect.value)
     });
-    this._summary = h('div', { className: 'jp-pygent-summary', 'aria-live': 'polite' }, 'No run yet.');
+    this._summary = h(
+      'div',
+      { className: 'jp-pygent-summary', 'aria-live': 'polite' },
+      'No run yet.'
+    );
     this._chart = new LineChart({ title: 'Fitness per generation', yMax: 'auto', height: 140 }, [
       { name: 'best', color: 'var(--jp-success-color1)' },
       { name: 'mean', color: 'var(--jp-brand-color1)' },
@@ -77,7 +107,10 @@ export class EvolutionTab extends PygentTab {
   async start(): Promise<void> {
     const population = Number(this._population.value);
     const generations = Number(this._generations.value);
-    const seedPrompts = this._prompts.value.split('\n').map(p => p.trim()).filter(Boolean);
+    const seedPrompts = this._prompts.value
+      .split('\n')
+      .map(p => p.trim())
+      .filter(Boolean);
     if (!(population >= 2) || !(generations >= 1) || seedPrompts.length === 0) {
       this._summary.textContent =
         'Population must be at least 2, generations at least 1, and give at least one seed prompt.';
@@ -93,7 +126,9 @@ export class EvolutionTab extends PygentTab {
           population_size: population,
           generations,
           task_set: { name: this._taskSet.value, range: [900, 904] },
-          ...(Number(this._budget.value) > 0 ? { max_evaluations: Math.floor(Number(this._budget.value)) } : {})
+          ...(Number(this._budget.value) > 0
+            ? { max_evaluations: Math.floor(Number(this._budget.value)) }
+            : {})
         },
         { replyTypes: ['evolution_progress', 'evolution_complete'] }
       );
@@ -115,7 +150,10 @@ export class EvolutionTab extends PygentTab {
     if (!run) {
       run = { id, progress: [] };
       this._runs.set(id, run);
-      setOptions(this._runSelect, [...this._runs.keys()].map((k): [string, string] => [k, k]));
+      setOptions(
+        this._runSelect,
+        [...this._runs.keys()].map((k): [string, string] => [k, k])
+      );
       if (!this._current) {
         this._show(id);
       }
@@ -130,7 +168,8 @@ export class EvolutionTab extends PygentTab {
       this._plot(d);
       this._start.disabled = true;
       this._stop.disabled = false;
-      this._summary.textContent = `Generation ${d.generation}: best ${fmt(d.best)}, mean ${fmt(d.mean)}` +
+      this._summary.textContent =
+        `Generation ${d.generation}: best ${fmt(d.best)}, mean ${fmt(d.mean)}` +
         (typeof d.evaluations === 'number' ? ` · ${d.evaluations} evaluations` : '');
     }
   }
@@ -147,9 +186,11 @@ export class EvolutionTab extends PygentTab {
     this._start.disabled = false;
     this._stop.disabled = true;
     const best = (run.complete?.best as { fitness?: number } | undefined)?.fitness;
-    const imp = run.complete?.improvement as { absolute?: number; generation0_best?: number } | undefined;
+    const imp = run.complete?.improvement as
+      { absolute?: number; generation0_best?: number } | undefined;
     const status = run.complete?.status ?? 'done';
-    this._summary.textContent = `${status[0].toUpperCase()}${status.slice(1)}: best fitness ${fmt(best)}` +
+    this._summary.textContent =
+      `${status[0].toUpperCase()}${status.slice(1)}: best fitness ${fmt(best)}` +
       (typeof imp?.absolute === 'number'
         ? `, ${imp.absolute >= 0 ? '+' : ''}${fmt(imp.absolute)} over generation 0 (${fmt(imp.generation0_best)})`
         : '') +

@@ -12,7 +12,10 @@ import { button, field, h, select, setOptions } from '../dom';
 interface ITool {
   name: string;
   description?: string;
-  input_schema?: { properties?: Record<string, { type?: string; default?: unknown }>; required?: string[] };
+  input_schema?: {
+    properties?: Record<string, { type?: string; default?: unknown }>;
+    required?: string[];
+  };
 }
 
 interface IServer {
@@ -34,7 +37,16 @@ export function argumentSkeleton(tool: ITool | undefined): Record<string, unknow
     if (schema.default !== undefined) {
       out[name] = schema.default;
     } else {
-      out[name] = schema.type === 'number' || schema.type === 'integer' ? 0 : schema.type === 'boolean' ? false : schema.type === 'object' ? {} : schema.type === 'array' ? [] : '';
+      out[name] =
+        schema.type === 'number' || schema.type === 'integer'
+          ? 0
+          : schema.type === 'boolean'
+            ? false
+            : schema.type === 'object'
+              ? {}
+              : schema.type === 'array'
+                ? []
+                : '';
     }
   }
   return out;
@@ -55,45 +67,85 @@ export class McpTab extends PygentTab {
   constructor(ctx: PanelContext) {
     super(ctx, 'mcp', 'MCP');
     this._table = h('tbody');
-    this._notice = h('div', { className: 'jp-pygent-summary', 'aria-live': 'polite' }, 'Loading servers…');
+    this._notice = h(
+      'div',
+      { className: 'jp-pygent-summary', 'aria-live': 'polite' },
+      'Loading servers…'
+    );
     this._serverSelect = select([], { 'aria-label': 'Server', onchange: () => this._fillTools() });
     this._toolSelect = select([], { 'aria-label': 'Tool', onchange: () => this._fillArgs() });
-    this._args = h('textarea', { className: 'jp-pygent-args', rows: 4, 'aria-label': 'Tool arguments (JSON)', spellcheck: 'false' });
+    this._args = h('textarea', {
+      className: 'jp-pygent-args',
+      rows: 4,
+      'aria-label': 'Tool arguments (JSON)',
+      spellcheck: 'false'
+    });
     this._result = h('pre', { className: 'jp-pygent-result', 'aria-live': 'polite', tabindex: 0 });
-    this._call = button('Call tool', () => void this.callTool(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-call' });
+    this._call = button('Call tool', () => void this.callTool(), {
+      className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-call'
+    });
     this.node.append(
-      h('div', { className: 'jp-pygent-toolbar' }, button('Refresh', () => this.refresh(), { className: 'jp-Button jp-mod-styled jp-pygent-refresh' })),
+      h(
+        'div',
+        { className: 'jp-pygent-toolbar' },
+        button('Refresh', () => this.refresh(), {
+          className: 'jp-Button jp-mod-styled jp-pygent-refresh'
+        })
+      ),
       this._notice,
       h(
         'table',
         { className: 'jp-pygent-table jp-pygent-mcp-servers', 'aria-label': 'MCP servers' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Server'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, 'Health'), h('th', { scope: 'col' }, 'Tools'), h('th', { scope: 'col' }, 'Actions'))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, 'Server'),
+            h('th', { scope: 'col' }, 'State'),
+            h('th', { scope: 'col' }, 'Health'),
+            h('th', { scope: 'col' }, 'Tools'),
+            h('th', { scope: 'col' }, 'Actions')
+          )
+        ),
         this._table
       ),
       h('h3', {}, 'Call a tool'),
-      h('div', { className: 'jp-pygent-toolbar' }, field('Server', this._serverSelect), field('Tool', this._toolSelect)),
+      h(
+        'div',
+        { className: 'jp-pygent-toolbar' },
+        field('Server', this._serverSelect),
+        field('Tool', this._toolSelect)
+      ),
       field('Arguments (JSON)', this._args),
       h('div', { className: 'jp-pygent-toolbar' }, this._call),
       this._result
     );
     this.track(ctx.conn.on('mcp_servers', d => this._setServers(d)));
-    this.track(ctx.conn.on('mcp_server_status', d => {
-      if (d.removed) {
-        this._servers.delete(d.server_id);
-      } else {
-        this._server(d.server_id).status = d;
-      }
-      this._render();
-    }));
-    this.track(ctx.conn.on('mcp_server_health', d => {
-      this._server(d.server_id).health = d;
-      this._render();
-    }));
-    this.track(ctx.conn.on('tool_discovered', d => {
-      const tools = Array.isArray((d as ToolDiscoveredData).tools) ? (d.tools as ITool[]) : [];
-      this._server(d.server_id).tools = tools;
-      this._render();
-    }));
+    this.track(
+      ctx.conn.on('mcp_server_status', d => {
+        if (d.removed) {
+          this._servers.delete(d.server_id);
+        } else {
+          this._server(d.server_id).status = d;
+        }
+        this._render();
+      })
+    );
+    this.track(
+      ctx.conn.on('mcp_server_health', d => {
+        this._server(d.server_id).health = d;
+        this._render();
+      })
+    );
+    this.track(
+      ctx.conn.on('tool_discovered', d => {
+        const tools = Array.isArray((d as ToolDiscoveredData).tools) ? (d.tools as ITool[]) : [];
+        this._server(d.server_id).tools = tools;
+        this._render();
+      })
+    );
     void this._checkPermission();
     if (ctx.conn.state === 'connected') {
       this.refresh();
@@ -137,11 +189,19 @@ export class McpTab extends PygentTab {
     this._call.disabled = true;
     this._result.textContent = `Calling ${tool}…`;
     try {
-      const env = await this.ctx.conn.request('mcp_call_tool', { server_id: serverId, tool, arguments: args }, { replyTypes: ['tool_call_result'] });
+      const env = await this.ctx.conn.request(
+        'mcp_call_tool',
+        { server_id: serverId, tool, arguments: args },
+        { replyTypes: ['tool_call_result'] }
+      );
       const d = env.data as ToolCallResultData;
       const content = Array.isArray(d.content) ? d.content : [];
       const text = content
-        .map(c => (c && typeof c === 'object' && 'text' in c ? String((c as { text: unknown }).text) : JSON.stringify(c)))
+        .map(c =>
+          c && typeof c === 'object' && 'text' in c
+            ? String((c as { text: unknown }).text)
+            : JSON.stringify(c)
+        )
         .join('\n');
       const took = typeof d.duration_ms === 'number' ? ` (${d.duration_ms.toFixed(1)} ms)` : '';
       const detail = text || d.error?.message || JSON.stringify(d.structured_content ?? d, null, 2);
@@ -193,7 +253,8 @@ export class McpTab extends PygentTab {
     if (d.config_state === 'invalid') {
       this._notice.textContent = `The MCP configuration is invalid: ${d.config_error ?? 'unknown error'}`;
     } else if (this._servers.size === 0) {
-      this._notice.textContent = 'No MCP servers are configured (an administrator lists them in pygent-mcp.json).';
+      this._notice.textContent =
+        'No MCP servers are configured (an administrator lists them in pygent-mcp.json).';
     }
     this._render();
   }
@@ -231,20 +292,39 @@ export class McpTab extends PygentTab {
         const health = [
           typeof hl.ping_ms === 'number' ? `ping ${hl.ping_ms.toFixed(1)} ms` : '',
           typeof hl.uptime === 'number' ? `up ${Math.round(hl.uptime)} s` : '',
-          hl.last_error ? `error: ${hl.last_error}` : s.status?.error ? `error: ${s.status.error}` : ''
-        ].filter(Boolean).join(' · ');
+          hl.last_error
+            ? `error: ${hl.last_error}`
+            : s.status?.error
+              ? `error: ${s.status.error}`
+              : ''
+        ]
+          .filter(Boolean)
+          .join(' · ');
         const running = state === 'running';
         const actions = this.canManage
           ? [
-              button(running ? 'Stop' : 'Start', () => this._action(s.id, running ? 'stop' : 'start'), { 'aria-label': `${running ? 'Stop' : 'Start'} ${s.id}` }),
-              button('Restart', () => this._action(s.id, 'restart'), { 'aria-label': `Restart ${s.id}`, disabled: !running })
+              button(
+                running ? 'Stop' : 'Start',
+                () => this._action(s.id, running ? 'stop' : 'start'),
+                { 'aria-label': `${running ? 'Stop' : 'Start'} ${s.id}` }
+              ),
+              button('Restart', () => this._action(s.id, 'restart'), {
+                'aria-label': `Restart ${s.id}`,
+                disabled: !running
+              })
             ]
           : [];
         const tools = h(
           'details',
           {},
           h('summary', {}, `${s.tools.length} tool${s.tools.length === 1 ? '' : 's'}`),
-          h('ul', {}, ...s.tools.map(t => h('li', {}, h('code', {}, t.name), t.description ? ` – ${t.description}` : '')))
+          h(
+            'ul',
+            {},
+            ...s.tools.map(t =>
+              h('li', {}, h('code', {}, t.name), t.description ? ` – ${t.description}` : '')
+            )
+          )
         );
         return h(
           'tr',
@@ -258,14 +338,20 @@ export class McpTab extends PygentTab {
       })
     );
     const runningWithTools = rows.filter(s => s.tools.length > 0 && s.status?.state === 'running');
-    setOptions(this._serverSelect, runningWithTools.map((s): [string, string] => [s.id, s.id]));
+    setOptions(
+      this._serverSelect,
+      runningWithTools.map((s): [string, string] => [s.id, s.id])
+    );
     this._fillTools();
   }
 
   private _fillTools(): void {
     const s = this._servers.get(this._serverSelect.value);
     const before = this._toolSelect.value;
-    setOptions(this._toolSelect, (s?.tools ?? []).map((t): [string, string] => [t.name, t.name]));
+    setOptions(
+      this._toolSelect,
+      (s?.tools ?? []).map((t): [string, string] => [t.name, t.name])
+    );
     if (this._toolSelect.value !== before || !this._args.value) {
       this._fillArgs();
     }

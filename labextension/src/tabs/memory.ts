@@ -20,12 +20,32 @@ export class MemoryTab extends PygentTab {
 
   constructor(ctx: PanelContext) {
     super(ctx, 'memory', 'Memory');
-    this._query = h('input', { type: 'search', className: 'jp-mod-styled jp-pygent-grow', placeholder: 'Search memories…', 'aria-label': 'Search query' });
-    this._k = h('input', { type: 'number', className: 'jp-mod-styled', min: 1, max: 100, value: 5, 'aria-label': 'Number of results' });
-    this._results = h('ol', { className: 'jp-pygent-results', 'aria-label': 'Search results', 'aria-live': 'polite' });
+    this._query = h('input', {
+      type: 'search',
+      className: 'jp-mod-styled jp-pygent-grow',
+      placeholder: 'Search memories…',
+      'aria-label': 'Search query'
+    });
+    this._k = h('input', {
+      type: 'number',
+      className: 'jp-mod-styled',
+      min: 1,
+      max: 100,
+      value: 5,
+      'aria-label': 'Number of results'
+    });
+    this._results = h('ol', {
+      className: 'jp-pygent-results',
+      'aria-label': 'Search results',
+      'aria-live': 'polite'
+    });
     this._stats = h('div', { className: 'jp-pygent-muted' });
     this._status = h('div', { className: 'jp-pygent-summary', 'aria-live': 'polite' });
-    this._note = h('textarea', { rows: 2, className: 'jp-pygent-note', 'aria-label': 'Text to remember' });
+    this._note = h('textarea', {
+      rows: 2,
+      className: 'jp-pygent-note',
+      'aria-label': 'Text to remember'
+    });
     this.node.append(
       h(
         'form',
@@ -39,18 +59,30 @@ export class MemoryTab extends PygentTab {
         },
         field('Query', this._query),
         field('k', this._k),
-        h('button', { type: 'submit', className: 'jp-Button jp-mod-styled jp-mod-accept' }, 'Search')
+        h(
+          'button',
+          { type: 'submit', className: 'jp-Button jp-mod-styled jp-mod-accept' },
+          'Search'
+        )
       ),
       this._status,
       this._results,
-      h('details', {}, h('summary', {}, 'Remember a note'), this._note, button('Add', () => void this.add())),
+      h(
+        'details',
+        {},
+        h('summary', {}, 'Remember a note'),
+        this._note,
+        button('Add', () => void this.add())
+      ),
       this._stats
     );
-    this.track(ctx.conn.on('memory_update', d => {
-      if (d.kind === 'stats') {
-        this._showStats(d);
-      }
-    }));
+    this.track(
+      ctx.conn.on('memory_update', d => {
+        if (d.kind === 'stats') {
+          this._showStats(d);
+        }
+      })
+    );
   }
 
   async search(): Promise<void> {
@@ -64,14 +96,19 @@ export class MemoryTab extends PygentTab {
       const env = await this.ctx.conn.request('memory_search', { query, k });
       const d = env.data as MemoryUpdateData;
       const hits = (Array.isArray(d.results) ? d.results : []) as IHit[];
-      this._status.textContent = `${hits.length} result${hits.length === 1 ? '' : 's'}` +
+      this._status.textContent =
+        `${hits.length} result${hits.length === 1 ? '' : 's'}` +
         (typeof d.took_ms === 'number' ? ` in ${d.took_ms.toFixed(1)} ms` : '');
       this._results.replaceChildren(
         ...hits.map(hit =>
           h(
             'li',
             { className: 'jp-pygent-hit' },
-            h('span', { className: 'jp-pygent-badge' }, typeof hit.score === 'number' ? hit.score.toFixed(3) : '–'),
+            h(
+              'span',
+              { className: 'jp-pygent-badge' },
+              typeof hit.score === 'number' ? hit.score.toFixed(3) : '–'
+            ),
             h('span', { className: 'jp-pygent-hit-text' }, hit.text ?? `#${hit.id}`),
             hit.metadata && Object.keys(hit.metadata).length
               ? h('span', { className: 'jp-pygent-muted' }, ` ${JSON.stringify(hit.metadata)}`)
@@ -90,7 +127,9 @@ export class MemoryTab extends PygentTab {
       return;
     }
     try {
-      await this.ctx.conn.request('memory_add', { items: [{ text, metadata: { source: 'jupyterlab' } }] });
+      await this.ctx.conn.request('memory_add', {
+        items: [{ text, metadata: { source: 'jupyterlab' } }]
+      });
       this._note.value = '';
       this._status.textContent = 'Remembered.';
       this.ctx.conn.send('memory_stats', {});

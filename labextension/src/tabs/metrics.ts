@@ -53,14 +53,29 @@ export class MetricsTab extends PygentTab {
     ]);
     this._gpu = new LineChart({ title: 'GPU utilization', unit: '%', yMax: 100, window: w });
     this._gpuMem = new LineChart({ title: 'GPU memory', unit: '%', yMax: 100, window: w });
-    this._details = h('div', { className: 'jp-pygent-kv', 'aria-live': 'off' }, 'Waiting for the first sample…');
+    this._details = h(
+      'div',
+      { className: 'jp-pygent-kv', 'aria-live': 'off' },
+      'Waiting for the first sample…'
+    );
     this._gpuDetails = h('div', { className: 'jp-pygent-kv' });
     this._alerts = h('ul', { className: 'jp-pygent-alerts', 'aria-label': 'Active alerts' });
     this._alertLog = h('ul', { className: 'jp-pygent-alert-log', 'aria-label': 'Alert history' });
-    this._ollama = h('div', { className: 'jp-pygent-kv jp-pygent-ollama' }, 'Backend status unknown.');
+    this._ollama = h(
+      'div',
+      { className: 'jp-pygent-kv jp-pygent-ollama' },
+      'Backend status unknown.'
+    );
     this.node.append(
       h('section', { 'aria-label': 'Alerts' }, h('h3', {}, 'Alerts'), this._alerts),
-      h('div', { className: 'jp-pygent-charts' }, this._cpu.node, this._mem.node, this._gpu.node, this._gpuMem.node),
+      h(
+        'div',
+        { className: 'jp-pygent-charts' },
+        this._cpu.node,
+        this._mem.node,
+        this._gpu.node,
+        this._gpuMem.node
+      ),
       this._details,
       this._gpuDetails,
       h('section', { 'aria-label': 'LLM backend' }, h('h3', {}, 'LLM backend'), this._ollama),
@@ -69,14 +84,18 @@ export class MetricsTab extends PygentTab {
     this.track(ctx.conn.on('system_metrics', d => this._system(d)));
     this.track(ctx.conn.on('gpu_metrics', d => this._gpuSample(d)));
     this.track(ctx.conn.on('system_alert', (d, env) => this._alert(d, env.ts)));
-    this.track(ctx.conn.on('ollama_status', d => {
-      this._ollamaStatus = d;
-      this._renderOllama();
-    }));
-    this.track(ctx.conn.on('ollama_metrics', d => {
-      this._ollamaMetrics = d;
-      this._renderOllama();
-    }));
+    this.track(
+      ctx.conn.on('ollama_status', d => {
+        this._ollamaStatus = d;
+        this._renderOllama();
+      })
+    );
+    this.track(
+      ctx.conn.on('ollama_metrics', d => {
+        this._ollamaMetrics = d;
+        this._renderOllama();
+      })
+    );
     ctx.settingsChanged.connect(this._applySettings, this);
   }
 
@@ -129,7 +148,10 @@ export class MetricsTab extends PygentTab {
     const load = Array.isArray(d.load_avg) ? d.load_avg.map(v => v.toFixed(2)).join(' ') : '–';
     this._details.replaceChildren(
       kv('CPU', `${d.cpu_percent.toFixed(1)}% of ${d.cpu_count ?? '?'} cores · load ${load}`),
-      kv('Memory', `${formatBytes(mem.used)} / ${formatBytes(mem.total)} (${mem.percent?.toFixed(1) ?? '–'}%)`),
+      kv(
+        'Memory',
+        `${formatBytes(mem.used)} / ${formatBytes(mem.total)} (${mem.percent?.toFixed(1) ?? '–'}%)`
+      ),
       kv('Disk', `${formatBytes(disk.used)} / ${formatBytes(disk.total)}`),
       kv('Server process', `${formatBytes(proc.rss)} RSS`),
       kv('Sampled', formatTime(t))
@@ -142,7 +164,9 @@ export class MetricsTab extends PygentTab {
     this._gpu.node.classList.toggle('jp-pygent-hidden', none);
     this._gpuMem.node.classList.toggle('jp-pygent-hidden', none);
     if (none) {
-      this._gpuDetails.replaceChildren(kv('GPU', d.error ? `not available (${d.error})` : 'no NVIDIA GPU'));
+      this._gpuDetails.replaceChildren(
+        kv('GPU', d.error ? `not available (${d.error})` : 'no NVIDIA GPU')
+      );
       return;
     }
     const t = typeof d.sampled_at === 'number' ? d.sampled_at : Date.now() / 1000;
@@ -159,7 +183,9 @@ export class MetricsTab extends PygentTab {
         this._gpuMem.addSeries({ name, color });
       }
       const memPct =
-        typeof g.memory_used === 'number' && typeof g.memory_total === 'number' && g.memory_total > 0
+        typeof g.memory_used === 'number' &&
+        typeof g.memory_total === 'number' &&
+        g.memory_total > 0
           ? (100 * g.memory_used) / g.memory_total
           : null;
       if (plot) {
@@ -187,7 +213,14 @@ export class MetricsTab extends PygentTab {
     this._alerts.replaceChildren(
       ...(this._active.size
         ? [...this._active.values()].map(a =>
-            h('li', { className: `jp-pygent-alert jp-pygent-alert-${a.severity ?? 'warning'}`, role: 'alert' }, a.message)
+            h(
+              'li',
+              {
+                className: `jp-pygent-alert jp-pygent-alert-${a.severity ?? 'warning'}`,
+                role: 'alert'
+              },
+              a.message
+            )
           )
         : [h('li', { className: 'jp-pygent-muted' }, 'No active alerts.')])
     );
@@ -201,20 +234,33 @@ export class MetricsTab extends PygentTab {
     const s = this._ollamaStatus ?? {};
     const m = this._ollamaMetrics;
     const running = Array.isArray(s.running_models)
-      ? s.running_models.map(r => (typeof r === 'string' ? r : (r as { name?: string }).name)).join(', ')
+      ? s.running_models
+          .map(r => (typeof r === 'string' ? r : (r as { name?: string }).name))
+          .join(', ')
       : '';
-    const reachable = s.reachable === true ? 'reachable' : s.reachable === false ? 'not reachable' : 'unknown';
+    const reachable =
+      s.reachable === true ? 'reachable' : s.reachable === false ? 'not reachable' : 'unknown';
     this._ollama.replaceChildren(
       kv('Backend', String(s.backend ?? '–')),
-      kv('Ollama', `${reachable}${s.host ? ` at ${s.host}` : ''}${s.version ? ` (v${s.version})` : ''}`),
+      kv(
+        'Ollama',
+        `${reachable}${s.host ? ` at ${s.host}` : ''}${s.version ? ` (v${s.version})` : ''}`
+      ),
       kv('Running models', running || '–'),
-      ...(m ? [kv('Last response', `${m.model ?? ''} ${num(m.tokens_per_s as number, ' tok/s')}`)] : [])
+      ...(m
+        ? [kv('Last response', `${m.model ?? ''} ${num(m.tokens_per_s as number, ' tok/s')}`)]
+        : [])
     );
   }
 }
 
 function kv(key: string, value: string): HTMLElement {
-  return h('div', { className: 'jp-pygent-kv-row' }, h('span', { className: 'jp-pygent-k' }, key), h('span', { className: 'jp-pygent-v' }, value));
+  return h(
+    'div',
+    { className: 'jp-pygent-kv-row' },
+    h('span', { className: 'jp-pygent-k' }, key),
+    h('span', { className: 'jp-pygent-v' }, value)
+  );
 }
 
 function num(v: number | null | undefined, unit: string): string {

@@ -70,7 +70,8 @@ export class ReasoningTab extends PygentTab {
     });
     this._task.addEventListener('change', () => {
       this._problem.value = this._task.value === 'game24' ? '4 5 6 10' : '';
-      this._problem.placeholder = this._task.value === 'game24' ? 'four numbers' : 'describe the problem';
+      this._problem.placeholder =
+        this._task.value === 'game24' ? 'four numbers' : 'describe the problem';
     });
     this._method = select(
       [
@@ -86,8 +87,13 @@ export class ReasoningTab extends PygentTab {
       value: 60,
       'aria-label': 'Budget: most model calls'
     });
-    this._start = button('Start', () => void this.start(), { className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start' });
-    this._stop = button('Stop', () => this.stop(), { disabled: true, className: 'jp-Button jp-mod-styled jp-pygent-stop' });
+    this._start = button('Start', () => void this.start(), {
+      className: 'jp-Button jp-mod-styled jp-mod-accept jp-pygent-start'
+    });
+    this._stop = button('Stop', () => this.stop(), {
+      disabled: true,
+      className: 'jp-Button jp-mod-styled jp-pygent-stop'
+    });
     this._runSelect = select([], {
       'aria-label': 'Run',
       onchange: () => {
@@ -96,7 +102,11 @@ export class ReasoningTab extends PygentTab {
       }
     });
     this._summary = h('div', { className: 'jp-pygent-summary', 'aria-live': 'polite' });
-    this._tree = h('ul', { className: 'jp-pygent-tree', role: 'tree', 'aria-label': 'Thought tree' });
+    this._tree = h('ul', {
+      className: 'jp-pygent-tree',
+      role: 'tree',
+      'aria-label': 'Thought tree'
+    });
     this.node.append(
       h(
         'form',
@@ -237,7 +247,9 @@ export class ReasoningTab extends PygentTab {
       this._summary.textContent = 'No run yet.';
       return;
     }
-    const best = new Set([...(run.complete?.best_path_ids ?? []), ...(run.complete?.best_path ?? [])].map(String));
+    const best = new Set(
+      [...(run.complete?.best_path_ids ?? []), ...(run.complete?.best_path ?? [])].map(String)
+    );
     const children = buildTree(run.nodes.values());
     const renderLevel = (parent: string, level: number): HTMLElement[] =>
       (children.get(parent) ?? []).map(n => {
@@ -252,8 +264,14 @@ export class ReasoningTab extends PygentTab {
             tabindex: -1,
             className: `jp-pygent-node jp-pygent-node-${n.status ?? 'proposed'}${onBest ? ' jp-pygent-best' : ''}`
           },
-          h('span', { className: 'jp-pygent-thought' }, n.thought || (n.depth === 0 || !n.parent_id ? `start: ${run.input ?? ''}` : n.id)),
-          typeof n.value === 'number' ? h('span', { className: 'jp-pygent-badge' }, `v=${n.value.toFixed(2)}`) : null,
+          h(
+            'span',
+            { className: 'jp-pygent-thought' },
+            n.thought || (n.depth === 0 || !n.parent_id ? `start: ${run.input ?? ''}` : n.id)
+          ),
+          typeof n.value === 'number'
+            ? h('span', { className: 'jp-pygent-badge' }, `v=${n.value.toFixed(2)}`)
+            : null,
           n.status ? h('span', { className: 'jp-pygent-status' }, n.status) : null
         );
         if (kids) {
@@ -267,12 +285,18 @@ export class ReasoningTab extends PygentTab {
       first.tabIndex = 0;
     }
     const c = run.complete;
-    const stats = (c?.stats ?? run.stats ?? {}) as { llm_calls?: number; tokens?: number; wall_time?: number };
+    const stats = (c?.stats ?? run.stats ?? {}) as {
+      llm_calls?: number;
+      tokens?: number;
+      wall_time?: number;
+    };
     const cost = [
       typeof stats.llm_calls === 'number' ? `${stats.llm_calls} LLM calls` : '',
       typeof stats.tokens === 'number' ? `${stats.tokens} tokens` : '',
       typeof stats.wall_time === 'number' ? `${stats.wall_time.toFixed(1)} s` : ''
-    ].filter(Boolean).join(' · ');
+    ]
+      .filter(Boolean)
+      .join(' · ');
     this._summary.textContent = c
       ? `Done${c.solved === true ? ' (solved)' : c.solved === false ? ' (not solved)' : ''}: ${c.answer ?? c.error ?? 'no answer'} · ${run.nodes.size} nodes${cost ? ' · ' + cost : ''}`
       : `Running · step ${run.step} · ${run.nodes.size} nodes${cost ? ' · ' + cost : ''}`;

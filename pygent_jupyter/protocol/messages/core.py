@@ -72,10 +72,15 @@ MESSAGES = [
     MessageSpec(
         "resume",
         CLIENT,
-        obj({"last_seq": integer(minimum=0)}, required=["last_seq"]),
+        obj(
+            {"last_seq": integer(minimum=0), "epoch": string(minLength=1, maxLength=64)},
+            required=["last_seq"],
+        ),
         "After a reconnect: replay every reliable event after `last_seq` that was meant for this "
-        "client, in order, then `resumed`. If some are gone from the buffer: `error{code:resync}`.",
-        {"type": "resume", "id": "r1", "data": {"last_seq": 41}},
+        "client, in order, then `resumed`. Pass the `epoch` from the previous "
+        "`connection_status`: if the server restarted since, or some events are gone from the "
+        "buffer, the answer is `error{code:resync}` (reload your state).",
+        {"type": "resume", "id": "r1", "data": {"last_seq": 41, "epoch": "3f9c2a7d10be"}},
     ),
     MessageSpec(
         "resumed",
@@ -138,6 +143,7 @@ MESSAGES = [
                 "protocol_version": integer(),
                 "capabilities": arr(string()),
                 "last_seq": integer(minimum=0),
+                "epoch": string(description="changes when the server restarts"),
                 "state": string(enum=["connected", "reconnecting", "disconnected"]),
             },
             required=["state"],
@@ -159,6 +165,7 @@ MESSAGES = [
                 "protocol_version": 1,
                 "capabilities": ["metrics"],
                 "last_seq": 0,
+                "epoch": "3f9c2a7d10be",
             },
         },
     ),

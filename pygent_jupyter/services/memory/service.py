@@ -190,16 +190,27 @@ class MemoryService(Service):
             lambda: MemoryStore(db, directory, self.index_config(), log=self.log)
         )
         self.store = store
-        opened = await self._run(store.open_all)
-        rebuilt = [n for n, how in opened.items() if how != "file"]
-        if rebuilt:
-            self.log.warning("memory: rebuilt %d index(es) from SQLite: %s", len(rebuilt), rebuilt)
+        # Verify/load every namespace on the worker thread without holding up the server's
+        # start; commands queue behind it on the same thread.
+        loading = asyncio.ensure_future(self._open_all(store))
+        self._background.add(loading)
+        loading.add_done_callback(self._background.discard)
         await self._setup_embedders()
         self._flusher = asyncio.ensure_future(self._flush_loop())
         agents = self.hub.service("agents")
         add_provider = getattr(agents, "add_context_provider", None)
         if add_provider is not None:
             self._unhook = add_provider(self.provide_context)
+
+    async def _open_all(self, store: MemoryStore) -> None:
+        started = time.perf_counter()
+        opened = await self._run(store.open_all)
+        rebuilt = sorted(n for n, how in opened.items() if how != "file")
+        if rebuilt:
+            self.log.warning("memory: rebuilt %d index(es) from SQLite: %s", len(rebuilt), rebuilt)
+        self.log.info(
+            "memory: %d namespace(s) ready in %.2f s", len(opened), time.perf_counter() - started
+        )
 
     async def _setup_embedders(self) -> None:
         local = MiniLMEmbedder()

@@ -1,0 +1,78 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from 'vitest';
+import { ISocketLike, PygentConnection } from '../src/connection';
+import { PanelContext } from '../src/context';
+import { McpTab } from '../src/tabs/mcp';
+import { EXAMPLES } from '../src/protocol.generated';
+
+class Socket implements ISocketLike {
+  readyState = 0;
+  sent: any[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+  close(): void {}
+}
+
+async function mcpTab(permissions: string[]) {
+  const socket = new Socket();
+  const conn = new PygentConnection({
+    url: 'ws://h/pygent/ws',
+    socketFactory: () => socket,
+    pingInterval: 0
+  });
+  conn.connect();
+  socket.readyState = 1;
+  socket.onopen?.({});
+  const asked: string[] = [];
+  const ctx = new PanelContext(conn, null, async path => {
+    asked.push(path);
+    return { identity: { username: 'u' }, permissions: { 'pygent:mcp': permissions } };
+  });
+  const tab = new McpTab(ctx);
+  await new Promise(r => setTimeout(r, 0));
+  const list = socket.sent.find(m => m.type === 'mcp_list_servers');
+  socket.onmessage?.({
+    data: JSON.stringify({ ...EXAMPLES.mcp_servers, reply_to: list.id, seq: 2 })
+  });
+  return { tab, socket, asked };
+}
+
+describe('MCP tab', () => {
+  it('asks Jupyter for pygent:mcp and offers start/stop to users who may', async () => {
+    const { tab, asked } = await mcpTab(['execute']);
+    expect(decodeURIComponent(asked[0])).toBe('api/me?permissions={"pygent:mcp":["execute"]}');
+    const row = tab.node.querySelector('tr[data-server]')!;
+    expect(row).not.toBeNull();
+    const labels = [...row.querySelectorAll('button')].map(b => b.textContent);
+    expect(labels.length).toBe(2);
+    expect(labels[1]).toBe('Restart');
+  });
+
+  it('shows no start/stop to users who may not', async () => {
+    const { tab } = await mcpTab([]);
+    const row = tab.node.querySelector('tr[data-server]')!;
+    expect(row).not.toBeNull();
+    expect(row.querySelectorAll('button')).toHaveLength(0);
+  });
+
+  it('lists the servers from mcp_servers with state and tools', async () => {
+    const { tab } = await mcpTab([]);
+    const servers = (EXAMPLES.mcp_servers.data as any).servers as Array<{
+      server_id: string;
+      state: string;
+    }>;
+    const rows = [...tab.node.querySelectorAll('tr[data-server]')];
+    expect(rows.map(r => r.getAttribute('data-server')).sort()).toEqual(
+      servers.map(s => s.server_id).sort()
+    );
+    const first = tab.node.querySelector(
+      `tr[data-server="${servers[0].server_id}"] .jp-pygent-state`
+    )!;
+    expect(first.textContent).toBe(servers[0].state);
+  });
+});

@@ -125,6 +125,8 @@ export type ConnectionStatusData = {
   protocol_version?: number;
   capabilities?: Array<string>;
   last_seq?: number;
+  /** changes when the server restarts */
+  epoch?: string;
   state: "connected" | "reconnecting" | "disconnected";
   [key: string]: unknown;
 };
@@ -680,10 +682,11 @@ export type ReasoningUpdateData = {
 export type RequestSystemMetricsData = Record<string, never>;
 
 /**
- * `resume` (client, core): After a reconnect: replay every reliable event after `last_seq` that was meant for this client, in order, then `resumed`. If some are gone from the buffer: `error{code:resync}`.
+ * `resume` (client, core): After a reconnect: replay every reliable event after `last_seq` that was meant for this client, in order, then `resumed`. Pass the `epoch` from the previous `connection_status`: if the server restarted since, or some events are gone from the buffer, the answer is `error{code:resync}` (reload your state).
  */
 export type ResumeData = {
   last_seq: number;
+  epoch?: string;
 };
 
 /**
@@ -1089,6 +1092,7 @@ export const EXAMPLES: Record<string, Envelope> = {
       ],
       "client_id": "k-91c0",
       "connection_id": "c-5f2a",
+      "epoch": "3f9c2a7d10be",
       "last_seq": 0,
       "protocol_version": 1,
       "server_version": "0.1.0",
@@ -1763,6 +1767,7 @@ export const EXAMPLES: Record<string, Envelope> = {
   },
   "resume": {
     "data": {
+      "epoch": "3f9c2a7d10be",
       "last_seq": 41
     },
     "id": "r1",

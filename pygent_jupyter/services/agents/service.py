@@ -37,6 +37,7 @@ __all__ = ["AgentsService", "ContextProvider", "ToolCall", "confidence"]
 ContextProvider = Callable[[str, str], Awaitable[Sequence[dict[str, Any]]]]
 ListTools = Callable[[str], Awaitable[Sequence[dict[str, Any]]]]
 ToolCall = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
+AnswerListener = Callable[[str, str, str, dict[str, Any]], Awaitable[Any]]
 
 
 def confidence(logprobs: Sequence[float] | None) -> float | None:
@@ -110,6 +111,8 @@ class AgentsService(Service):
         self.store: ConversationStore | None = None
         self._override: LLMProvider | None = None
         self._context_providers: list[ContextProvider] = []
+        self._answer_listeners: list[AnswerListener] = []
+        self._listener_tasks: set[asyncio.Future[Any]] = set()
         self._tool_sources: list[_ToolSource] = []
 
     # -- seams for other services -----------------------------------------------------------
@@ -148,6 +151,25 @@ class AgentsService(Service):
         Returns a function that removes the provider."""
         self._context_providers.append(provider)
         return lambda: self._context_providers.remove(provider)
+
+    def add_answer_listener(self, listener: AnswerListener) -> Callable[[], None]:
+        """Add ``async listener(user, conversation_id, text, metadata)``, called in the
+        background after each complete answer is committed (e.g. to embed it in memory).
+        Failures are logged, never shown to the chat. Returns a remover."""
+        self._answer_listeners.append(listener)
+        return lambda: self._answer_listeners.remove(listener)
+
+    def _notify_answer(self, user: str, conv_id: str, text: str, meta: dict[str, Any]) -> None:
+        async def call(listener: AnswerListener) -> None:
+            try:
+                await listener(user, conv_id, text, meta)
+            except Exception:
+                self.log.exception("answer listener failed")
+
+        for listener in list(self._answer_listeners):
+            task = asyncio.ensure_future(call(listener))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
 
     def add_tool_provider(
         self, list_tools: ListTools, call_tool: ToolCall, *, name: str = "tools"
@@ -311,6 +333,7 @@ class AgentsService(Service):
         await store.add_answer(
             user, conv_id, answer_id, completion.text, agent_name, metadata=metadata
         )
+        self._notify_answer(user, conv_id, completion.text, {"agentId": agent_name})
         request.reply(
             "chat_response",
             {

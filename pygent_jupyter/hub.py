@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import PROTOCOL_VERSION, __version__
 from .protocol import ErrorCode, Message, PygentError, decode
 from .protocol.envelope import encode
-from .server.connections import Connection, ConnectionManager
+from .server.connections import Connection, ConnectionManager, in_command
 
 if TYPE_CHECKING:
     from .services.base import Service
@@ -309,6 +309,7 @@ class Hub:
         task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
 
     async def _run(self, handler: Handler, request: Request, key: str) -> None:
+        in_command.set(True)  # this task's context only: its replies are coalesced
         try:
             await handler(request)
         except PygentError as error:

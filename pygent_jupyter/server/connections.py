@@ -1,12 +1,13 @@
 """Connections and their bounded outboxes, indexed by id, user and topic.
 
-The first frame sent to a :class:`Connection` in a turn of the event loop is written at
-once; any that follow in the same turn are coalesced and written together at the end of the
-turn (two ``send()`` syscalls for a three-event reply, and no waiting as with Nagle's
-algorithm). While the transport keeps up, that is all. When unflushed
-bytes pass ``high_water``, reliable frames wait in a bounded queue and lossy frames keep only
-the newest one per topic. A client whose queue passes ``max_queue_bytes`` is closed with
-1008, so one slow reader can never grow server memory without bound.
+Frames sent to a :class:`Connection` in one turn of the event loop are coalesced and written
+together at the end of that turn (one ``send()`` syscall for a three-event reply, and no
+waiting as with Nagle's algorithm); outside service commands the first frame of a turn is
+written at once, so a ``pong`` never waits. While the transport keeps up, that is all.
+
+When unflushed bytes pass ``high_water``, reliable frames wait in a bounded queue and lossy
+frames keep only the newest one per topic. A client whose queue passes ``max_queue_bytes``
+is closed with 1008, so one slow reader can never grow server memory without bound.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ import contextlib
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
-__all__ = ["CLOSE_TOO_SLOW", "Connection", "ConnectionManager", "Transport"]
+__all__ = ["CLOSE_TOO_SLOW", "Connection", "ConnectionManager", "Transport", "in_command"]
 
 CLOSE_TOO_SLOW = 1008
+
+in_command: ContextVar[bool] = ContextVar("pygent_in_command", default=False)
+"""True inside a service command's task, whose replies tend to come in bursts: there even the
+first frame of a loop turn waits for the end of the turn, to leave in one write with the rest."""
 
 
 class Transport(Protocol):
@@ -108,10 +114,11 @@ class Connection:
             and not self._latest
         ):
             if not self._turn_started:
-                # first frame this turn: write through at once, coalesce the rest
                 self._turn_started = True
                 self.schedule_flush(self)
-                return self._write([frame], len(frame))
+                if not in_command.get():
+                    # a built-in answer or an event: write through at once
+                    return self._write([frame], len(frame))
             self._batch.append(frame)
             self._batch_bytes += len(frame)
             return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from datetime import datetime, timezone
 from typing import Any
@@ -57,7 +58,7 @@ class MetricsDashboard(EventWidget):
                 rows=2,
                 cols=1,
                 shared_xaxes=True,
-                vertical_spacing=0.08,
+                vertical_spacing=0.2,
                 subplot_titles=("Utilization %", "GPU memory % / temperature °C"),
             )
         )
@@ -76,10 +77,10 @@ class MetricsDashboard(EventWidget):
             name="no-gpu",
             visible=False,
             showarrow=False,
-            xref="x2 domain",
-            yref="y2 domain",
+            xref="paper",
+            yref="paper",
             x=0.5,
-            y=0.5,
+            y=0.22,
             font={"color": "#6b7280"},
         )
         self.banner = W.HTML()
@@ -99,7 +100,7 @@ class MetricsDashboard(EventWidget):
                 series.popleft()
 
     def _on_system_metrics(self, data: dict[str, Any], event: dict[str, Any]) -> None:
-        t = float(data.get("sampled_at") or 0.0)
+        t = float(data.get("sampled_at") or time.time())
         memory = data.get("memory") or {}
         mem = memory.get("percent")
         self.system.append((t, float(data.get("cpu_percent", 0.0)), mem))
@@ -108,7 +109,7 @@ class MetricsDashboard(EventWidget):
 
     def _on_gpu_metrics(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         self.gpu_available = bool(data.get("available"))
-        t = float(data.get("sampled_at") or 0.0)
+        t = float(data.get("sampled_at") or time.time())
         for gpu in data.get("gpus") or []:
             index = int(gpu.get("index", 0))
             self.gpu_names[index] = str(gpu.get("name", f"GPU {index}"))
@@ -178,6 +179,9 @@ class MetricsDashboard(EventWidget):
                 for suffix, pos in (("util %", 1), ("VRAM %", 2), ("temp °C", 3)):
                     trace = by_name[f"{label} {suffix}"]
                     trace.x, trace.y = gx, [s[pos] for s in series]
+            if self.system:  # show the window, not plotly's guess from one or two points
+                newest = self.system[-1][0]
+                fig.update_xaxes(range=[_when(newest - self.window), _when(newest)])
         if fig.layout.annotations:
             no_gpu = self.gpu_available is False and not self.gpus
             for note in fig.layout.annotations:

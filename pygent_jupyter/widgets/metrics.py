@@ -181,7 +181,8 @@ class MetricsDashboard(EventWidget):
                     trace.x, trace.y = gx, [s[pos] for s in series]
             if self.system:  # show the window, not plotly's guess from one or two points
                 newest = self.system[-1][0]
-                fig.update_xaxes(range=[_when(newest - self.window), _when(newest)])
+                pad = 0.03 * self.window
+                fig.update_xaxes(range=[_when(newest - self.window), _when(newest + pad)])
         if fig.layout.annotations:
             no_gpu = self.gpu_available is False and not self.gpus
             for note in fig.layout.annotations:

@@ -59,17 +59,27 @@ async def pygent(port: int) -> websockets.ClientConnection:
     return ws
 
 
-async def rtt(ws: websockets.ClientConnection, type_: str, replies: int, n: int) -> list[float]:
-    """Round trips of ``type_`` commands (unique ids), each awaiting ``replies`` frames."""
-    out = []
+async def once(ws: websockets.ClientConnection, type_: str, replies: int, i: int) -> float:
+    """One round trip of a ``type_`` command (unique id) awaiting ``replies`` frames, in ms."""
+    frame = json.dumps({"type": type_, "id": f"r{i}", "data": {}})
+    t0 = time.perf_counter()
+    await ws.send(frame)
+    for _ in range(replies):
+        await ws.recv()
+    return (time.perf_counter() - t0) * 1e3
+
+
+async def interleaved(
+    cases: list[tuple[websockets.ClientConnection, str, int]], n: int
+) -> list[list[float]]:
+    """``n`` round trips of each case, taken in turn so every case sees the same machine
+    conditions (this machine is shared: sequential blocks would compare different loads)."""
+    out: list[list[float]] = [[] for _ in cases]
     for i in range(n + 50):
-        frame = json.dumps({"type": type_, "id": f"r{i}", "data": {}})
-        t0 = time.perf_counter()
-        await ws.send(frame)
-        for _ in range(replies):
-            await ws.recv()
-        if i >= 50:  # warm-up
-            out.append((time.perf_counter() - t0) * 1e3)
+        for samples, (ws, type_, replies) in zip(out, cases, strict=True):
+            elapsed = await once(ws, type_, replies, i)
+            if i >= 50:  # warm-up
+                samples.append(elapsed)
     return out
 
 
@@ -85,10 +95,10 @@ async def main(quick: bool) -> None:
             echo = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo")
             echo3 = await websockets.connect(f"ws://127.0.0.1:{port}/bench/echo3")
             ws = await pygent(port)
-            bare = await rtt(echo, "ping", 1, n)
-            ours = await rtt(ws, "ping", 1, n)
-            ours3 = await rtt(ws, "request_system_metrics", 3, n)
-            nagle = await rtt(echo3, "ping", 3, min(n, 100))
+            bare, ours, ours3 = await interleaved(
+                [(echo, "ping", 1), (ws, "ping", 1), (ws, "request_system_metrics", 3)], n
+            )
+            (nagle,) = await interleaved([(echo3, "ping", 3)], min(n, 100))
             print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}")
             for name, vals in [
                 ("bare Tornado echo", bare),
@@ -112,18 +122,24 @@ async def main(quick: bool) -> None:
                 async for _ in c:
                     pass
 
-            print(f"\n{'clients':>8}{'hub ms':>9}{'bare ms':>9}{'ratio':>7}  KiB/idle conn")
+            # idle memory first, before any fan-out has allocated (and freed) buffers
+            per_conn: dict[int, float] = {}
             for size in sizes:
-                rss0 = proc.memory_info().rss
-                before = len(clients)
+                rss0, before = proc.memory_info().rss, len(clients)
                 while len(clients) < size:
                     batch = await asyncio.gather(
                         *[pygent(port) for _ in range(min(200, size - len(clients)))]
                     )
                     clients += batch
                 await asyncio.sleep(1.0)
-                per_conn = (proc.memory_info().rss - rss0) / max(1, size - before) / 1024
-                drains += [asyncio.ensure_future(drain(c)) for c in clients[len(drains) :]]
+                per_conn[size] = (proc.memory_info().rss - rss0) / (size - before) / 1024
+            errors = sum(1 for c in clients if c.close_code is not None)
+            drains += [asyncio.ensure_future(drain(c)) for c in clients]
+            print(f"\n{'clients':>8}{'hub ms':>9}{'bare ms':>9}{'ratio':>7}  KiB/idle conn")
+            for size in sorted(sizes, reverse=True):  # then fan out, closing clients in between
+                while len(clients) > size:
+                    await clients.pop().close()
+                await asyncio.sleep(0.5)
                 await ws.send(
                     json.dumps({"type": "ollama_list_models", "id": f"f{size}", "data": {}})
                 )
@@ -135,11 +151,9 @@ async def main(quick: bool) -> None:
                 ratio = data["hub_ms"] / data["bare_ms"]
                 print(
                     f"{data['clients']:8d}{data['hub_ms']:9.2f}{data['bare_ms']:9.2f}"
-                    f"{ratio:7.2f}  {per_conn:6.1f}"
+                    f"{ratio:7.2f}  {per_conn[size]:6.1f}"
                 )
-                await asyncio.sleep(0.5)
-            errors = sum(1 for c in clients if c.close_code is not None)
-            print(f"\n{len(clients)} concurrent connections held; {errors} closed with an error")
+            print(f"\n{max(sizes)} concurrent connections held; {errors} closed with an error")
             print("targets: fan-out ratio <= 1.2, <= 32 KiB per idle connection")
             for t in drains:
                 t.cancel()

@@ -32,8 +32,8 @@ first frame of a loop turn waits for the end of the turn, to leave in one write 
 class Transport(Protocol):
     """What a connection needs from its socket (the Tornado handler implements it)."""
 
-    def write_frames(self, frames: Sequence[str]) -> Awaitable[None]:
-        """Write text frames in order; the awaitable resolves once they are flushed."""
+    def write_frames(self, frames: Sequence[str]) -> asyncio.Future[None]:
+        """Write text frames in order; the future resolves once they are flushed."""
         ...
 
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
@@ -83,6 +83,7 @@ class Connection:
         self._high_water = high_water
         self._max_queue_bytes = max_queue_bytes
         self._inflight = 0
+        self._sizes: deque[int] = deque()  # sizes of the writes in flight, oldest first
         self._turn_started = False
         self._batch: list[str] = []
         self._batch_bytes = 0
@@ -167,12 +168,13 @@ class Connection:
             self._drop_buffers()
             return False
         self._inflight += size
-        future = asyncio.ensure_future(future)
-        future.add_done_callback(lambda f, n=size: self._written(f, n))  # type: ignore[misc]
+        self._sizes.append(size)
+        future.add_done_callback(self._written)
         return True
 
-    def _written(self, future: asyncio.Future[Any], size: int) -> None:
-        self._inflight -= size
+    def _written(self, future: asyncio.Future[Any]) -> None:
+        # a stream's writes complete in order, so this future is the oldest one in flight
+        self._inflight -= self._sizes.popleft()
         if future.cancelled() or future.exception() is not None:
             self.closed = True
             self._drop_buffers()

@@ -7,9 +7,10 @@ frame is delegated. No feature logic lives here.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import struct
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -70,6 +71,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.kernel_credential = True
 
     kernel_credential = False
+    _compressing = False
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -83,6 +85,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open()  # starts Jupyter's keepalive pings
         self.set_nodelay(True)
+        self._compressing = self.get_compression_options() is not None
         client_id = self.get_argument("client_id", None)
         if client_id is not None and not (0 < len(client_id) <= 128 and client_id.isprintable()):
             client_id = None
@@ -107,13 +110,15 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             )
         )
 
-    def write_frames(self, frames: Sequence[str]) -> Awaitable[None]:
+    def write_frames(self, frames: Sequence[str]) -> asyncio.Future[None]:
         """Write text frames with one stream write (one syscall) when compression is off."""
+        if len(frames) == 1:
+            return self.write_message(frames[0])
         ws = self.ws_connection
         if ws is None or ws.is_closing() or ws.stream is None:
             raise WebSocketClosedError()
-        if len(frames) == 1 or self.get_compression_options() is not None:
-            future: Awaitable[None] = self.write_message(frames[0])
+        if self._compressing:
+            future = self.write_message(frames[0])
             for frame in frames[1:]:
                 future = self.write_message(frame)
             return future

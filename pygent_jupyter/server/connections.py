@@ -32,8 +32,8 @@ first frame of a loop turn waits for the end of the turn, to leave in one write 
 class Transport(Protocol):
     """What a connection needs from its socket (the Tornado handler implements it)."""
 
-    def write_frames(self, frames: Sequence[str]) -> asyncio.Future[None]:
-        """Write text frames in order; the future resolves once they are flushed."""
+    def write_frames(self, frames: Sequence[str]) -> Awaitable[None]:
+        """Write text frames in order; the awaitable resolves once they are flushed."""
         ...
 
     def close(self, code: int | None = None, reason: str | None = None) -> None: ...
@@ -169,7 +169,7 @@ class Connection:
             return False
         self._inflight += size
         self._sizes.append(size)
-        future.add_done_callback(self._written)
+        asyncio.ensure_future(future).add_done_callback(self._written)
         return True
 
     def _written(self, future: asyncio.Future[Any]) -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "MessageSpec",
     "arr",
     "boolean",
+    "identifier",
     "integer",
     "number",
     "obj",
@@ -61,6 +62,11 @@ def obj(
 
 def string(**extra: Any) -> Schema:
     return {"type": "string", **extra}
+
+
+def identifier(**extra: Any) -> Schema:
+    """An id a client sends back (request, run, conversation): 1 to 128 characters."""
+    return string(minLength=1, maxLength=128, **extra)
 
 
 def integer(**extra: Any) -> Schema:

@@ -4,33 +4,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pygent_jupyter.llm import ChatChunk, ChatMessage, Completion, Options
+from pygent_jupyter.llm import ChatMessage, Completion, Options
+from pygent_jupyter.testing.scripted import ScriptedLLMBase
 
 Responder = Callable[[Sequence[ChatMessage], Options], str]
 
 
-class ScriptedChatModel:
+class ScriptedChatModel(ScriptedLLMBase):
     """An LLMProvider answering ``chat`` with ``respond(messages, options)``.
 
     Tokens are counted as words. Records calls, in-flight peak and cancellations.
     """
 
-    name = "scripted"
-
     def __init__(self, respond: Responder, *, latency: float = 0.0) -> None:
+        super().__init__(latency=latency)
         self.respond = respond
-        self.latency = latency
         self.calls: list[tuple[list[ChatMessage], Options]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    @property
-    def default_model(self) -> str:
-        return "scripted-1"
 
     async def chat(
         self,
@@ -42,14 +34,8 @@ class ScriptedChatModel:
     ) -> Completion:
         opts: Options = options or {}
         self.calls.append((list(messages), opts))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
+        async with self.call():
             text = self.respond(messages, opts)
-        finally:
-            self.in_flight -= 1
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return Completion(
             text=text,
@@ -63,27 +49,6 @@ class ScriptedChatModel:
         self, prompt: str, *, model: str | None = None, options: Options | None = None
     ) -> Completion:
         return await self.chat([{"role": "user", "content": prompt}], model=model, options=options)
-
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        completion = await self.chat(messages, model=model, options=options)
-        yield ChatChunk(delta=completion.text)
-        yield ChatChunk(delta="", done=True, completion=completion)
-
-    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        return [[float(len(t))] for t in texts]
-
-    async def list_models(self) -> list[dict[str, Any]]:
-        return [{"name": self.default_model}]
-
-    async def health(self) -> dict[str, Any]:
-        return {"state": "up"}
 
 
 KEY_PHRASE = "Reply with only the number."

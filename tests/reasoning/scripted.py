@@ -8,52 +8,34 @@ brute-force solvability), so whole searches can run without a model.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from pygent_jupyter.llm import ChatChunk, ChatMessage, Completion, Options
+from pygent_jupyter.llm import ChatMessage, Completion, Options
 from pygent_jupyter.services.reasoning.game24 import check_answer, parse_numbers, solutions
+from pygent_jupyter.testing.scripted import ScriptedLLMBase
 
 Responder = Callable[[str, Options], str]
 
 __all__ = ["ScriptedProvider", "game24_oracle"]
 
 
-class ScriptedProvider:
+class ScriptedProvider(ScriptedLLMBase):
     """An LLMProvider whose answers come from a function; counts calls and concurrency."""
 
-    name = "scripted"
-
     def __init__(self, respond: Responder, *, latency: float = 0.0) -> None:
+        super().__init__(latency=latency)
         self.respond = respond
-        self.latency = latency
         self.calls: list[tuple[str, Options]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.cancelled = 0
-
-    @property
-    def default_model(self) -> str:
-        return "scripted-1"
 
     async def generate(
         self, prompt: str, *, model: str | None = None, options: Options | None = None
     ) -> Completion:
         opts: Options = options or {}
         self.calls.append((prompt, opts))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
+        async with self.call():
             text = self.respond(prompt, opts)
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        finally:
-            self.in_flight -= 1
         return Completion(
             text=text,
             model=model or self.default_model,
@@ -71,26 +53,6 @@ class ScriptedProvider:
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> Completion:
         return await self.generate(messages[-1].get("content", ""), model=model, options=options)
-
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        completion = await self.chat(messages, model=model, options=options)
-        yield ChatChunk(delta=completion.text, done=True, completion=completion)
-
-    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        return [[float(len(t))] for t in texts]
-
-    async def list_models(self) -> list[dict[str, Any]]:
-        return [{"name": self.default_model}]
-
-    async def health(self) -> dict[str, Any]:
-        return {"state": "up"}
 
     def prompts(self, contains: str = "") -> list[str]:
         return [p for p, _ in self.calls if contains in p]

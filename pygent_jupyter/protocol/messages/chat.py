@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from ..spec import CLIENT, SERVER, MessageSpec, arr, boolean, integer, number, obj, string
+from ..spec import (
+    CLIENT,
+    SERVER,
+    MessageSpec,
+    arr,
+    boolean,
+    identifier,
+    integer,
+    number,
+    obj,
+    string,
+)
 
-ID = string(minLength=1, maxLength=128)
+ID = identifier()
 
 MESSAGES = [
     MessageSpec(

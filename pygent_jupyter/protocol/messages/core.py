@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import CLIENT, LOCAL, SERVER, MessageSpec, arr, integer, number, obj, string
+from ..spec import CLIENT, LOCAL, SERVER, MessageSpec, arr, identifier, integer, number, obj, string
 
 TOPIC = string(enum=["metrics", "ollama", "mcp", "memory"])
 ERROR_CODES = [
@@ -101,7 +101,7 @@ MESSAGES = [
     MessageSpec(
         "cancel",
         CLIENT,
-        obj({"request_id": string(minLength=1, maxLength=128)}, required=["request_id"]),
+        obj({"request_id": identifier()}, required=["request_id"]),
         "Cancel a command still running (e.g. a streaming `chat_message`), by that message's `id`.",
         {"type": "cancel", "id": "c2", "data": {"request_id": "m1"}},
     ),

@@ -8,7 +8,18 @@ per generation) and ``evolution_complete``.
 
 from __future__ import annotations
 
-from ..spec import CLIENT, SERVER, MessageSpec, arr, boolean, integer, number, obj, string
+from ..spec import (
+    CLIENT,
+    SERVER,
+    MessageSpec,
+    arr,
+    boolean,
+    identifier,
+    integer,
+    number,
+    obj,
+    string,
+)
 
 _GENES = ["system_prompt", "model", "temperature", "top_p", "few_shot", "tools"]
 _UNIT = number(minimum=0, maximum=1)
@@ -147,7 +158,7 @@ MESSAGES = [
     MessageSpec(
         "stop_evolution",
         CLIENT,
-        obj({"run_id": string(minLength=1, maxLength=128)}, required=["run_id"]),
+        obj({"run_id": identifier()}, required=["run_id"]),
         "Stop a run of yours: evaluations in flight finish, no new ones start, and the run "
         "completes (`evolution_complete`, status `stopped`) with what it has. Replies "
         '`evolution_progress{phase: "stopping"}`.',
@@ -315,7 +326,7 @@ MESSAGES = [
     MessageSpec(
         "get_evolution_run",
         CLIENT,
-        obj({"run_id": string(minLength=1, maxLength=128)}, required=["run_id"]),
+        obj({"run_id": identifier()}, required=["run_id"]),
         "One saved run of yours with its config, logbook (one row per generation), genealogy "
         "(every evaluated variant: parents, operator, generation, fitness, genome) and result. "
         "Replies `evolution_run`.",

@@ -7,9 +7,20 @@ Parameter names follow the Tree of Thoughts paper's reference code (``method_gen
 
 from __future__ import annotations
 
-from ..spec import CLIENT, SERVER, MessageSpec, arr, boolean, integer, number, obj, string
+from ..spec import (
+    CLIENT,
+    SERVER,
+    MessageSpec,
+    arr,
+    boolean,
+    identifier,
+    integer,
+    number,
+    obj,
+    string,
+)
 
-RUN_ID = string(minLength=1, maxLength=128)
+RUN_ID = identifier()
 
 NODE = obj(
     {

@@ -13,14 +13,14 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider, User
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Enum, Int, List, Unicode, default
+from traitlets import Enum, Float, Int, List, Unicode, default
 
 from ._version import __version__
 from .hub import Hub
 from .server.handler import PygentWebSocketHandler
 from .server.rest import HealthHandler, SchemaHandler
 from .services.base import Service
-from .storage import Database
+from .storage import Database, DatabaseUnusable
 
 __all__ = ["ENV_TOKEN", "ENV_URL", "PygentJupyter"]
 
@@ -56,6 +56,18 @@ class PygentJupyter(ExtensionApp):
 
     replay_buffer_size = Int(
         1000, help="Reliable events kept per user for `resume` after a reconnect."
+    ).tag(config=True)
+
+    replay_buffer_bytes = Int(
+        4 * 1024 * 1024,
+        help="Bytes of reliable events kept per user for `resume`; older events are dropped "
+        "first and a client resuming from before them is told to `resync`.",
+    ).tag(config=True)
+
+    service_ready_timeout = Float(
+        30.0,
+        help="Seconds a command sent before its service has started waits for it; after "
+        "that it is answered `unavailable` with a retry hint.",
     ).tag(config=True)
 
     db_path = Unicode(
@@ -113,14 +125,28 @@ class PygentJupyter(ExtensionApp):
         return secrets.token_urlsafe(32)
 
     hub: Hub
-    db: Database
+    db: Database | None
 
     # -- wiring ---------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
-        self.db = Database(self.db_path)
-        self.hub = Hub(db=self.db, replay_size=self.replay_buffer_size, log=self.log)
+        try:
+            self.db = Database(self.db_path)
+        except DatabaseUnusable as exc:
+            # one clear ERROR, no traceback: the socket stays up and says why nothing works
+            self.log.error("pygent-jupyter: %s Until then no pygent service runs.", exc)
+            self.db = None
+        self.hub = Hub(
+            db=self.db,
+            replay_size=self.replay_buffer_size,
+            replay_bytes=self.replay_buffer_bytes,
+            ready_timeout=self.service_ready_timeout,
+            log=self.log,
+        )
         for spec in self.services:
+            if self.db is None:
+                self.hub.unavailable[spec] = "the database is unusable; see the server log"
+                continue
             service = self._make_service(spec)
             if service is not None:
                 self.hub.register(service)
@@ -153,7 +179,8 @@ class PygentJupyter(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.hub.stop()
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     # -- identity -------------------------------------------------------------------------
 

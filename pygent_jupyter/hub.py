@@ -12,7 +12,17 @@ Contract for services (see :class:`~pygent_jupyter.services.base.Service`):
   ``hub.publish_topic(topic, …)`` to the topic's subscribers, lossy.
 
 Every server event carries ``seq`` (per user, increasing) and ``ts``. Reliable events are kept
-in a bounded ring per user so that ``resume{last_seq}`` can replay what a client missed.
+in a ring per user, bounded in count (``replay_size``) and bytes (``replay_bytes``), so that
+``resume{last_seq}`` can replay what a client missed; types marked ``replay=False`` in the
+catalog (token deltas: the final ``chat_response`` carries the whole answer) are not kept. A
+resume whose gap was evicted, or whose replay would not fit the connection's outbox, is
+answered ``resync``.
+
+Readiness: a command reaches its service only after the service's ``start()`` returned. One
+sent earlier waits up to ``ready_timeout`` seconds, then gets ``unavailable`` with
+``details.retry_after``; one for a service that failed to start gets ``unavailable`` at once.
+``connection_status.capabilities`` lists started services only, and a ``capabilities`` event
+tells every connection when a service comes up (followed by that service's greeting).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._version import PROTOCOL_VERSION, __version__
-from .protocol import ErrorCode, Message, PygentError, decode
+from .protocol import CATALOG, ErrorCode, Message, PygentError, decode
 from .protocol.envelope import encode
 from .server.connections import Connection, ConnectionManager, in_command
 
@@ -50,6 +60,7 @@ class _UserStream:
 
     seq: int = 0
     ring: deque[tuple[int, str | None, str]] = field(default_factory=deque)
+    ring_bytes: int = 0  # sum of len(frame) over the ring
     evicted_upto: int = 0  # highest seq no longer in the ring
 
 
@@ -94,17 +105,23 @@ class Hub:
         *,
         db: Database | None = None,
         replay_size: int = 1000,
+        replay_bytes: int = 4 * 1024 * 1024,
+        ready_timeout: float = 30.0,
         log: logging.Logger = log,
     ) -> None:
         self.connections = connections or ConnectionManager()
         self.db = db
         self.replay_size = replay_size
+        self.replay_bytes = replay_bytes
+        self.ready_timeout = ready_timeout
         self.log = log
         self.started_at = time.time()
         self.epoch = uuid.uuid4().hex[:12]  # tells a resuming client the server restarted
         self.services: dict[str, Service] = {}
         self.unavailable: dict[str, str] = {}  # services that failed to load, with why
         self._commands: dict[str, Handler] = {}
+        self._owners: dict[str, Service] = {}  # command type -> the service handling it
+        self._ready: dict[str, asyncio.Event] = {}  # service name -> set once start() ended
         self._streams: dict[str, _UserStream] = {}
         self._topic_listeners: list[Callable[[str, int], None]] = []
 
@@ -116,19 +133,69 @@ class Hub:
             if type_ in self._commands or type_ in _BUILTIN:
                 raise ValueError(f"command {type_!r} is already handled")
             self._commands[type_] = handler
+            self._owners[type_] = service
         self.services[service.name] = service
+        self._ready[service.name] = asyncio.Event()
 
     def service(self, name: str) -> Service | None:
         return self.services.get(name)
 
     async def start(self) -> None:
-        """Start every service; a service that fails to start is logged and marked down."""
+        """Start every service in order; a service that fails to start is logged and marked
+        down. Each one that comes up is announced to open connections (``capabilities``)."""
         for service in self.services.values():
             try:
                 await service.start()
             except Exception:
                 self.log.exception("pygent service %s failed to start", service.name)
                 service.start_error = "failed to start; see the server log"
+            else:
+                service.started = True
+            self._ready[service.name].set()
+            self._announce(service)
+
+    def _announce(self, service: Service) -> None:
+        """Tell every open connection that ``service`` finished starting (or failed to)."""
+        if not len(self.connections):
+            return
+        up = service.name in self.capabilities()
+        self.broadcast(
+            "capabilities",
+            {
+                "capabilities": self.capabilities(),
+                "service": service.name,
+                "state": "up" if up else "down",
+            },
+        )
+        if up:
+            for conn in self.connections:
+                for type_, data in service.greeting(conn):
+                    self.send_to(conn, type_, data)
+
+    def is_ready(self, service: Service) -> bool:
+        """Whether ``service.start()`` has returned (or failed)."""
+        event = self._ready.get(service.name)
+        return event is None or event.is_set()
+
+    async def wait_ready(self, service: Service) -> None:
+        """Return once ``service`` started; raise ``unavailable`` if it failed to or is still
+        starting after ``ready_timeout`` seconds (with ``details.retry_after``)."""
+        event = self._ready.get(service.name)
+        if event is not None and not event.is_set():
+            try:
+                await asyncio.wait_for(event.wait(), self.ready_timeout)
+            except asyncio.TimeoutError:
+                raise PygentError(
+                    ErrorCode.UNAVAILABLE,
+                    f"the {service.name} service is still starting; retry in a few seconds",
+                    details={"service": service.name, "retry_after": 5},
+                ) from None
+        if service.start_error is not None:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"the {service.name} service failed to start ({service.start_error})",
+                details={"service": service.name},
+            )
 
     async def stop(self) -> None:
         for conn in self.connections:
@@ -141,8 +208,12 @@ class Hub:
                 self.log.exception("pygent service %s failed to stop cleanly", service.name)
 
     def capabilities(self) -> list[str]:
-        """Names of the services that are up."""
-        return [n for n, s in self.services.items() if s.health().get("state") == "up"]
+        """Names of the services whose ``start()`` returned and that report themselves up."""
+        return [
+            n
+            for n, s in self.services.items()
+            if s.started and self.is_ready(s) and s.health().get("state") == "up"
+        ]
 
     def health(self) -> dict[str, Any]:
         return {
@@ -166,10 +237,27 @@ class Hub:
             stream = self._streams[user] = _UserStream()
         return stream
 
-    def _remember(self, stream: _UserStream, client_id: str | None, frame: str) -> None:
+    def _remember(
+        self, stream: _UserStream, client_id: str | None, frame: str, type_: str = ""
+    ) -> None:
+        spec = CATALOG.get(type_)
+        if spec is not None and not spec.replay:
+            return
         stream.ring.append((stream.seq, client_id, frame))
-        while len(stream.ring) > self.replay_size:
-            stream.evicted_upto = stream.ring.popleft()[0]
+        stream.ring_bytes += len(frame)
+        while stream.ring and (
+            len(stream.ring) > self.replay_size or stream.ring_bytes > self.replay_bytes
+        ):
+            seq, _, old = stream.ring.popleft()
+            stream.ring_bytes -= len(old)
+            stream.evicted_upto = seq
+
+    def replay_stats(self) -> dict[str, dict[str, int]]:
+        """Per user: events and bytes held for ``resume`` (for health and tests)."""
+        return {
+            user: {"events": len(s.ring), "bytes": s.ring_bytes, "seq": s.seq}
+            for user, s in self._streams.items()
+        }
 
     def publish(
         self,
@@ -184,7 +272,7 @@ class Hub:
         stream = self._stream(user)
         stream.seq += 1
         frame = encode(type_, data, reply_to=reply_to, seq=stream.seq)
-        self._remember(stream, client_id, frame)
+        self._remember(stream, client_id, frame, type_)
         for conn in self.connections.of_user(user):
             if client_id is None or conn.client_id == client_id:
                 conn.send(frame)
@@ -197,7 +285,7 @@ class Hub:
             stream = self._stream(user)
             stream.seq += 1
             frame = _with_seq(body, stream.seq)
-            self._remember(stream, None, frame)
+            self._remember(stream, None, frame, type_)
             for conn in self.connections.of_user(user):
                 conn.send(frame)
 
@@ -239,6 +327,8 @@ class Hub:
             },
         )
         for service in self.services.values():
+            if not service.started or not self.is_ready(service):
+                continue  # greeted by _announce once it is up
             for type_, data in service.greeting(conn):
                 self.send_to(conn, type_, data)
 
@@ -304,13 +394,30 @@ class Hub:
             self._error(conn, refusal, message.id)
             return
         assert handler is not None
-        task = asyncio.ensure_future(self._run(handler, Request(self, conn, message), key))
+        owner = self._owners.get(message.type)
+        if owner is not None and owner.start_error is not None and self.is_ready(owner):
+            self._error(
+                conn,
+                PygentError(
+                    ErrorCode.UNAVAILABLE,
+                    f"the {owner.name} service failed to start ({owner.start_error})",
+                    details={"service": owner.name},
+                ),
+                message.id,
+            )
+            return
+        request = Request(self, conn, message)
+        task = asyncio.ensure_future(self._run(handler, request, key, owner))
         conn.tasks[key] = task
         task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
 
-    async def _run(self, handler: Handler, request: Request, key: str) -> None:
+    async def _run(
+        self, handler: Handler, request: Request, key: str, owner: Service | None = None
+    ) -> None:
         in_command.set(True)  # this task's context only: its replies are coalesced
         try:
+            if owner is not None and not self.is_ready(owner):
+                await self.wait_ready(owner)
             await handler(request)
         except PygentError as error:
             request.reply("error", error.to_data())
@@ -366,13 +473,24 @@ class Hub:
                 ErrorCode.RESYNC,
                 f"events after {last_seq} are no longer buffered (oldest kept: "
                 f"{stream.evicted_upto + 1}); reload your state",
-                details={"last_seq": stream.seq},
+                details={"last_seq": stream.seq, "epoch": self.epoch},
             )
-        replayed = 0
-        for seq, client_id, frame in list(stream.ring):
-            if seq > last_seq and (client_id is None or client_id == conn.client_id):
-                conn.send(frame)
-                replayed += 1
+        frames = [
+            frame
+            for seq, client_id, frame in stream.ring
+            if seq > last_seq and (client_id is None or client_id == conn.client_id)
+        ]
+        size = sum(map(len, frames))
+        if size > conn.max_queue_bytes:
+            raise PygentError(
+                ErrorCode.RESYNC,
+                f"the {len(frames)} events you missed ({size} bytes) exceed what this "
+                f"connection may queue ({conn.max_queue_bytes} bytes); reload your state",
+                details={"last_seq": stream.seq, "epoch": self.epoch},
+            )
+        for frame in frames:
+            conn.send(frame)
+        replayed = len(frames)
         self.send_to(conn, "resumed", {"replayed": replayed, "last_seq": stream.seq}, reply_to)
 
     def _cancel(self, conn: Connection, request_id: str, reply_to: str | None) -> None:

@@ -44,6 +44,8 @@ HELP = """\
 %pygent memory add "text" [--meta JSON] [--namespace NS]
 %pygent memory search "query" [--k N] [--namespace NS]
 %pygent history [--conversation ID] [--limit N]
+%pygent usage [--conversation ID]   model tokens/cost today (and in a conversation), budget
+%pygent backends                the model backends, their health and models
 %pygent help                    this text
 """
 
@@ -64,6 +66,8 @@ SUBCOMMANDS = (
     "mcp",
     "memory",
     "history",
+    "usage",
+    "backends",
     "help",
 )
 
@@ -613,6 +617,74 @@ class PygentMagics(Magics):
         )
         display(Markdown(f"| id | title | updated | messages |\n|---|---|---|---|\n{rows}"))
         return None
+
+
+    # -- usage and backends -----------------------------------------------------------------
+
+    @magic_arguments(name="%pygent usage")
+    @argument("--conversation", "-c", default=None, help="also this conversation's usage")
+    def _usage(self, rest: str) -> Any:
+        """%pygent usage: tokens and cost used today (UTC), per model, and the daily budget."""
+        args = _parse(self._usage, rest)
+        data = {"conversation_id": args.conversation} if args.conversation else {}
+        usage = self.link.request("get_usage", data, reply_type="usage")["data"]
+        display(Markdown(usage_markdown(usage)))
+        return usage
+
+    def _backends(self, rest: str) -> Any:
+        """%pygent backends: every backend, reachable or not, and its models."""
+        status = self.link.request("list_backends", {}, reply_type="backend_status")["data"]
+        rows = []
+        for b in status.get("backends") or []:
+            models = ", ".join(str(m.get("name")) for m in b.get("models") or [])
+            state = {True: "up", False: "down", None: "?"}.get(b.get("reachable"), "?")
+            rows.append(
+                f"| {b.get('name')}{' (default)' if b.get('active') else ''} | {b.get('kind')} | "
+                f"{state} | {_cell_text(models or b.get('error') or '')} |"
+            )
+        display(Markdown("| backend | kind | state | models |\n|---|---|---|---|\n" + "\n".join(rows)))
+        return status
+
+
+def usage_markdown(usage: dict[str, Any]) -> str:
+    """A ``usage`` event's data as a Markdown table (per model, then totals and budget)."""
+    currency = str(usage.get("currency") or "")
+
+    def cost(value: Any) -> str:
+        return f"{value:.4f} {currency}" if isinstance(value, (int, float)) else "–"
+
+    lines = [f"**Model usage on {usage.get('day', '?')} (UTC)**", ""]
+    for label, key in (("this conversation", "conversation"), ("today", "today")):
+        totals = usage.get(key)
+        if not totals:
+            continue
+        lines += [
+            f"*{label}*: {int(totals.get('total_tokens') or 0):,} tokens in "
+            f"{int(totals.get('answers') or 0)} answers, cost {cost(totals.get('cost'))}",
+            "",
+        ]
+        by_model = totals.get("by_model") or []
+        if by_model:
+            lines.append("| backend | model | answers | prompt | completion | cost |")
+            lines.append("|---|---|---|---|---|---|")
+            for m in by_model:
+                lines.append(
+                    f"| {m.get('backend')} | {_cell_text(str(m.get('model')))} | {m.get('answers')} "
+                    f"| {m.get('prompt_tokens')} | {m.get('completion_tokens')} "
+                    f"| {cost(m.get('cost'))} |"
+                )
+            lines.append("")
+    budget = usage.get("budget") or {}
+    limits = []
+    if budget.get("tokens"):
+        limits.append(f"{int(budget.get('tokens_left') or 0):,} of {budget['tokens']:,} tokens left")
+    if budget.get("cost"):
+        limits.append(f"{cost(budget.get('cost_left'))} of {cost(budget['cost'])} left")
+    if limits:
+        lines.append("*daily budget*: " + "; ".join(limits))
+    if budget.get("exceeded"):
+        lines.append("**The daily budget is spent; new work is refused until 00:00 UTC.**")
+    return "\n".join(lines)
 
 
 def _cell_text(text: str, limit: int = 120) -> str:

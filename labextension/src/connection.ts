@@ -163,6 +163,7 @@ export class PygentConnection {
   private _resumeFrom: number | null = null;
   private _awaitingGreeting = false;
   private _reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private _nextRetryAt: number | null = null;
   private _pingTimer: ReturnType<typeof setInterval> | null = null;
   private _pingOutstanding = 0;
   private _queue: string[] = [];
@@ -202,6 +203,11 @@ export class PygentConnection {
   /** Newest event seq received (null before the first sequenced event). */
   get lastSeq(): number | null {
     return this._lastSeq;
+  }
+
+  /** When the next reconnect attempt starts (ms since the epoch), or null when none is due. */
+  get nextRetryAt(): number | null {
+    return this._nextRetryAt;
   }
 
   /** Failed attempts since the last successful open. */
@@ -600,15 +606,18 @@ export class PygentConnection {
       });
       return;
     }
-    this._setState('reconnecting');
     const delay = backoffDelay(this._attempt, this._options.backoff, this._options.random);
+    this._nextRetryAt = Date.now() + delay;
+    this._setState('reconnecting');
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
+      this._nextRetryAt = null;
       this.connect();
     }, delay);
   }
 
   private _clearReconnect(): void {
+    this._nextRetryAt = null;
     if (this._reconnectTimer !== null) {
       clearTimeout(this._reconnectTimer);
       this._reconnectTimer = null;

@@ -2,7 +2,28 @@
 import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
-import type { PygentConnection } from './connection';
+import type { ConnectionState, PygentConnection } from './connection';
+
+/** Pure: the offline banner's text for a state (empty when connected). */
+export function offlineText(
+  state: ConnectionState,
+  nextRetryAt: number | null,
+  attempt: number,
+  now: number = Date.now()
+): string {
+  if (state === 'connected') {
+    return '';
+  }
+  if (state === 'failed') {
+    return `Disconnected from the pygent server (gave up after ${attempt} attempts). Use “Reconnect”.`;
+  }
+  if (state === 'connecting') {
+    return 'Connecting to the pygent server…';
+  }
+  const wait = nextRetryAt === null ? null : Math.max(0, Math.ceil((nextRetryAt - now) / 1000));
+  const retry = wait === null || wait === 0 ? 'reconnecting now…' : `next try in ${wait} s`;
+  return `Disconnected from the pygent server: ${retry}. Messages you send wait and go out when it is back.`;
+}
 
 export interface IPanelSettings {
   /** Agent preselected in the chat tab. */
@@ -47,7 +68,10 @@ export class PanelContext {
 /** A tab of the side panel: owns its connection listeners and drops them on dispose. */
 export abstract class PygentTab extends Widget {
   protected readonly ctx: PanelContext;
+  /** Shown while the socket is down, with the next retry (every tab has one). */
+  protected readonly offlineBanner: HTMLElement;
   private _offs: Array<() => void> = [];
+  private _bannerTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(ctx: PanelContext, id: string, label: string) {
     super();
@@ -57,14 +81,46 @@ export abstract class PygentTab extends Widget {
     this.addClass(`jp-pygent-tab-${id}`);
     this.title.label = label;
     this.title.caption = label;
+    this.offlineBanner = document.createElement('div');
+    this.offlineBanner.className = 'jp-pygent-offline';
+    this.offlineBanner.setAttribute('role', 'status');
+    this.offlineBanner.setAttribute('aria-live', 'polite');
+    const reconnect = document.createElement('button');
+    reconnect.type = 'button';
+    reconnect.className = 'jp-Button jp-mod-styled jp-pygent-button jp-pygent-reconnect';
+    reconnect.textContent = 'Reconnect';
+    reconnect.addEventListener('click', () => ctx.conn.reconnectNow());
+    this.offlineBanner.append(document.createElement('span'), reconnect);
+    this.node.append(this.offlineBanner);
+    this._showOffline();
     this.track(ctx.conn.onResync(() => this.onResync()));
     this.track(
       ctx.conn.onState(state => {
+        this._showOffline();
         if (state === 'connected') {
           this.onConnected();
         }
       })
     );
+    this.track(() => {
+      if (this._bannerTimer !== null) {
+        clearInterval(this._bannerTimer);
+      }
+    });
+  }
+
+  private _showOffline(): void {
+    const conn = this.ctx.conn;
+    const text = offlineText(conn.state, conn.nextRetryAt, conn.attempt);
+    (this.offlineBanner.firstChild as HTMLElement).textContent = text;
+    this.offlineBanner.hidden = !text;
+    this.offlineBanner.dataset.state = conn.state;
+    if (text && this._bannerTimer === null) {
+      this._bannerTimer = setInterval(() => this._showOffline(), 1000);
+    } else if (!text && this._bannerTimer !== null) {
+      clearInterval(this._bannerTimer);
+      this._bannerTimer = null;
+    }
   }
 
   /** Remember an unsubscribe function to call on dispose. */

@@ -14,6 +14,7 @@ import { connectionOptionsFromSettings, PygentConnection } from './connection';
 import { DEFAULT_SETTINGS, IPanelSettings, PanelContext } from './context';
 import { PygentPanel, pygentIcon } from './panel';
 import { PygentStatus } from './status';
+import { watchNotebooks } from './fallback';
 
 export { PygentConnection } from './connection';
 export * from './protocol.generated';
@@ -137,4 +138,14 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [connectionPlugin, panelPlugin];
+/** Saved notebooks show each pygent widget's last state instead of "model not found". */
+const fallbackPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'pygent-jupyter:widget-fallback',
+  description: 'Shows the static snapshot of pygent widgets whose kernel is gone.',
+  autoStart: true,
+  activate: (app: JupyterFrontEnd): void => {
+    watchNotebooks(app.docRegistry);
+  }
+};
+
+export default [connectionPlugin, panelPlugin, fallbackPlugin];

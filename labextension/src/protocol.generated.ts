@@ -15,6 +15,51 @@ export interface Envelope<T extends string = string, D = Record<string, unknown>
 }
 
 /**
+ * `backend_error` (server, ollama): A backend failure (any kind; Ollama's also come as `ollama_error`): `unreachable`, `timeout`, `model_not_found`, `bad_response`, `rate_limited` (with `retry_after` seconds when the server said), `auth_failed` (the admin's credential was refused), `server_error`, `stream_broken`, `bad_request`. Sent to the requester before its `error`; with `fallback` when another backend answers instead (never silently); broadcast when a reachable backend stops answering.
+ */
+export type BackendErrorData = {
+  backend: string;
+  kind?: string;
+  code: string;
+  message: string;
+  model?: string;
+  retry_after?: number;
+  /** the backend that answers instead */
+  fallback?: string;
+  [key: string]: unknown;
+};
+
+/**
+ * `backend_status` (server, ollama): Every backend the admin configured, in order of preference: `kind` (`openai` for an OpenAI-compatible server, `ollama`, `local`), `base_url` (without credentials; none is ever sent), `reachable` (`null` before the first probe), `models` (each with its `backend` and whether it may be offered `tools`), and `default`: who answers a chat that names no backend. Sent on connect, when any of it changes, and in answer to `list_backends`.
+ */
+export type BackendStatusData = {
+  backends: Array<{
+    name: string;
+    kind: "openai" | "ollama" | "local" | "custom";
+    base_url?: string;
+    reachable: boolean | null;
+    default_model?: string;
+    tools?: boolean;
+    active?: boolean;
+    error?: string;
+    models: Array<{
+      name?: string;
+      backend?: string;
+      tools?: boolean;
+      [key: string]: unknown;
+    }>;
+    [key: string]: unknown;
+  }>;
+  default?: {
+    backend?: string;
+    model?: string;
+    [key: string]: unknown;
+  };
+  currency?: string;
+  [key: string]: unknown;
+};
+
+/**
  * `cancel` (client, core): Cancel a command still running (e.g. a streaming `chat_message`), by that message's `id`.
  */
 export type CancelData = {
@@ -22,7 +67,17 @@ export type CancelData = {
 };
 
 /**
- * `chat_history` (server, chat): Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each `{id, title, agentId, created, updated, message_count}`), and `has_more`.
+ * `capabilities` (server, core): A service finished starting (`up`) or failed to (`down`): `capabilities` is the new list of started services (as in `connection_status`). A service's greeting events follow its `up`. Commands sent before a service is up wait for it (bounded) or get `unavailable` with `details.retry_after` seconds.
+ */
+export type CapabilitiesData = {
+  capabilities: Array<string>;
+  service: string;
+  state: "up" | "down";
+  [key: string]: unknown;
+};
+
+/**
+ * `chat_history` (server, chat): Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each `{id, title, agentId, created, updated, message_count}`), and `has_more`. Also the answer to `rename_conversation` (`conversations`: the renamed one) and `delete_conversation` (`deleted`: its id).
  */
 export type ChatHistoryData = {
   conversation_id?: string;
@@ -33,11 +88,13 @@ export type ChatHistoryData = {
     [key: string]: unknown;
   }>;
   has_more?: boolean;
+  query?: string;
+  deleted?: string;
   [key: string]: unknown;
 };
 
 /**
- * `chat_message` (client, chat): Send a user turn to an agent (`general`, `coding`, `reasoning`, or a registered variant). Answered by `typing_indicator`, `chat_stream`*, `chat_response`, `typing_indicator`.
+ * `chat_message` (client, chat): Send a user turn to an agent (`general`, `coding`, `reasoning`, or a registered variant). Answered by `typing_indicator`, `chat_stream`*, `chat_response`, `usage`, `typing_indicator`. `backend`/`model` pick who answers (see `list_backends`); both are remembered for the conversation, so later turns without them use the same. A spent daily budget is refused with `rate_limited` (`details.reason: "budget"`).
  */
 export type ChatMessageData = {
   message: {
@@ -45,12 +102,14 @@ export type ChatMessageData = {
     agentId?: string;
     timestamp?: string;
     model?: string;
+    /** a backend's name from `backend_status`; with `model`, the choice sticks to the conversation */
+    backend?: string;
   };
   conversation_id?: string;
 };
 
 /**
- * `chat_response` (server, chat): The whole answer, with timing and token metadata (the seed's shape, extended). `confidence` is the mean probability the model gave the tokens it produced (`mean(exp(logprob))`), `null` when the backend returns no log-probabilities. `memories`: context items from memory that went into the prompt; `tool_calls`: the tools the model called. A cancelled or failed answer has `incomplete: true` and a `reason` (`cancelled` or an error code) and is saved as such.
+ * `chat_response` (server, chat): The whole answer, with timing and token metadata (the seed's shape, extended). `confidence` is the mean probability the model gave the tokens it produced (`mean(exp(logprob))`), `null` when the backend returns no log-probabilities. `memories`: context items from memory that went into the prompt; `tool_calls`: the tools the model called; `cost` (in `currency`) when the price table knows the model; `fallback` when a backend was passed over. A cancelled or failed answer has `incomplete: true` and a `reason` (`cancelled` or an error code) and is saved as such.
  */
 export type ChatResponseData = {
   message: {
@@ -77,6 +136,11 @@ export type ChatResponseData = {
       }>;
       incomplete?: boolean;
       reason?: string;
+      cost?: number;
+      currency?: string;
+      fallback?: Array<{
+        [key: string]: unknown;
+      }>;
       [key: string]: unknown;
     };
     [key: string]: unknown;
@@ -86,7 +150,7 @@ export type ChatResponseData = {
 };
 
 /**
- * `chat_stream` (server, chat): One chunk of the answer as the model produces it.
+ * `chat_stream` (server, chat): One chunk of the answer as the model produces it. Not replayed by `resume`: the final `chat_response` carries the whole answer.
  */
 export type ChatStreamData = {
   message_id: string;
@@ -132,6 +196,13 @@ export type ConnectionStatusData = {
 };
 
 /**
+ * `delete_conversation` (client, chat): Delete one of your conversations and all its messages. Answered by `chat_history{deleted}`; another user's or an unknown conversation is `not_found`.
+ */
+export type DeleteConversationData = {
+  conversation_id: string;
+};
+
+/**
  * `error` (server, core): A request failed. `code` is stable; `field` names the offending input when there is one. Never carries a traceback.
  */
 export type ErrorData = {
@@ -171,11 +242,11 @@ export type EvolutionCompleteData = {
 };
 
 /**
- * `evolution_progress` (server, evolution): One generation's statistics: best/mean/worst/std fitness, diversity (0-1), the share of crossovers and mutations that beat their parents, selection pressure (selection intensity: how many standard deviations the selected parents' mean fitness lies above the population's), evaluations so far and elapsed seconds. `partial` marks a generation cut short by a stop or a budget.
+ * `evolution_progress` (server, evolution): One generation's statistics: best/mean/worst/std fitness, diversity (0-1), the share of crossovers and mutations that beat their parents, selection pressure (selection intensity: how many standard deviations the selected parents' mean fitness lies above the population's), evaluations so far and elapsed seconds. `partial` marks a generation cut short by a stop or a budget. Between generation rows, `phase: "evaluation"` reports each finished evaluation as it arrives (`evaluated` of `to_evaluate` in the generation being built, its `fitness`, `best_so_far`, `evaluations`, `tokens`). `phase: "started"` carries `executor` (`kind`, and for Dask the scheduler `address` and `dashboard` link) and `resumed` after `resume_evolution`.
  */
 export type EvolutionProgressData = {
   run_id: string;
-  phase?: "started" | "generation" | "stopping";
+  phase?: "started" | "evaluation" | "generation" | "stopping";
   generation: number;
   generations?: number;
   population_size?: number;
@@ -195,6 +266,13 @@ export type EvolutionProgressData = {
   stagnation?: number;
   partial?: boolean;
   best_genome?: unknown;
+  evaluated?: number;
+  to_evaluate?: number;
+  fitness?: number | null;
+  resumed?: boolean;
+  executor?: {
+    [key: string]: unknown;
+  };
   [key: string]: unknown;
 };
 
@@ -237,12 +315,13 @@ export type GetEvolutionRunData = {
 };
 
 /**
- * `get_history` (client, chat): Read a conversation's messages (newest `limit`, default 50, before message number `before`; messages are numbered `n` = 1, 2, ... in their conversation). Without `conversation_id`: the user's conversations, most recent first. Another user's conversation is `not_found`.
+ * `get_history` (client, chat): Read a conversation's messages (newest `limit`, default 50, before message number `before`; messages are numbered `n` = 1, 2, ... in their conversation). Without `conversation_id`: the user's conversations, most recent first; with `query`, only those whose title or messages contain it (case-insensitive). Another user's conversation is `not_found`.
  */
 export type GetHistoryData = {
   conversation_id?: string;
   before?: number;
   limit?: number;
+  query?: string;
 };
 
 /**
@@ -250,6 +329,13 @@ export type GetHistoryData = {
  */
 export type GetReasoningRunData = {
   run_id: string;
+};
+
+/**
+ * `get_usage` (client, chat): Your model usage: today's totals and, with `conversation_id`, that conversation's. Answered by `usage`.
+ */
+export type GetUsageData = {
+  conversation_id?: string;
 };
 
 /**
@@ -278,6 +364,14 @@ export type GpuMetricsData = {
   error?: string;
   sampled_at?: number;
   [key: string]: unknown;
+};
+
+/**
+ * `list_backends` (client, ollama): List every configured backend with its health and models (for a model picker). Answered by `backend_status`.
+ */
+export type ListBackendsData = {
+  /** probe every backend now */
+  refresh?: boolean;
 };
 
 /**
@@ -586,6 +680,10 @@ export type ReasoningCompleteData = {
     steps?: number;
     nodes?: number;
     stop_reason?: string;
+    /** output lines that were not a usable thought (dropped) */
+    dropped_lines?: number;
+    /** model outputs a parser could not read (dropped; run goes on) */
+    parse_errors?: number;
     [key: string]: unknown;
   };
   error?: string;
@@ -677,6 +775,14 @@ export type ReasoningUpdateData = {
 };
 
 /**
+ * `rename_conversation` (client, chat): Give one of your conversations a new title (whitespace collapsed, at most 200 characters). Answered by `chat_history` with the renamed conversation; another user's or an unknown conversation is `not_found`.
+ */
+export type RenameConversationData = {
+  conversation_id: string;
+  title: string;
+};
+
+/**
  * `request_system_metrics` (client, metrics): Ask for one sample now. Answered by `system_metrics` and `gpu_metrics`.
  */
 export type RequestSystemMetricsData = Record<string, never>;
@@ -690,6 +796,15 @@ export type ResumeData = {
 };
 
 /**
+ * `resume_evolution` (client, evolution): Continue a saved run of yours that was interrupted (server restart), stopped or failed, from its last checkpoint: evaluations saved after that checkpoint are reused, not redone, so the run goes on as if never cut. Replies `evolution_progress{phase: "started", resumed: true}` (`reply_to` this message), then the run's events. `conflict` for a run that is going or completed, `invalid` without a checkpoint.
+ */
+export type ResumeEvolutionData = {
+  run_id: string;
+  /** where variants are scored: this server, or the Dask cluster the admin set as `c.EvolutionService.dask_scheduler` (default: `default_executor`) */
+  executor?: "inprocess" | "dask";
+};
+
+/**
  * `resumed` (server, core): Replay done: how many events were re-sent and the newest seq now.
  */
 export type ResumedData = {
@@ -698,13 +813,15 @@ export type ResumedData = {
 };
 
 /**
- * `start_evolution` (client, evolution): Start evolving agent variants (system prompt, model, temperature, top_p, few-shot examples, tools) against a task set. Without `genome.seed_prompts` a few generic prompts seed the run; without `genome.models` the active backend's default model. Events for the run carry `reply_to` this message's id and go to all of the user's connections. `register` (default 1) best variants become agent types for this user, named `<agent_name>-<run>[-k]`.
+ * `start_evolution` (client, evolution): Start evolving agent variants (system prompt, model, temperature, top_p, few-shot examples, tools) against a task set: a built-in one by `name` (`starter`, the default when `task_set` is absent: short classification, arithmetic and format items a small local model makes progress on; `sentiment`, `arithmetic`, `format`; `game24` with `range`) or your own `tasks`. A built-in set's examples are the few-shot pool when `genome.few_shot` is absent. Without `genome.seed_prompts` a few generic prompts seed the run; without `genome.models` the active backend's default model. Events for the run carry `reply_to` this message's id and go to all of the user's connections. `register` (default 1) best variants become agent types for this user, named `<agent_name>-<run>[-k]`. `executor: "dask"` evaluates the variants on the server's Dask cluster (`unavailable` when none is configured or reachable).
  */
 export type StartEvolutionData = {
   run_id?: string;
   genome?: {
     seed_prompts?: Array<string>;
     models?: Array<string>;
+    /** the backend (from `backend_status`) serving `models` */
+    backend?: string;
     prompt_pool?: Array<string>;
     temperature_range?: Array<number>;
     top_p_range?: Array<number>;
@@ -731,7 +848,7 @@ export type StartEvolutionData = {
     llm_rate?: number;
     llm_model?: string;
   };
-  task_set: {
+  task_set?: {
     name?: string;
     range?: Array<number>;
     instruction?: string;
@@ -756,6 +873,8 @@ export type StartEvolutionData = {
   target?: number;
   register?: number;
   agent_name?: string;
+  /** where variants are scored: this server, or the Dask cluster the admin set as `c.EvolutionService.dask_scheduler` (default: `default_executor`) */
+  executor?: "inprocess" | "dask";
 };
 
 /**
@@ -764,6 +883,8 @@ export type StartEvolutionData = {
 export type StartReasoningData = {
   problem?: string;
   task?: "game24" | "open";
+  /** game24: `paper` uses the official tree-of-thoughts-llm prompts and label parsing (`unavailable` when that package is missing) */
+  prompts?: "ours" | "paper";
   puzzle?: string;
   puzzle_index?: number;
   method?: "bfs" | "dfs";
@@ -778,6 +899,8 @@ export type StartReasoningData = {
   value_threshold?: number;
   temperature?: number;
   model?: string;
+  /** a backend's name from `backend_status` (default: as chat) */
+  backend?: string;
   seed?: number;
   max_calls?: number;
   max_tokens?: number;
@@ -892,7 +1015,7 @@ export type ToolDiscoveredData = {
 };
 
 /**
- * `typing_indicator` (server, chat): The agent started (`active:true`: the user's turn is saved, with the backend that will answer) or finished (`active:false`) answering.
+ * `typing_indicator` (server, chat): The agent started (`active:true`: the user's turn is saved, with the backend that will answer, and `fallback` when a preferred backend was down and another answers) or finished (`active:false`) answering.
  */
 export type TypingIndicatorData = {
   active: boolean;
@@ -904,6 +1027,14 @@ export type TypingIndicatorData = {
   user_message_id?: string;
   /** `ollama`, `local`, or another provider's name */
   backend?: string;
+  /** the model asked for, when one was */
+  model?: string;
+  /** backends passed over because they are down */
+  fallback?: Array<{
+    from?: string;
+    to?: string;
+    reason?: string;
+  }>;
   [key: string]: unknown;
 };
 
@@ -914,12 +1045,57 @@ export type UnsubscribeData = {
   topics: Array<"metrics" | "ollama" | "mcp" | "memory">;
 };
 
+/**
+ * `usage` (server, chat): The usage gauge: tokens (and cost, when the admin's price table has the model) used today (UTC) over chat, reasoning and evolution, and in one conversation; the daily budget and what is left. Sent after each `chat_response` and in answer to `get_usage`.
+ */
+export type UsageData = {
+  /** the UTC day the budget counts */
+  day: string;
+  today: {
+    answers?: number;
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    total_tokens?: number;
+    cost?: number | null;
+    by_model?: Array<{
+      [key: string]: unknown;
+    }>;
+    conversation_id?: string;
+    [key: string]: unknown;
+  };
+  conversation?: {
+    answers?: number;
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    total_tokens?: number;
+    cost?: number | null;
+    by_model?: Array<{
+      [key: string]: unknown;
+    }>;
+    conversation_id?: string;
+    [key: string]: unknown;
+  };
+  currency?: string;
+  budget: {
+    tokens?: number | null;
+    cost?: number | null;
+    tokens_left?: number;
+    cost_left?: number;
+    exceeded?: boolean;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+};
+
 export interface ClientMessages {
   cancel: CancelData;
   chat_message: ChatMessageData;
+  delete_conversation: DeleteConversationData;
   get_evolution_run: GetEvolutionRunData;
   get_history: GetHistoryData;
   get_reasoning_run: GetReasoningRunData;
+  get_usage: GetUsageData;
+  list_backends: ListBackendsData;
   list_evolution_runs: ListEvolutionRunsData;
   list_reasoning_runs: ListReasoningRunsData;
   mcp_call_tool: McpCallToolData;
@@ -931,8 +1107,10 @@ export interface ClientMessages {
   memory_stats: MemoryStatsData;
   ollama_list_models: OllamaListModelsData;
   ping: PingData;
+  rename_conversation: RenameConversationData;
   request_system_metrics: RequestSystemMetricsData;
   resume: ResumeData;
+  resume_evolution: ResumeEvolutionData;
   start_evolution: StartEvolutionData;
   start_reasoning: StartReasoningData;
   stop_evolution: StopEvolutionData;
@@ -942,6 +1120,9 @@ export interface ClientMessages {
 }
 
 export interface ServerEvents {
+  backend_error: BackendErrorData;
+  backend_status: BackendStatusData;
+  capabilities: CapabilitiesData;
   chat_history: ChatHistoryData;
   chat_response: ChatResponseData;
   chat_stream: ChatStreamData;
@@ -973,6 +1154,7 @@ export interface ServerEvents {
   tool_call_result: ToolCallResultData;
   tool_discovered: ToolDiscoveredData;
   typing_indicator: TypingIndicatorData;
+  usage: UsageData;
 }
 
 export interface LocalEvents {
@@ -986,18 +1168,91 @@ export type IncomingEvents = ServerEvents & LocalEvents;
 export type ClientType = keyof ClientMessages;
 export type EventType = keyof IncomingEvents;
 
-export const CLIENT_TYPES: readonly string[] = ["cancel", "chat_message", "get_evolution_run", "get_history", "get_reasoning_run", "list_evolution_runs", "list_reasoning_runs", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "request_system_metrics", "resume", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
-export const SERVER_TYPES: readonly string[] = ["chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "evolution_run", "evolution_runs", "gpu_metrics", "mcp_config_status", "mcp_server_health", "mcp_server_status", "mcp_servers", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_run", "reasoning_runs", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator"];
+export const CLIENT_TYPES: readonly string[] = ["cancel", "chat_message", "delete_conversation", "get_evolution_run", "get_history", "get_reasoning_run", "get_usage", "list_backends", "list_evolution_runs", "list_reasoning_runs", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "rename_conversation", "request_system_metrics", "resume", "resume_evolution", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
+export const SERVER_TYPES: readonly string[] = ["backend_error", "backend_status", "capabilities", "chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "evolution_run", "evolution_runs", "gpu_metrics", "mcp_config_status", "mcp_server_health", "mcp_server_status", "mcp_servers", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_run", "reasoning_runs", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator", "usage"];
 export const LOSSY_TYPES: readonly string[] = ["gpu_metrics", "mcp_server_health", "system_metrics"];
 
 /** One documented example envelope per message type, from the catalog. */
 export const EXAMPLES: Record<string, Envelope> = {
+  "backend_error": {
+    "data": {
+      "backend": "gpu",
+      "code": "rate_limited",
+      "kind": "openai",
+      "message": "backend 'gpu' at http://vllm.internal:8000/v1 is rate limiting requests (HTTP 429)",
+      "model": "Qwen/Qwen2.5-7B-Instruct",
+      "retry_after": 2.0
+    },
+    "reply_to": "m1",
+    "seq": 411,
+    "ts": "2026-11-27T15:05:02.000Z",
+    "type": "backend_error"
+  },
+  "backend_status": {
+    "data": {
+      "backends": [
+        {
+          "active": true,
+          "base_url": "http://vllm.internal:8000/v1",
+          "default_model": "Qwen/Qwen2.5-7B-Instruct",
+          "kind": "openai",
+          "models": [
+            {
+              "backend": "gpu",
+              "name": "Qwen/Qwen2.5-7B-Instruct",
+              "tools": true
+            }
+          ],
+          "name": "gpu",
+          "reachable": true,
+          "tools": true
+        },
+        {
+          "active": false,
+          "default_model": "smollm2-135m-instruct.q4_1",
+          "kind": "local",
+          "models": [
+            {
+              "backend": "local",
+              "name": "smollm2-135m-instruct.q4_1",
+              "tools": false
+            }
+          ],
+          "name": "local",
+          "reachable": true,
+          "tools": false
+        }
+      ],
+      "currency": "USD",
+      "default": {
+        "backend": "gpu",
+        "model": "Qwen/Qwen2.5-7B-Instruct"
+      }
+    },
+    "reply_to": "b1",
+    "seq": 410,
+    "ts": "2026-11-27T15:05:00.000Z",
+    "type": "backend_status"
+  },
   "cancel": {
     "data": {
       "request_id": "m1"
     },
     "id": "c2",
     "type": "cancel"
+  },
+  "capabilities": {
+    "data": {
+      "capabilities": [
+        "metrics",
+        "memory"
+      ],
+      "service": "memory",
+      "state": "up"
+    },
+    "seq": 2,
+    "ts": "2026-11-27T15:00:00.400Z",
+    "type": "capabilities"
   },
   "chat_history": {
     "data": {
@@ -1102,6 +1357,13 @@ export const EXAMPLES: Record<string, Envelope> = {
     "seq": 1,
     "ts": "2026-11-27T15:00:00.000Z",
     "type": "connection_status"
+  },
+  "delete_conversation": {
+    "data": {
+      "conversation_id": "cv-1"
+    },
+    "id": "dl1",
+    "type": "delete_conversation"
   },
   "error": {
     "data": {
@@ -1277,6 +1539,13 @@ export const EXAMPLES: Record<string, Envelope> = {
     "id": "t4",
     "type": "get_reasoning_run"
   },
+  "get_usage": {
+    "data": {
+      "conversation_id": "cv-1"
+    },
+    "id": "u1",
+    "type": "get_usage"
+  },
   "gpu_metrics": {
     "data": {
       "available": true,
@@ -1304,6 +1573,11 @@ export const EXAMPLES: Record<string, Envelope> = {
     "seq": 13,
     "ts": "2026-11-27T15:00:01.000Z",
     "type": "gpu_metrics"
+  },
+  "list_backends": {
+    "data": {},
+    "id": "b1",
+    "type": "list_backends"
   },
   "list_evolution_runs": {
     "data": {
@@ -1760,6 +2034,14 @@ export const EXAMPLES: Record<string, Envelope> = {
     "ts": "2026-11-27T15:00:03.000Z",
     "type": "reasoning_update"
   },
+  "rename_conversation": {
+    "data": {
+      "conversation_id": "cv-1",
+      "title": "Reversing strings"
+    },
+    "id": "rn1",
+    "type": "rename_conversation"
+  },
   "request_system_metrics": {
     "data": {},
     "id": "q1",
@@ -1772,6 +2054,13 @@ export const EXAMPLES: Record<string, Envelope> = {
     },
     "id": "r1",
     "type": "resume"
+  },
+  "resume_evolution": {
+    "data": {
+      "run_id": "evo-1"
+    },
+    "id": "e5",
+    "type": "resume_evolution"
   },
   "resumed": {
     "data": {
@@ -1978,5 +2267,47 @@ export const EXAMPLES: Record<string, Envelope> = {
     },
     "id": "u1",
     "type": "unsubscribe"
+  },
+  "usage": {
+    "data": {
+      "budget": {
+        "cost": null,
+        "exceeded": false,
+        "tokens": 200000,
+        "tokens_left": 198860
+      },
+      "conversation": {
+        "answers": 1,
+        "by_model": [],
+        "completion_tokens": 80,
+        "conversation_id": "cv-1",
+        "cost": 9e-05,
+        "prompt_tokens": 300,
+        "total_tokens": 380
+      },
+      "currency": "USD",
+      "day": "2026-11-27",
+      "today": {
+        "answers": 3,
+        "by_model": [
+          {
+            "answers": 3,
+            "backend": "gpu",
+            "completion_tokens": 240,
+            "cost": 0.00028,
+            "model": "qwen2.5-7b",
+            "prompt_tokens": 900
+          }
+        ],
+        "completion_tokens": 240,
+        "cost": 0.00028,
+        "prompt_tokens": 900,
+        "total_tokens": 1140
+      }
+    },
+    "reply_to": "u1",
+    "seq": 60,
+    "ts": "2026-11-27T15:00:03.000Z",
+    "type": "usage"
   }
 };

@@ -310,6 +310,8 @@ class PygentClient:
             self.last_seq = int(data.get("details", {}).get("last_seq", 0))
         if event.get("type") == "connection_status" and "connection_id" in event.get("data", {}):
             self.status = event["data"]
+        if event.get("type") == "capabilities" and isinstance(data.get("capabilities"), list):
+            self.status = {**self.status, "capabilities": data["capabilities"]}
         reply_to = event.get("reply_to")
         if reply_to is not None and reply_to in self._waiters:
             self._waiters[reply_to].put_nowait(event)

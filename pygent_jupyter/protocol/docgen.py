@@ -41,11 +41,31 @@ JSON text frame holding one envelope:
   (ISO-8601 UTC). Reliable events are buffered per user; after a reconnect, send
   `resume{{last_seq}}` to get what you missed.
 - `lossy` events (metrics) may be coalesced for a slow client: only the newest is kept.
+  Events marked *not replayed* (token deltas) are not buffered for `resume`.
+- The replay buffer is bounded per user in events (`c.PygentJupyter.replay_buffer_size`) and
+  bytes (`c.PygentJupyter.replay_buffer_bytes`). A `resume` whose gap is no longer buffered,
+  or whose replay would not fit the connection's outbox, is answered with a `resync` error
+  (`details.last_seq`): reload your state from the server and continue from there.
+- Until a service has started, its commands wait for it (at most
+  `c.PygentJupyter.service_ready_timeout` seconds) or are answered `unavailable` with
+  `details.retry_after`; `connection_status.capabilities` lists started services only and a
+  `capabilities` event announces each one that comes up.
 - Limits: frames over `c.PygentJupyter.max_message_size` (1 MiB) close the socket with
   **1009**; binary frames close it with **1003**; a client that stops reading until
   `c.PygentJupyter.max_queue_bytes` are queued is closed with **1008**; at most
   `c.PygentJupyter.max_concurrent_commands` commands run at once per connection
   (`rate_limited` beyond).
+
+## Values
+
+Every frame is strict JSON, both ways. A client value is refused as `invalid`, naming the
+field, when it is: `NaN`, `Infinity`, or a number literal that overflows a double (`1e400`);
+a string or key holding a lone surrogate (`"\\ud800"`, not valid Unicode); an integer outside
+the signed 64-bit range; a non-integer literal in an `integer` field (`3.0` is refused there,
+never rounded: send `3`); nesting deeper than 64 levels. The server never sends `NaN` or
+`Infinity` (a service's non-finite number goes out as `null`). Errors carry `reply_to`
+whenever the failing frame's `id` is readable. A `client_id` query argument that is not 1 to
+128 printable characters (or cannot be decoded) closes the socket with **4400**.
 
 ## Errors
 
@@ -75,6 +95,8 @@ def render() -> str:
         for type_ in types:
             spec = CATALOG[type_]
             lossy = " · lossy" if spec.lossy else ""
+            if not spec.replay:
+                lossy += " · not replayed"
             parts.append(f"\n#### `{type_}`\n\n*{_DIRECTIONS[spec.direction]}{lossy}*\n\n")
             parts.append(spec.description + "\n\n")
             parts.append("Example:\n\n```json\n" + json.dumps(spec.example) + "\n```\n\n")

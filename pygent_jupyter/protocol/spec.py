@@ -32,6 +32,8 @@ class MessageSpec:
     """One message type: who sends it, the JSON Schema of its ``data`` and a documented example.
 
     ``lossy`` events (metrics) may be coalesced: a slow client only gets the latest one.
+    ``replay=False`` events are not kept for ``resume`` (token deltas: a later event carries
+    their content whole).
     """
 
     type: str
@@ -41,6 +43,7 @@ class MessageSpec:
     example: dict[str, Any]
     lossy: bool = False
     domain: str = "core"
+    replay: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -93,6 +93,11 @@ class Connection:
         self._on_close = on_close
 
     @property
+    def max_queue_bytes(self) -> int:
+        """Queued bytes past which this client is closed (1008) as too slow."""
+        return self._max_queue_bytes
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes accepted but not yet flushed to the socket."""
         return (

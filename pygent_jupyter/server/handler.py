@@ -31,6 +31,7 @@ __all__ = ["KERNEL_TOKEN_HEADER", "PygentWebSocketHandler"]
 AUTH_RESOURCE = "pygent"
 KERNEL_TOKEN_HEADER = "X-Pygent-Token"
 CLOSE_UNSUPPORTED = 1003
+CLOSE_BAD_CLIENT_ID = 4400
 
 
 class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -50,6 +51,12 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def set_default_headers(self) -> None:
         """No HTML security headers on a websocket upgrade (as the kernel websocket)."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A refused upgrade gets a one-line text body and no traceback in the log (Jupyter's
+        HTML error page would look up the user of a request that has none)."""
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(f"{status_code} {self._reason}\n")
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return self.settings.get("websocket_compression_options", None)
@@ -86,9 +93,13 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         super().open()  # starts Jupyter's keepalive pings
         self.set_nodelay(True)
         self._compressing = self.get_compression_options() is not None
-        client_id = self.get_argument("client_id", None)
+        try:
+            client_id = self.get_argument("client_id", None)
+        except web.HTTPError:  # undecodable percent-escapes
+            client_id = ""
         if client_id is not None and not (0 < len(client_id) <= 128 and client_id.isprintable()):
-            client_id = None
+            self.close(CLOSE_BAD_CLIENT_ID, "client_id must be 1 to 128 printable characters")
+            return
         app = self.pygent
         self.connection = Connection(
             self,

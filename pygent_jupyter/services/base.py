@@ -22,7 +22,9 @@ class Service(LoggingConfigurable):
     ``c.<ClassName>.<trait>``; the app passes itself as ``parent``.
 
     After :meth:`start` returns the service handles commands; after :meth:`stop` returns it
-    holds no tasks, threads or processes.
+    holds no tasks, threads or processes. The Hub never routes a command to a service whose
+    :meth:`start` has not returned (it waits, bounded, or answers ``unavailable``), so handlers
+    may assume everything :meth:`start` set up is there.
     """
 
     name: ClassVar[str] = ""
@@ -31,6 +33,7 @@ class Service(LoggingConfigurable):
         super().__init__(**kwargs)
         self.hub = hub
         self.start_error: str | None = None
+        self.started = False  # set by the Hub once start() returned without raising
 
     def commands(self) -> Mapping[str, Callable[[Request], Awaitable[None]]]:
         """Message type -> handler. Types must be in the protocol catalog."""

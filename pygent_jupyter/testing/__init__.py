@@ -2,5 +2,6 @@
 packages that build on it (no test dependency beyond Tornado)."""
 
 from .ollama_server import OllamaTestServer, Reply
+from .openai_server import OpenAITestServer
 
-__all__ = ["OllamaTestServer", "Reply"]
+__all__ = ["OllamaTestServer", "OpenAITestServer", "Reply"]

@@ -22,7 +22,14 @@ from typing import Any, Protocol
 
 import ipywidgets as W
 
-__all__ = ["EventWidget", "Sender", "Throttle", "esc"]
+from ._style import STYLE
+
+__all__ = ["FALLBACK_MIME", "EventWidget", "Sender", "Throttle", "esc"]
+
+FALLBACK_MIME = "application/vnd.pygent.widget+json"
+"""Marks a pygent widget output; the lab extension then keeps its ``text/html`` fallback current."""
+SNAPSHOT_INTERVAL = 2.0
+"""Seconds between refreshes of the static snapshot (it is also refreshed on ``flush``)."""
 
 Event = dict[str, Any]
 Sender = Callable[[str, dict[str, Any], str], Any]
@@ -173,6 +180,17 @@ class EventWidget(W.VBox):
         self._error = ""
         self._state_lock = threading.RLock()
         self.status = W.HTML(layout=W.Layout(min_height="0"))
+        self.status.add_class("pygent-status")
+        self.epoch: str | None = None
+        self.retry_in: float | None = None
+        # The static snapshot (hidden): carries the stylesheet for the live view, and the lab
+        # extension copies it into the output's text/html so a saved notebook shows it.
+        self.snapshot = W.HTML(STYLE, layout=W.Layout(display="none"))
+        self.snapshot.add_class("pygent-snapshot")
+        self._snapshot_at = -1e18
+        self._snapshot_due = False
+        self._clock = clock
+        self.add_class("pygent-w")
         self.throttle = Throttle(self._safe_draw, max_rate, clock=clock, scheduler=scheduler)
 
     # -- intake -----------------------------------------------------------------------------
@@ -219,6 +237,14 @@ class EventWidget(W.VBox):
     def _on_connection_status(self, data: dict[str, Any]) -> None:
         before = self.connection_state
         self.connection_state = str(data.get("state", "connected"))
+        retry = data.get("retry_in", data.get("delay"))
+        self.retry_in = float(retry) if isinstance(retry, (int, float)) else None
+        epoch = data.get("epoch")
+        if epoch is not None:
+            with self._state_lock:
+                if self.epoch is not None and str(epoch) != self.epoch:
+                    self.last_seq = 0  # a restarted server numbers its events from 1 again
+                self.epoch = str(epoch)
         if self.connection_state != "connected":
             self._dropped = True
         elif before != "connected" and self._send_fn is not None:
@@ -276,24 +302,73 @@ class EventWidget(W.VBox):
         with self._state_lock, self.hold_sync():
             self._draw()
             self.status.value = self._status_html()
+            now = self._clock()
+            if now - self._snapshot_at >= SNAPSHOT_INTERVAL:
+                self._refresh_snapshot(now)
+            elif not self._snapshot_due:  # the final state always reaches the snapshot
+                self._snapshot_due = True
+                self.throttle.scheduler(SNAPSHOT_INTERVAL, self._late_snapshot)
+
+    def _late_snapshot(self) -> None:
+        with self._state_lock, self.hold_sync():
+            self._snapshot_due = False
+            self._refresh_snapshot()
+
+    def _refresh_snapshot(self, now: float | None = None) -> None:
+        self._snapshot_at = self._clock() if now is None else now
+        value = STYLE + self.snapshot_html()
+        if self.snapshot.value != value:
+            self.snapshot.value = value
+        if self.snapshot not in self.children:
+            self.children = (*self.children, self.snapshot)
+
+    def snapshot_html(self) -> str:
+        """Static HTML of the current state (no scripts; themed by the shared stylesheet).
+
+        It is what a saved notebook shows for this widget when no kernel is running.
+        """
+        return f"<div class='pygent-fallback pygent-w'>{self._snapshot_body()}</div>"
+
+    def _snapshot_body(self) -> str:
+        return esc(type(self).__name__)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view plus a static fallback (``text/html``) and the pygent marker."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if not bundle:
+            return bundle
+        self.flush()
+        with self._state_lock:
+            self._refresh_snapshot()
+            html_ = self.snapshot_html()
+        bundle = dict(bundle)
+        bundle["text/html"] = STYLE + html_
+        bundle[FALLBACK_MIME] = {"version": 1, "widget": type(self).__name__}
+        return bundle
 
     def _status_html(self) -> str:
         err = self._error
         if self.connection_state != "connected":
+            retry = ""
+            if self.retry_in is not None:
+                retry = f"; next try in {self.retry_in:.0f} s"
             return (
-                f"<span style='color:#b45309'>&#9888; {esc(self.connection_state)}; "
-                "the view resumes from the last event when the connection is back</span>"
+                f"<span class='pygent-offline' role='status'>&#9888; pygent is "
+                f"{esc(self.connection_state)}{esc(retry)}. Commands wait and are sent when "
+                "the connection is back; the view resumes from the last event.</span>"
             )
         if err:
-            return f"<span style='color:#b91c1c'>{esc(err)}</span>"
+            return f"<span class='pygent-error' role='alert'>{esc(err)}</span>"
         return ""
 
     def _draw(self) -> None:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
     def flush(self) -> None:
-        """Draw any pending change now."""
+        """Draw any pending change now, and refresh the static snapshot."""
         self.throttle.flush()
+        with self._state_lock:
+            self._refresh_snapshot()
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import concurrent.futures
+from datetime import datetime
 from typing import Any
 
 import ipywidgets as W
 
 from ._base import EventWidget, esc
-from .render import CODE_CSS, markdown_html
+from .render import markdown_html, markdown_stream_html
 
 __all__ = ["ChatWidget"]
 
+
+def conversation_label(row: dict[str, Any]) -> str:
+    """``title · Dec 2 14:05`` (the date tells apart conversations with the same title)."""
+    title = " ".join(str(row.get("title") or row.get("preview") or "untitled").split())
+    if len(title) > 48:
+        title = title[:47] + "…"
+    when = str(row.get("updated") or row.get("created") or "")
+    try:
+        stamp = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone()
+        return f"{title} · {stamp:%b %d %H:%M}"
+    except ValueError:
+        return title
+
+
+def _picker_layout() -> W.Layout:
+    """Pickers share the row and wrap onto new lines when the output is narrow."""
+    return W.Layout(flex="1 1 200px", min_width="160px", max_width="340px", width="auto")
+
 DEFAULT_AGENTS = ("general", "coding", "reasoning")
 _DEFAULT_MODEL = "(default)"
+_SEP = "\x1f"  # between backend and model in a picker value
+
+
+def _split_choice(value: Any) -> tuple[str | None, str | None]:
+    """A model picker value -> ``(backend, model)`` (``(None, None)`` for the default)."""
+    if not value or value == _DEFAULT_MODEL:
+        return None, None
+    text = str(value)
+    if _SEP in text:
+        backend, _, model = text.partition(_SEP)
+        return backend, model
+    return None, text
 
 
 class ChatWidget(EventWidget):
@@ -30,6 +61,9 @@ class ChatWidget(EventWidget):
         "chat_response",
         "chat_history",
         "ollama_model_update",
+        "backend_status",
+        "backend_error",
+        "usage",
     )
 
     def __init__(
@@ -49,59 +83,82 @@ class ChatWidget(EventWidget):
         self.active_request: str | None = None
         self._streams: dict[str, dict[str, Any]] = {}
         self.models: list[str] = [model] if model else []
+        #: every backend's models from ``backend_status``: ``{backend, name, tools}`` each
+        self.catalog: list[dict[str, Any]] = []
+        #: the latest ``usage`` event (this conversation and today)
+        self.usage: dict[str, Any] | None = None
+        #: the latest fallback or backend failure to show (never silent)
+        self.notice: str | None = None
+        self.usage_gauge = W.HTML()
+        self.usage_gauge.add_class("pygent-usage")
         agent_list = list(dict.fromkeys([*agents, agent]))
         self.agent_picker = W.Dropdown(
-            options=agent_list, value=agent, description="Agent", layout=W.Layout(width="210px")
+            options=agent_list, value=agent, description="Agent", layout=_picker_layout()
         )
         self.model_picker = W.Dropdown(
             options=[_DEFAULT_MODEL, *self.models],
             value=model or _DEFAULT_MODEL,
             description="Model",
-            layout=W.Layout(width="280px"),
+            layout=_picker_layout(),
         )
         self.conversation_picker = W.Dropdown(
             options=[("new conversation", "")],
             value="",
             description="Chat",
-            layout=W.Layout(width="300px"),
+            layout=_picker_layout(),
         )
         self.conversation_picker.observe(self._on_pick_conversation, names="value")
-        self.history = W.HTML(layout=W.Layout(max_height="420px", overflow_y="auto"))
+        # The log scrolls inside its own HTML (a column-reverse flex box stays pinned to the
+        # newest message); ipywidgets 8 has no overflow_y, so a Layout cannot do it.
+        self.history = W.HTML(layout=W.Layout(width="100%"))
         self.history.add_class("pygent-chat-history")
-        self.indicator = W.HTML()
+        self.indicator = W.HTML(layout=W.Layout(min_height="0"))
         self.input = W.Textarea(
             placeholder="Message the agent (Markdown welcome)…",
-            layout=W.Layout(width="100%", height="64px"),
+            layout=W.Layout(flex="1 1 auto", width="auto", height="64px", min_width="0"),
         )
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
         self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
         self.send_button.on_click(lambda _b: self._send_from_input())
         self.cancel_button.on_click(lambda _b: self.cancel())
+        self.picker_row = W.HBox([self.agent_picker, self.model_picker, self.conversation_picker])
+        self.picker_row.add_class("pygent-row")
         self.children = (
-            W.HBox([self.agent_picker, self.model_picker, self.conversation_picker]),
+            self.picker_row,
             self.history,
             self.indicator,
-            W.HBox([self.input, W.VBox([self.send_button, self.cancel_button])]),
+            W.HBox(
+                [self.input, W.VBox([self.send_button, self.cancel_button])],
+                layout=W.Layout(width="100%"),
+            ),
             self.status,
         )
         self.add_class("pygent-chat")
+        self.children = (*self.children, self.usage_gauge)
         self.throttle.request()
 
     # -- commands ---------------------------------------------------------------------------
 
     def submit(
-        self, text: str, *, agent: str | None = None, model: str | None = None
+        self,
+        text: str,
+        *,
+        agent: str | None = None,
+        model: str | None = None,
+        backend: str | None = None,
     ) -> concurrent.futures.Future[Any]:
         """Send one user turn; the future resolves to the agent's final ``message`` dict."""
         if not text.strip():
             raise ValueError("the message is empty")
         agent = agent or self.agent_picker.value
-        model = model or (
-            None if self.model_picker.value == _DEFAULT_MODEL else self.model_picker.value
-        )
+        picked_backend, picked_model = _split_choice(self.model_picker.value)
+        model = model or picked_model
+        backend = backend or (picked_backend if not model or model == picked_model else None)
         message: dict[str, Any] = {"content": text, "agentId": agent}
         if model:
             message["model"] = model
+        if backend:
+            message["backend"] = backend
         data: dict[str, Any] = {"message": message}
         if self.conversation_id:
             data["conversation_id"] = self.conversation_id
@@ -109,6 +166,10 @@ class ChatWidget(EventWidget):
             self.messages.append({"role": "user", "content": text, "agentId": agent})
             self.typing = agent
         msg_id, future = self.request("chat_message", data)
+        if self.connection_state != "connected":
+            self.show_error(
+                "offline: your message waits and is sent when the connection is back"
+            )
         self.active_request = msg_id
         self.throttle.request()
         return future
@@ -134,10 +195,59 @@ class ChatWidget(EventWidget):
             self._streams.clear()
         if conversation_id:
             self.command("get_history", {"conversation_id": conversation_id, "limit": 200})
+            self._pick_conversation_model(conversation_id)
+        self.refresh_usage()
         self.throttle.request()
+
+    def _pick_conversation_model(self, conversation_id: str) -> None:
+        """Show the backend/model the conversation last used (the choice sticks)."""
+        for c in self.conversations:
+            if (c.get("id") or c.get("conversation_id")) == conversation_id and c.get("model"):
+                value = (
+                    f"{c['backend']}{_SEP}{c['model']}"
+                    if c.get("backend") and self.catalog
+                    else str(c["model"])
+                )
+                options = self._model_options()
+                values = [o[1] if isinstance(o, tuple) else o for o in options]
+                if value in values:
+                    self.model_picker.options = options
+                    self.model_picker.value = value
+                return
+
+    def refresh_usage(self) -> None:
+        """Ask for the usage gauge (today, and this conversation)."""
+        data = {"conversation_id": self.conversation_id} if self.conversation_id else {}
+        self.command("get_usage", data)
 
     def refresh_conversations(self) -> None:
         self.command("get_history", {"limit": 100})
+
+    def search_conversations(self, query: str, limit: int = 50) -> concurrent.futures.Future[Any]:
+        """Your conversations whose title or messages contain ``query``.
+
+        The future resolves to the ``chat_history`` data (``conversations``: ``{id, title,
+        updated, message_count, ...}``); the conversation picker is left as it is.
+        """
+        return self.request("get_history", {"query": query, "limit": limit})[1]
+
+    def rename_conversation(
+        self, title: str, conversation_id: str | None = None
+    ) -> concurrent.futures.Future[Any]:
+        """Retitle a conversation (default: the one shown); the picker follows."""
+        conv = conversation_id or self.conversation_id
+        if not conv:
+            raise ValueError("no conversation to rename: pass conversation_id")
+        return self.request("rename_conversation", {"conversation_id": conv, "title": title})[1]
+
+    def delete_conversation(
+        self, conversation_id: str | None = None
+    ) -> concurrent.futures.Future[Any]:
+        """Delete a conversation (default: the one shown, which then starts a new one)."""
+        conv = conversation_id or self.conversation_id
+        if not conv:
+            raise ValueError("no conversation to delete: pass conversation_id")
+        return self.request("delete_conversation", {"conversation_id": conv})[1]
 
     def _send_from_input(self) -> None:
         text = self.input.value
@@ -156,6 +266,8 @@ class ChatWidget(EventWidget):
 
     def _on_attach(self) -> None:
         self.command("ollama_list_models", {})
+        self.command("list_backends", {})
+        self.refresh_usage()
         self.refresh_conversations()
 
     # -- events -----------------------------------------------------------------------------
@@ -167,6 +279,15 @@ class ChatWidget(EventWidget):
         return bool(conv) and conv == self.conversation_id
 
     def _on_typing_indicator(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        if self._mine(data, event) and data.get("active"):
+            fallback = data.get("fallback") or []
+            self.notice = (
+                "; ".join(
+                    f"{f.get('from')} is down ({f.get('reason')}), {f.get('to')} answers"
+                    for f in fallback
+                )
+                or None
+            )
         if self._mine(data, event):
             self.typing = str(data.get("agentId") or "agent") if data.get("active") else None
 
@@ -211,7 +332,23 @@ class ChatWidget(EventWidget):
         self._resolve(reply_to, final)
 
     def _on_chat_history(self, data: dict[str, Any], event: dict[str, Any]) -> None:
-        if "conversations" in data:
+        pending = self._pending.get(str(event.get("reply_to")))
+        kind = pending.type if pending is not None else ""
+        if data.get("deleted"):
+            gone = str(data["deleted"])
+            self.conversations = [
+                c for c in self.conversations if (c.get("id") or c.get("conversation_id")) != gone
+            ]
+            if gone == self.conversation_id:
+                self.conversation_id = None
+                self.messages = []
+                self._streams.clear()
+        elif kind == "rename_conversation":
+            for row in data.get("conversations") or []:
+                for i, c in enumerate(self.conversations):
+                    if (c.get("id") or c.get("conversation_id")) == row.get("id"):
+                        self.conversations[i] = {**c, **row}
+        elif "conversations" in data and not data.get("query"):
             self.conversations = list(data["conversations"])
         if data.get("conversation_id") and data["conversation_id"] == self.conversation_id:
             self.messages = [
@@ -225,6 +362,66 @@ class ChatWidget(EventWidget):
                 for m in data.get("messages") or []
             ]
         self._resolve(event.get("reply_to"), data)
+
+    def _on_backend_status(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        catalog = []
+        for backend in data.get("backends") or []:
+            for m in backend.get("models") or []:
+                if m.get("name"):
+                    catalog.append(
+                        {
+                            "backend": str(backend.get("name")),
+                            "name": str(m["name"]),
+                            "tools": bool(m.get("tools", backend.get("tools"))),
+                        }
+                    )
+        self.catalog = catalog
+
+    def _on_backend_error(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("reply_to") in self._sent_ids:
+            text = f"{data.get('backend')}: {data.get('code')}"
+            if data.get("fallback"):
+                text += f", {data['fallback']} answers instead"
+            self.notice = text
+
+    def _on_usage(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        conv = (data.get("conversation") or {}).get("conversation_id")
+        if conv and self.conversation_id and conv != self.conversation_id:
+            return
+        self.usage = data
+
+    def _model_options(self) -> list[Any]:
+        """``(default)``, then every backend's models as ``(label, "backend\x1fmodel")`` once
+        ``backend_status`` came, else the plain model names of ``ollama_model_update``."""
+        if not self.catalog:
+            return [_DEFAULT_MODEL, *self.models]
+        options: list[Any] = [(_DEFAULT_MODEL, _DEFAULT_MODEL)]
+        for m in self.catalog:
+            label = f"{m['name']} · {m['backend']}" + (" · tools" if m["tools"] else "")
+            options.append((label, f"{m['backend']}{_SEP}{m['name']}"))
+        return options
+
+    def _usage_html(self) -> str:
+        usage = self.usage
+        if not usage:
+            return ""
+        currency = str(usage.get("currency") or "")
+
+        def part(label: str, totals: dict[str, Any] | None) -> str:
+            if not totals:
+                return ""
+            text = f"{label}: {int(totals.get('total_tokens') or 0):,} tok"
+            if isinstance(totals.get("cost"), (int, float)):
+                text += f" · {totals['cost']:.4f} {currency}"
+            return text
+
+        bits = [part("this chat", usage.get("conversation")), part("today", usage.get("today"))]
+        budget = usage.get("budget") or {}
+        if budget.get("tokens"):
+            bits.append(f"left today: {int(budget.get('tokens_left') or 0):,} tok")
+        if budget.get("exceeded"):
+            bits.append("daily budget spent")
+        return "<span class='pygent-meta'>" + esc(" | ".join(b for b in bits if b)) + "</span>"
 
     def _on_ollama_model_update(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         names = [str(m.get("name")) for m in data.get("models") or [] if m.get("name")]
@@ -255,8 +452,8 @@ class ChatWidget(EventWidget):
                 return str(msg.get("content", ""))
         return None
 
-    def _draw(self) -> None:
-        parts = [CODE_CSS]
+    def _messages_html(self) -> str:
+        parts = []
         for msg in self.messages:
             user = msg["role"] == "user"
             who = "you" if user else esc(msg.get("agentId") or "agent")
@@ -268,39 +465,49 @@ class ChatWidget(EventWidget):
                     bits.append(f"{meta['tokens_per_s']:.1f} tok/s")
                 if isinstance(meta.get("processing_time"), (int, float)):
                     bits.append(f"{meta['processing_time']:.2f} s")
-                foot = f"<div style='color:#6b7280;font-size:11px'>{esc(' · '.join(bits))}</div>"
-            cursor = " &#9612;" if msg.get("streaming") else ""
+                if bits:
+                    foot = f"<div class='pygent-meta'>{esc(' · '.join(bits))}</div>"
+            streaming = bool(msg.get("streaming"))
+            content = str(msg.get("content", ""))
+            body = markdown_stream_html(content) if streaming else markdown_html(content)
+            cursor = "<span class='pygent-cursor'>&#9612;</span>" if streaming else ""
             parts.append(
-                "<div class='pygent-msg pygent-msg-{role}' style='margin:4px 0;padding:4px 8px;"
-                "border-radius:6px;background:{bg}'><b>{who}</b>{body}{cursor}{foot}</div>".format(
-                    role="user" if user else "agent",
-                    bg="#eef2ff" if user else "#f9fafb",
-                    who=who,
-                    body=markdown_html(str(msg.get("content", ""))),
-                    cursor=cursor,
-                    foot=foot,
-                )
+                f"<div class='pygent-msg pygent-msg-{'user' if user else 'agent'}'>"
+                f"<span class='pygent-who'>{who}</span>{body}{cursor}{foot}</div>"
             )
         if not self.messages:
-            parts.append("<i style='color:#6b7280'>No messages yet.</i>")
-        self.history.value = "".join(parts)
-        self.indicator.value = (
-            f"<i style='color:#6b7280'>{esc(self.typing)} is typing…</i>" if self.typing else ""
-        )
+            parts.append("<i class='pygent-muted'>No messages yet.</i>")
+        if self.typing:
+            parts.append(f"<div class='pygent-typing pygent-muted'>{esc(self.typing)} is typing…</div>")
+        # column-reverse: the browser keeps the view at the newest message as it grows
+        return f"<div class='pygent-chat-log'><div>{''.join(parts)}</div></div>"
+
+    def _snapshot_body(self) -> str:
+        title = next((c.get("title") for c in self.conversations
+                      if (c.get("id") or c.get("conversation_id")) == self.conversation_id), "")
+        head = f"<b>Chat</b> · {esc(title or self.conversation_id or 'new conversation')}"
+        return f"<div class='pygent-meta'>{head}</div>{self._messages_html()}"
+
+    def _draw(self) -> None:
+        self.history.value = self._messages_html()
+        self.indicator.value = ""
         self.cancel_button.disabled = self.active_request is None
-        options = [_DEFAULT_MODEL, *self.models]
+        self.usage_gauge.value = self._usage_html()
+        if self.notice:
+            self.indicator.value = f"<span class='pygent-meta'>&#9888; {esc(self.notice)}</span>"
+        options = self._model_options()
         if list(self.model_picker.options) != options:
             current = self.model_picker.value
             self.model_picker.options = options
-            self.model_picker.value = current if current in options else _DEFAULT_MODEL
+            values = [o[1] if isinstance(o, tuple) else o for o in options]
+            self.model_picker.value = current if current in values else _DEFAULT_MODEL
         convs: list[tuple[str, str]] = [("new conversation", "")]
         for c in self.conversations:
             cid = str(c.get("id") or c.get("conversation_id") or "")
             if cid:
-                title = str(c.get("title") or c.get("preview") or cid)[:40]
-                convs.append((title, cid))
+                convs.append((conversation_label(c), cid))
         if self.conversation_id and self.conversation_id not in {v for _, v in convs}:
-            convs.append((self.conversation_id, self.conversation_id))
+            convs.append(("this conversation", self.conversation_id))
         if list(self.conversation_picker.options) != convs:
             self.conversation_picker.unobserve(self._on_pick_conversation, names="value")
             self.conversation_picker.options = convs

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ._base import EventWidget, esc
+from .render import figure_svg, html_table, theme_figure
 
 __all__ = ["EvolutionWidget"]
 
@@ -38,9 +39,17 @@ class EvolutionWidget(EventWidget):
         self._start_id: str | None = None
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         self.figure = go.FigureWidget(fig)
-        for name, color in (("best", "#16a34a"), ("mean", "#2563eb"), ("worst", "#dc2626")):
+        for name, color, dash, symbol in (
+            ("best", "#16a34a", "solid", "circle"),
+            ("mean", "#2563eb", "dash", "square"),
+            ("worst", "#dc2626", "dot", "diamond"),
+        ):  # distinct dashes and markers: equal values stay visible on top of each other
             self.figure.add_scatter(
-                name=name, mode="lines+markers", line={"color": color}, secondary_y=False
+                name=name,
+                mode="lines+markers",
+                line={"color": color, "dash": dash, "width": 2},
+                marker={"symbol": symbol, "size": 7},
+                secondary_y=False,
             )
         self.figure.add_scatter(
             name="diversity",
@@ -48,12 +57,11 @@ class EvolutionWidget(EventWidget):
             line={"dash": "dot", "color": "#9333ea"},
             secondary_y=True,
         )
+        theme_figure(self.figure, height=380)
         self.figure.update_layout(
-            height=360,
-            template="plotly_white",
-            margin={"l": 40, "r": 40, "t": 30, "b": 30},
-            legend={"orientation": "h"},
-            xaxis={"title": {"text": "generation"}},
+            margin={"l": 52, "r": 52, "t": 20, "b": 80},
+            legend={"orientation": "h", "y": -0.28, "yanchor": "top", "x": 0},
+            xaxis={"title": {"text": "generation"}, "dtick": 1, "tickformat": "d"},
         )
         self.figure.update_yaxes(title_text="fitness", secondary_y=False)
         self.figure.update_yaxes(title_text="diversity", secondary_y=True)
@@ -62,12 +70,13 @@ class EvolutionWidget(EventWidget):
         self.genealogy = W.HTML()
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
         self.stop_button.on_click(lambda _b: self.stop())
-        self.children = (
-            W.HBox([self.header, self.stop_button]),
-            self.figure,
-            W.HBox([self.best, self.genealogy]),
-            self.status,
-        )
+        self.best.layout = W.Layout(flex="1 1 280px", min_width="0")
+        self.genealogy.layout = W.Layout(flex="2 1 320px", min_width="0")
+        top = W.HBox([self.header, self.stop_button])
+        bottom = W.HBox([self.best, self.genealogy])
+        top.add_class("pygent-row")
+        bottom.add_class("pygent-row")
+        self.children = (top, self.figure, bottom, self.status)
         self.throttle.request()
 
     def start(self, **options: Any) -> concurrent.futures.Future[Any]:
@@ -138,10 +147,9 @@ class EvolutionWidget(EventWidget):
             return
         r = self.result
         best = r.get("best") or {}
-        improvement = r.get("improvement")
         self.best.value = (
             "<b>Best genome</b>"
-            + (f" (improvement {esc(improvement)})" if improvement is not None else "")
+            + _improvement_html(r.get("improvement"))
             + f"<pre style='max-height:240px;overflow:auto'>{esc(json.dumps(best, indent=1))}"
             "</pre>"
         )
@@ -149,21 +157,52 @@ class EvolutionWidget(EventWidget):
         if not lineage:
             self.genealogy.value = ""
             return
-        rows = "".join(
-            "<tr><td>{g}</td><td>{i}</td><td>{op}</td><td>{p}</td><td>{f}</td></tr>".format(
-                g=esc(item.get("generation", "")),
-                i=esc(item.get("id", "")),
-                op=esc(item.get("op", item.get("operator", ""))),
-                p=esc(
-                    ", ".join(str(p) for p in item.get("parents", item.get("parent_ids", [])) or [])
+        rows = [
+            (
+                item.get("generation", ""),
+                str(item.get("id", ""))[:12],
+                item.get("op", item.get("operator", "")),
+                ", ".join(
+                    str(p)[:12] for p in item.get("parents", item.get("parent_ids", [])) or []
                 ),
-                f=esc(item.get("fitness", "")),
+                _fmt_num(item.get("fitness", "")),
             )
             for item in lineage
             if isinstance(item, dict)
+        ]
+        self.genealogy.value = "<b>Genealogy of the winner</b>" + html_table(
+            ("gen", "id", "operator", "parents", "fitness"), rows
         )
-        self.genealogy.value = (
-            "<b>Genealogy of the winner</b><table><tr><th>gen</th>"
-            "<th>id</th><th>operator</th><th>parents</th><th>fitness</th>"
-            f"</tr>{rows}</table>"
+
+    def _snapshot_body(self) -> str:
+        chart = figure_svg(self.figure, title="fitness / diversity per generation")
+        return f"<div>{self.header.value}</div>{chart}<div>{self.best.value}</div>" + (
+            f"<div>{self.genealogy.value}</div>"
         )
+
+
+def _fmt_num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _improvement_html(improvement: Any) -> str:
+    """``{"absolute": 0.2, "relative": 0.5, ...}`` as ``+0.2 (+50%)``; numbers as they are."""
+    if improvement is None:
+        return ""
+    if isinstance(improvement, (int, float)):
+        return f" &middot; improvement <b>{improvement:+.4g}</b>"
+    if isinstance(improvement, dict):
+        start, final = improvement.get("generation0_best"), improvement.get("final_best")
+        absolute, relative = improvement.get("absolute"), improvement.get("relative")
+        if isinstance(start, (int, float)) and isinstance(final, (int, float)):
+            text = f"fitness {start:.4g} &rarr; <b>{final:.4g}</b>"
+            extra = []
+            if isinstance(absolute, (int, float)):
+                extra.append(f"{absolute:+.4g}")
+            if isinstance(relative, (int, float)):
+                extra.append(f"{relative:+.1%}")
+            return f" &middot; {text}" + (f" ({', '.join(extra)})" if extra else "")
+        return " &middot; no improvement measured"
+    return f" &middot; improvement {esc(improvement)}"

@@ -215,18 +215,21 @@ class MCPPanel(EventWidget):
         for sid, s in sorted(self.servers.items()):
             h = s.get("health") or {}
             state = str(s.get("state", "?"))
-            color = {"running": "#16a34a", "failed": "#dc2626", "starting": "#d97706"}.get(
-                state, "#6b7280"
-            )
+            color = {
+                "running": "var(--jp-success-color1, #388e3c)",
+                "failed": "var(--jp-error-color1, #d32f2f)",
+                "starting": "var(--jp-warn-color1, #f57c00)",
+            }.get(state, "var(--jp-ui-font-color1, #1f1f1f)")
             ping = h.get("ping_ms")
             rows.append(
-                f"<tr><td><b>{esc(sid)}</b></td><td style='color:{color}'>{esc(state)}</td>"
+                f"<tr><td><b>{esc(sid)}</b></td><td><span class='pygent-badge' "
+                f"style='border-left:4px solid {color}'>{esc(state)}</span></td>"
                 f"<td>{esc(f'{ping:.1f} ms' if isinstance(ping, (int, float)) else '')}</td>"
                 f"<td>{len(self.tools.get(sid, []))}</td>"
                 f"<td>{esc(h.get('last_error') or s.get('error') or '')}</td></tr>"
             )
         self.table.value = (
-            "<table><tr><th>server</th><th>state</th><th>ping</th><th>tools</th>"
+            "<table class='pygent-table'><tr><th>server</th><th>state</th><th>ping</th><th>tools</th>"
             "<th>last error</th></tr>" + "".join(rows) + "</table>"
             if rows
             else "<i>No MCP servers configured: an admin lists them in the file named by "
@@ -234,7 +237,7 @@ class MCPPanel(EventWidget):
         )
         if self.config_error:
             self.table.value += (
-                f"<div style='color:#b91c1c'>configuration error: {esc(self.config_error)}</div>"
+                f"<div class='pygent-error'>configuration error: {esc(self.config_error)}</div>"
             )
         servers = sorted(self.servers)
         if list(self.server_picker.options) != servers:
@@ -261,11 +264,14 @@ class MCPPanel(EventWidget):
             texts = [
                 c.get("text", json.dumps(c)) for c in r.get("content") or [] if isinstance(c, dict)
             ]
-            style = "color:#b91c1c" if r.get("is_error") else ""
+            style = "pygent-error" if r.get("is_error") else ""
             dur = r.get("duration_ms")
             out.append(
-                f"<div style='{style}'><b>{esc(r.get('server_id'))}.{esc(r.get('tool'))}</b>"
+                f"<div class='{style}'><b>{esc(r.get('server_id'))}.{esc(r.get('tool'))}</b>"
                 + (f" <small>{dur:.1f} ms</small>" if isinstance(dur, (int, float)) else "")
                 + f"<pre>{esc(chr(10).join(texts))}</pre></div>"
             )
         self.output.value = "".join(out)
+
+    def _snapshot_body(self) -> str:
+        return f"<b>MCP servers</b><div>{self.table.value}</div><div>{self.output.value}</div>"

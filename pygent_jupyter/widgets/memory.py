@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as W
 
 from ._base import EventWidget, esc
+from .render import html_table
 
 __all__ = ["MemoryWidget"]
 
@@ -28,30 +29,47 @@ class MemoryWidget(EventWidget):
         self.query_text = ""
         self.stats: dict[str, Any] = {}
         self.last_update: dict[str, Any] = {}
-        self.query = W.Text(placeholder="Search memory…", layout=W.Layout(width="60%"))
+        self.query = W.Text(
+            placeholder="Search memory (Enter)…",
+            layout=W.Layout(flex="1 1 240px", min_width="160px", width="auto"),
+        )
         self.k = W.BoundedIntText(
-            value=k, min=1, max=100, description="k", layout=W.Layout(width="120px")
+            value=k,
+            min=1,
+            max=100,
+            description="results",
+            style={"description_width": "initial"},
+            layout=W.Layout(width="130px"),
         )
         self.search_button = W.Button(description="Search", button_style="primary", icon="search")
         self.search_button.on_click(lambda _b: self._search_from_ui())
-        self.query.continuous_update = False
+        self.query.continuous_update = False  # the value syncs on Enter (and on blur)
+        self.query.observe(self._on_query_submit, names="value")
         self.new_text = W.Textarea(
-            placeholder="Text to remember…", layout=W.Layout(width="60%", height="60px")
+            placeholder="Text to remember…",
+            layout=W.Layout(flex="2 1 240px", min_width="160px", width="auto", height="60px"),
         )
         self.new_meta = W.Text(
-            placeholder='metadata JSON, e.g. {"source": "notes"}', layout=W.Layout(width="40%")
+            placeholder='metadata JSON, e.g. {"source": "notes"}',
+            layout=W.Layout(width="100%", min_width="220px"),
         )
         self.add_button = W.Button(description="Add", icon="plus")
         self.add_button.on_click(lambda _b: self._add_from_ui())
         self.table = W.HTML()
         self.info = W.HTML()
-        self.children = (
-            W.HBox([self.query, self.k, self.search_button]),
-            self.table,
-            W.HBox([self.new_text, W.VBox([self.new_meta, self.add_button])]),
-            self.info,
-            self.status,
+        search_row = W.HBox([self.query, self.k, self.search_button])
+        add_row = W.HBox(
+            [
+                self.new_text,
+                W.VBox(
+                    [self.new_meta, self.add_button],
+                    layout=W.Layout(flex="1 1 220px", min_width="0"),
+                ),
+            ]
         )
+        search_row.add_class("pygent-row")
+        add_row.add_class("pygent-row")
+        self.children = (search_row, self.table, add_row, self.info, self.status)
         self.throttle.request()
 
     def _ns(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +94,10 @@ class MemoryWidget(EventWidget):
 
     def refresh_stats(self) -> None:
         self.command("memory_stats", self._ns({}))
+
+    def _on_query_submit(self, change: dict[str, Any]) -> None:
+        if str(change.get("new") or "").strip():
+            self._search_from_ui()
 
     def _search_from_ui(self) -> None:
         if self.query.value.strip():
@@ -111,24 +133,23 @@ class MemoryWidget(EventWidget):
             self.results = list(data.get("results") or [])
         elif kind == "stats":
             self.stats = data
+        elif kind == "added" and mine:
+            self.refresh_stats()  # the totals shown must be what is stored now
         self.last_update = data
         self._resolve(event.get("reply_to"), data)
 
     def _draw(self) -> None:
-        rows = "".join(
-            "<tr><td>{score}</td><td>{text}</td><td><code>{meta}</code></td><td>{id}</td></tr>".format(
-                score=f"{r['score']:.3f}" if isinstance(r.get("score"), (int, float)) else "",
-                text=esc(str(r.get("text", ""))[:400]),
-                meta=esc(json.dumps(r.get("metadata") or {})),
-                id=esc(r.get("id", "")),
+        rows = [
+            (
+                f"{r['score']:.3f}" if isinstance(r.get("score"), (int, float)) else "",
+                str(r.get("text", ""))[:400],
+                json.dumps(r.get("metadata") or {}),
             )
             for r in self.results
-        )
+        ]
         if self.results:
-            self.table.value = (
-                f"<b>{len(self.results)} results for "
-                f"“{esc(self.query_text)}”</b><table><tr><th>score</th>"
-                f"<th>text</th><th>metadata</th><th>id</th></tr>{rows}</table>"
+            self.table.value = f"<b>{len(self.results)} results for “{esc(self.query_text)}”</b>" + (
+                html_table(("score", "text", "metadata"), rows)
             )
         elif self.query_text and self.last_update.get("kind") == "results":
             self.table.value = f"<i>no results for “{esc(self.query_text)}”</i>"
@@ -139,7 +160,7 @@ class MemoryWidget(EventWidget):
         if u.get("kind") == "added":
             bits.append(f"added {len(u.get('ids') or [])} item(s)")
         if isinstance(u.get("took_ms"), (int, float)):
-            bits.append(f"{u['took_ms']:.1f} ms")
+            bits.append(f"took {u['took_ms']:.0f} ms")
         s = self.stats
         if s:
             per = s.get("namespaces")
@@ -149,6 +170,7 @@ class MemoryWidget(EventWidget):
             for key in ("device", "embedder"):
                 if s.get(key):
                     bits.append(f"{key} {s[key]}")
-        if u.get("kind") == "added" and u.get("count") is not None:
-            bits.append(f"{u['count']} in {u.get('namespace', 'the namespace')}")
         self.info.value = f"<small>{esc(' · '.join(str(b) for b in bits))}</small>"
+
+    def _snapshot_body(self) -> str:
+        return f"<b>Memory</b><div>{self.table.value}</div><div>{self.info.value}</div>"

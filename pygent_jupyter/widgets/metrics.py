@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ._base import EventWidget, esc
+from .render import figure_svg, theme_figure
 
 __all__ = ["MetricsDashboard"]
 
@@ -64,14 +65,13 @@ class MetricsDashboard(EventWidget):
         )
         self.figure.add_scatter(name="CPU %", mode="lines+markers", row=1, col=1)
         self.figure.add_scatter(name="Memory %", mode="lines+markers", row=1, col=1)
+        theme_figure(self.figure, height=440)
         self.figure.update_layout(
-            height=420,
-            margin={"l": 40, "r": 10, "t": 30, "b": 30},
-            legend={"orientation": "h"},
-            template="plotly_white",
+            margin={"l": 48, "r": 16, "t": 30, "b": 40},
+            legend={"orientation": "h", "y": -0.12, "yanchor": "top"},
         )
-        self.figure.update_yaxes(range=[0, 100], row=1, col=1)
-        self.figure.update_xaxes(showticklabels=True, row=1, col=1)
+        self.figure.update_yaxes(range=[0, 100], row=1, col=1, title_text="%")
+        self.figure.update_xaxes(showticklabels=True, tickformat="%H:%M:%S")
         self.figure.add_annotation(
             text="no GPU detected",
             name="no-gpu",
@@ -81,12 +81,12 @@ class MetricsDashboard(EventWidget):
             yref="paper",
             x=0.5,
             y=0.22,
-            font={"color": "#6b7280"},
+            font={"size": 14},
         )
         self.banner = W.HTML()
         self.summary = W.HTML()
         self.backend = W.HTML()
-        self.children = (self.status, self.banner, self.summary, self.figure, self.backend)
+        self.children = (self.status, self.banner, self.summary, self.backend, self.figure)
         self.throttle.request()
 
     # -- model ------------------------------------------------------------------------------
@@ -188,16 +188,25 @@ class MetricsDashboard(EventWidget):
             for note in fig.layout.annotations:
                 if note.name == "no-gpu" and note.visible != no_gpu:
                     note.visible = no_gpu
-        self.banner.value = "".join(
-            "<div style='background:{bg};color:#fff;padding:4px 8px;margin:2px 0;"
-            "border-radius:3px'>&#9888; {msg}</div>".format(
-                bg="#b91c1c" if a.get("severity") == "critical" else "#d97706",
+        self.banner.value = self._banner_html()
+        self.summary.value = self._summary_html()
+        self.backend.value = self._backend_html()
+
+    def _banner_html(self) -> str:
+        return "".join(
+            "<div class='pygent-alert{crit}' role='alert'>&#9888; {msg}</div>".format(
+                crit=" pygent-alert-critical" if a.get("severity") == "critical" else "",
                 msg=esc(a.get("message", a.get("metric"))),
             )
             for a in self.alerts.values()
         )
-        self.summary.value = self._summary_html()
-        self.backend.value = self._backend_html()
+
+    def _snapshot_body(self) -> str:
+        chart = figure_svg(self.figure, title="Utilization % / GPU memory % and °C")
+        return (
+            f"<b>Metrics</b>{self._banner_html()}<div>{self._summary_html()}</div>"
+            f"<div>{self._backend_html()}</div>{chart}"
+        )
 
     def _summary_html(self) -> str:
         d = self.latest

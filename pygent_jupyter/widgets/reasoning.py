@@ -10,6 +10,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from ._base import EventWidget, esc
+from .render import figure_svg, theme_figure
 
 __all__ = ["ReasoningTreeWidget", "TreeLayout"]
 
@@ -17,7 +18,7 @@ __all__ = ["ReasoningTreeWidget", "TreeLayout"]
 class TreeLayout:
     """Incremental layered layout: each new node gets a position in O(1); none ever moves.
 
-    ``y`` is minus the depth. ``x`` is the next free slot of the node's layer, pushed right
+    ``y`` is the depth (the figure's axis is reversed, so the root is on top). ``x`` is the next free slot of the node's layer, pushed right
     to at least its parent's ``x`` so subtrees stay under their parents.
     """
 
@@ -32,7 +33,7 @@ class TreeLayout:
         parent_x = self.pos[parent_id][0] if parent_id in self.pos else 0.0
         x = max(self._next_free.get(depth, 0.0), parent_x)
         self._next_free[depth] = x + 1.0
-        self.pos[node_id] = (x, -float(depth))
+        self.pos[node_id] = (x, float(depth))
         return self.pos[node_id]
 
 
@@ -66,6 +67,8 @@ class ReasoningTreeWidget(EventWidget):
             marker={
                 "size": 14,
                 "colorscale": "Viridis",
+                "cmin": 0.0,
+                "cmax": 1.0,
                 "showscale": True,
                 "colorbar": {"title": {"text": "value"}},
                 "line": {"width": 1},
@@ -78,13 +81,24 @@ class ReasoningTreeWidget(EventWidget):
             line={"color": "#dc2626", "width": 4},
             marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "#dc2626", "width": 3}},
         )
+        self.figure.add_scatter(  # nodes not evaluated yet: grey, not "value 0"
+            name="unscored",
+            mode="markers",
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": 14, "color": "rgba(150,150,150,0.55)", "line": {"width": 1}},
+        )
+        theme_figure(self.figure, height=420)
         self.figure.update_layout(
-            height=420,
             showlegend=False,
-            template="plotly_white",
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            margin={"l": 56, "r": 10, "t": 20, "b": 10},
             xaxis={"visible": False},
-            yaxis={"title": {"text": "depth"}},
+            yaxis={
+                "title": {"text": "depth"},
+                "autorange": "reversed",
+                "dtick": 1,
+                "tickformat": "d",
+                "rangemode": "tozero",
+            },
         )
         self.header = W.HTML()
         self.answer = W.HTML()
@@ -186,6 +200,9 @@ class ReasoningTreeWidget(EventWidget):
         ex: list[float | None] = []
         ey: list[float | None] = []
         xs, ys, colors, opac, texts, symbols = [], [], [], [], [], []
+        ux: list[float] = []
+        uy: list[float] = []
+        utexts: list[str] = []
         for nid in self.order:
             node = self.nodes[nid]
             x, y = pos[nid]
@@ -194,19 +211,30 @@ class ReasoningTreeWidget(EventWidget):
                 px, py = pos[str(parent)]
                 ex += [px, x, None]
                 ey += [py, y, None]
+            value = node.get("value")
+            thought = "<br>".join(textwrap.wrap(str(node.get("thought", "")), 60)) or nid
+            status = node.get("status", "")
+            if not isinstance(value, (int, float)):
+                ux.append(x)
+                uy.append(y)
+                utexts.append(f"{thought}<br>not scored yet<br>{status}")
+                continue
             xs.append(x)
             ys.append(y)
-            value = node.get("value")
-            colors.append(float(value) if isinstance(value, (int, float)) else 0.0)
-            pruned = node.get("status") == "pruned"
+            colors.append(float(value))
+            pruned = status == "pruned"
             opac.append(0.25 if pruned else 1.0)
             symbols.append("x" if pruned else "circle")
-            thought = "<br>".join(textwrap.wrap(str(node.get("thought", "")), 60)) or nid
-            texts.append(f"{thought}<br>value: {value}<br>{node.get('status', '')}")
+            texts.append(f"{thought}<br>value: {value:.3g}<br>{status}")
         bx = [pos[n][0] for n in self.best_path if n in pos]
         by = [pos[n][1] for n in self.best_path if n in pos]
-        edges, nodes, best = self.figure.data
+        edges, nodes, best, unscored = self.figure.data
+        values = [c for c in colors if c == c]
         with self.figure.batch_update():
+            unscored.x, unscored.y, unscored.text = ux, uy, utexts
+            if values:  # the colour scale spans the values seen (never a fake 0)
+                lo, hi = min(values), max(values)
+                nodes.marker.cmin, nodes.marker.cmax = lo, hi if hi > lo else lo + 1e-9
             edges.x, edges.y = ex, ey
             nodes.x, nodes.y, nodes.text = xs, ys, texts
             nodes.marker.color = colors
@@ -223,18 +251,29 @@ class ReasoningTreeWidget(EventWidget):
         if self.result is not None:
             r = self.result
             solved = r.get("solved")
-            badge = (
-                "&#10004; solved"
-                if solved is True
-                else "&#10008; not solved"
-                if solved is False
-                else "done"
+            status = str(r.get("status") or r.get("reason") or "")
+            if "stop" in status or "cancel" in status:
+                badge = "&#9632; stopped"
+            elif solved is True:
+                badge = "&#10004; solved"
+            elif solved is False:
+                badge = "&#10008; not solved"
+            else:
+                badge = "done"
+            answer = r.get("answer")
+            shown = (
+                f"answer: <code>{esc(answer)}</code>"
+                if answer not in (None, "")
+                else "<i>no answer</i>"
             )
             stats = r.get("stats") or {}
-            bits = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in stats.items())
-            self.answer.value = (
-                f"<b>{badge}</b> &middot; answer: <code>{esc(r.get('answer'))}"
-                f"</code><br><small>{bits}</small>"
-            )
+            bits = ", ".join(f"{esc(k).replace('_', ' ')}: {esc(v)}" for k, v in stats.items())
+            self.answer.value = f"<b>{badge}</b> &middot; {shown}<br><small>{bits}</small>"
         else:
-            self.answer.value = "<i>running…</i>" if self.run_id else ""
+            self.answer.value = (
+                f"<i>running… step {self.step}, {len(self.nodes)} nodes</i>" if self.run_id else ""
+            )
+
+    def _snapshot_body(self) -> str:
+        chart = figure_svg(self.figure, title="Tree of Thought (x: branch, y: value/depth)")
+        return f"<div>{self.header.value}</div><div>{self.answer.value}</div>{chart}"

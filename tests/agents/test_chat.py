@@ -67,6 +67,7 @@ async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server
         "chat_stream",
         "chat_response",
         "ollama_metrics",
+        "usage",
         "typing_indicator",
     ]
     assert events[0]["data"]["active"] is True and events[0]["data"]["backend"] == "ollama"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from _browser import keep_screenshot, low_contrast  # tests/_browser.py (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "pygent_jupyter" / "labextension"
@@ -470,7 +473,9 @@ def test_reasoning_tab_grows_a_live_tree(ui: UI) -> None:
     def steps(page: Any) -> None:
         _tab(page, "Reasoning")
         tab = page.locator(".jp-pygent-tab-reasoning")
-        assert tab.get_by_label("Puzzle or problem").input_value() == "4 5 6 10"
+        assert tab.get_by_label("Puzzle or problem").input_value() == (
+            "Plan a picnic for four friends."
+        )
         tab.get_by_label("Budget: most model calls").fill("6")
         tab.locator(".jp-pygent-start").click()
         page.wait_for_function(
@@ -551,6 +556,110 @@ def test_reconnect_resumes_on_the_same_socket_path(ui: UI) -> None:
         url = page.evaluate("window.__pygentConnection._options.url")
         assert url.endswith(f"{BASE_URL}pygent/ws")
         page.wait_for_selector("#jp-pygent-status[data-state='connected']", timeout=10_000)
+
+    ui(steps)
+
+
+PANEL_TABS = ("Chat", "Reasoning", "Evolution", "Metrics", "MCP", "Memory")
+
+
+def test_panel_contrast_axes_and_screens_in_both_themes(ui: UI) -> None:
+    """Every tab, light then dark: text contrast >= 4.5:1 from the rendered colours (WCAG),
+    charts with tick labels on both axes; a screenshot of each tab in each theme."""
+
+    def steps(page: Any) -> None:
+        # a conversation with Markdown to look at
+        _tab(page, "Chat")
+        chat = page.locator(".jp-pygent-tab-chat")
+        history = chat.locator(".jp-pygent-history")
+        if history.locator("option").count() > 1:
+            history.select_option(index=1)
+            page.wait_for_selector(".jp-pygent-msg-agent", timeout=20_000)
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            light = "true" if "Light" in theme else "false"
+            page.evaluate(
+                f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})"
+            )
+            page.wait_for_function(
+                f"document.body.dataset.jpThemeLight === '{light}'", timeout=30_000
+            )
+            page.wait_for_timeout(1000)
+            failures: dict[str, Any] = {}
+            for label in PANEL_TABS:
+                _tab(page, label)
+                page.wait_for_timeout(700 if label == "Metrics" else 300)
+                if label == "Metrics":
+                    page.wait_for_function(
+                        "document.querySelectorAll('.jp-pygent-tab-metrics text.jp-pygent-tick')"
+                        ".length >= 4",
+                        timeout=20_000,
+                    )
+                    ticks = page.locator(".jp-pygent-tab-metrics text.jp-pygent-tick")
+                    labels = ticks.all_text_contents()
+                    assert any(t.endswith("%") for t in labels), labels
+                    assert any(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in labels), labels
+                if label == "Evolution":
+                    ticks = page.locator(".jp-pygent-tab-evolution text.jp-pygent-tick")
+                    assert ticks.count() >= 2, "the fitness chart has no tick labels"
+                bad = low_contrast(page, f"#pygent-panel .jp-pygent-tab-{label.lower()}")
+                if bad:
+                    failures[label] = bad[:5]
+                name = f"panel-{label.lower()}-{'light' if light == 'true' else 'dark'}.png"
+                page.locator("#pygent-panel").screenshot(path=str(ARTIFACTS / name))
+                keep_screenshot(ARTIFACTS / name)
+            assert not failures, (theme, failures)
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', "
+            "{theme: 'JupyterLab Light'})"
+        )
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=30_000)
+        _tab(page, "Chat")
+
+    ui(steps)
+
+
+def test_conversations_search_rename_delete(ui: UI) -> None:
+    def steps(page: Any) -> None:
+        _tab(page, "Chat")
+        chat = page.locator(".jp-pygent-tab-chat")
+        history = chat.locator(".jp-pygent-history")
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-pygent-history option').length >= 2",
+            timeout=20_000,
+        )
+        history.select_option(index=1)
+        page.wait_for_selector(".jp-pygent-msg-agent", timeout=20_000)
+        labels = history.locator("option").all_inner_texts()
+        assert not any(label.startswith("cv-") for label in labels), labels
+        # rename through the dialog
+        chat.locator(".jp-pygent-rename").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("input").fill("Renamed by the browser test")
+        dialog.get_by_role("button", name="Ok").click()
+        page.wait_for_function(
+            "[...document.querySelectorAll('.jp-pygent-history option')]"
+            ".some(o => o.textContent.startsWith('Renamed by the browser test'))",
+            timeout=10_000,
+        )
+        # search: only matching conversations stay
+        chat.locator(".jp-pygent-search").fill("zzz-no-such-words")
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-pygent-history option').length === 1", timeout=10_000
+        )
+        chat.locator(".jp-pygent-search").fill("Renamed by the")
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-pygent-history option').length === 2", timeout=10_000
+        )
+        history.select_option(index=1)
+        page.wait_for_selector(".jp-pygent-msg-agent", timeout=20_000)
+        # delete (confirmed): gone from the list, the log starts over
+        chat.locator(".jp-pygent-delete").click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-pygent-history option').length === 1", timeout=10_000
+        )
+        assert chat.locator(".jp-pygent-msg").count() == 0
+        chat.locator(".jp-pygent-search").fill("")
 
     ui(steps)
 

@@ -18,7 +18,7 @@ from pygent_jupyter.testing.scripted import ScriptedLLMBase
 
 Responder = Callable[[str, Options], str]
 
-__all__ = ["ScriptedProvider", "game24_oracle"]
+__all__ = ["ScriptedProvider", "game24_oracle", "paper_game24_oracle"]
 
 
 class ScriptedProvider(ScriptedLLMBase):
@@ -135,5 +135,42 @@ def game24_oracle(max_moves: int = 8) -> Responder:
             answer = _last_field(prompt, "Answer:")
             return "checked\nsure" if check_answer(puzzle, answer) else "checked\nimpossible"
         return "impossible"
+
+    return respond
+
+
+# -- the paper's prompts (tree-of-thoughts-llm), played perfectly -------------------------------
+
+
+def paper_game24_oracle(max_moves: int = 8) -> Responder:
+    """Like :func:`game24_oracle`, for the official package's Game of 24 prompts: proposals
+    alternate dead and live steps, values end with an exact ``sure``/``impossible`` line."""
+
+    def respond(prompt: str, options: Options) -> str:
+        lines = prompt.rstrip("\n").split("\n")
+        if prompt.endswith("Possible next steps:\n"):
+            numbers = parse_numbers(lines[-2][len("Input:") :])
+            moves = _moves(numbers)
+            good = [m for m, ok in moves if ok]
+            bad = [m for m, ok in moves if not ok]
+            mixed: list[str] = []
+            while (good or bad) and len(mixed) < max_moves:
+                if bad:
+                    mixed.append(bad.pop(0))
+                if good and len(mixed) < max_moves:
+                    mixed.append(good.pop(0))
+            return "\n".join(mixed)
+        if prompt.startswith("Use numbers and basic") and "Steps:" in prompt.split("Input: ")[-1]:
+            puzzle = prompt.split("Input: ")[-1].split("\n")[0]
+            found = solutions([int(n) for n in parse_numbers(puzzle)])
+            return f"Answer: {found[0]} = 24" if found else "Answer: none"
+        if prompt.endswith("Judge:"):
+            puzzle = lines[-3][len("Input: ") :]
+            answer = lines[-2][len("Answer: ") :]
+            return "sure" if check_answer(puzzle, answer) else "impossible"
+        if prompt.startswith("Evaluate if given numbers can reach 24"):
+            numbers = parse_numbers(lines[-1])
+            return "thinking\nsure" if _solvable(numbers) else "thinking\nimpossible"
+        return ""
 
     return respond

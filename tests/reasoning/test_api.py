@@ -55,7 +55,8 @@ def test_batch_reports_success_calls_tokens_and_time_per_puzzle():
     assert summary["puzzles"] == 3 and summary["solved"] == 2
     assert summary["success_rate"] == round(2 / 3, 4)
     assert summary["calls_per_puzzle"] > 0 and summary["tokens_per_puzzle"] > 0
-    assert report.params["n_select_sample"] == 5 and report.params["n_evaluate_sample"] == 3
+    tot = report.params["params"]
+    assert tot["n_select_sample"] == 5 and tot["n_evaluate_sample"] == 3
     assert len(rows) == 3
     assert "success 2/3" in report.table()
 

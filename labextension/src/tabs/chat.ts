@@ -1,20 +1,79 @@
 /** Chat: streaming answers, agent/model pickers, cancel, conversation history, Markdown. */
 import type { Envelope } from '../protocol.generated';
 import type {
+  BackendErrorData,
+  BackendStatusData,
   ChatHistoryData,
   ChatResponseData,
   ChatStreamData,
   ErrorData,
-  OllamaModelUpdateData
+  OllamaModelUpdateData,
+  UsageData
 } from '../protocol.generated';
 import { PanelContext, PygentTab } from '../context';
 import { button, field, formatTime, h, select, setOptions } from '../dom';
 import { renderMarkdown } from '../markdown';
+import { StreamingMarkdown } from '../streammd';
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+
+/** Pure: a conversation's label, `title · Dec 2 14:05` (the date tells equal titles apart). */
+export function conversationLabel(row: Record<string, unknown>): string {
+  let title = String(row.title || row.preview || row.first_message || 'untitled')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (title.length > 48) {
+    title = title.slice(0, 47) + '…';
+  }
+  const when = new Date(String(row.updated ?? row.created ?? ''));
+  if (Number.isNaN(when.getTime())) {
+    return title;
+  }
+  const month = when.toLocaleString('en', { month: 'short' });
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${title} · ${month} ${when.getDate()} ${p(when.getHours())}:${p(when.getMinutes())}`;
+}
 import { agentOptions, BUILTIN_AGENTS } from '../agents';
 
 interface IConversationRow {
   id: string;
   title: string;
+  backend?: string;
+  model?: string;
+}
+
+/** Between backend and model in a model-picker value. */
+const SEP = '\u001f';
+
+/** A model-picker value -> [backend, model] (both undefined for the default). */
+export function splitModelChoice(value: string): [string | undefined, string | undefined] {
+  if (!value) {
+    return [undefined, undefined];
+  }
+  const at = value.indexOf(SEP);
+  return at < 0 ? [undefined, value] : [value.slice(0, at), value.slice(at + 1)];
+}
+
+/** The usage gauge's text: this conversation, today, what the daily budget leaves. */
+export function usageText(d: UsageData): string {
+  const part = (label: string, t?: { total_tokens?: number; cost?: number | null }) => {
+    if (!t) {
+      return '';
+    }
+    let text = `${label}: ${(t.total_tokens ?? 0).toLocaleString()} tok`;
+    if (typeof t.cost === 'number') {
+      text += ` · ${t.cost.toFixed(4)} ${d.currency ?? ''}`;
+    }
+    return text;
+  };
+  const bits = [part('this chat', d.conversation), part('today', d.today)];
+  const budget = d.budget ?? {};
+  if (budget.tokens) {
+    bits.push(`left today: ${(budget.tokens_left ?? 0).toLocaleString()} tok`);
+  }
+  if (budget.exceeded) {
+    bits.push('daily budget spent');
+  }
+  return bits.filter(b => b).join(' | ');
 }
 
 export class ChatTab extends PygentTab {
@@ -26,9 +85,21 @@ export class ChatTab extends PygentTab {
   private _send: HTMLButtonElement;
   private _cancel: HTMLButtonElement;
   private _typing: HTMLElement;
+  private _search: HTMLInputElement;
+  private _gauge: HTMLElement;
+  private _hasBackends = false;
   private _conversationId: string | undefined;
   private _pending: string | null = null;
   private _offReply: (() => void) | null = null;
+  /** The answer streaming now (rendered block by block), and its bubble's state. */
+  private _stream: StreamingMarkdown | null = null;
+  private _pendingBubble: {
+    bubble: HTMLElement;
+    body: HTMLElement;
+    streamed: () => string;
+  } | null = null;
+  /** The pending request went out on a socket that has since closed (it will not be answered). */
+  private _pendingOrphan = false;
   private _conversations: IConversationRow[] = [];
 
   constructor(ctx: PanelContext) {
@@ -54,6 +125,11 @@ export class ChatTab extends PygentTab {
       tabindex: 0
     });
     this._typing = h('div', { className: 'jp-pygent-typing', 'aria-live': 'polite' });
+    this._gauge = h('div', {
+      className: 'jp-pygent-usage',
+      'aria-live': 'polite',
+      'aria-label': 'Model usage'
+    });
     this._input = h('textarea', {
       className: 'jp-pygent-chat-input',
       rows: 3,
@@ -76,6 +152,19 @@ export class ChatTab extends PygentTab {
       disabled: true,
       className: 'jp-Button jp-mod-styled jp-mod-warn jp-pygent-cancel'
     });
+    this._search = h('input', {
+      type: 'search',
+      className: 'jp-mod-styled jp-pygent-search',
+      placeholder: 'Search conversations',
+      'aria-label': 'Search conversations'
+    });
+    let searchTimer: ReturnType<typeof setTimeout> | null = null;
+    this._search.addEventListener('input', () => {
+      if (searchTimer !== null) {
+        clearTimeout(searchTimer);
+      }
+      searchTimer = setTimeout(() => this._loadConversations(), 250);
+    });
     const newChat = button('New chat', () => this.newChat(), {
       className: 'jp-Button jp-mod-styled jp-pygent-new-chat'
     });
@@ -88,6 +177,20 @@ export class ChatTab extends PygentTab {
         field('History', this._history),
         newChat
       ),
+      h(
+        'div',
+        { className: 'jp-pygent-toolbar jp-pygent-history-tools' },
+        this._search,
+        button('Rename', () => void this.renameConversation(), {
+          className: 'jp-Button jp-mod-styled jp-pygent-rename',
+          title: 'Rename this conversation'
+        }),
+        button('Delete', () => void this.deleteConversation(), {
+          className: 'jp-Button jp-mod-styled jp-mod-warn jp-pygent-delete',
+          title: 'Delete this conversation'
+        })
+      ),
+      this._gauge,
       this._log,
       this._typing,
       h(
@@ -98,8 +201,11 @@ export class ChatTab extends PygentTab {
       )
     );
     this._applyDefaultAgent();
+    this._watchPending();
     ctx.settingsChanged.connect(this._applyDefaultAgent, this);
     this.track(ctx.conn.on('ollama_model_update', d => this._setModels(d)));
+    this.track(ctx.conn.on('backend_status', d => this._setBackends(d)));
+    this.track(ctx.conn.on('usage', d => this._setUsage(d)));
     // an evolution run registers its winners as agent types usable as `agentId`
     this.track(
       ctx.conn.on('evolution_complete', d => {
@@ -155,21 +261,69 @@ export class ChatTab extends PygentTab {
     bubble.classList.add('jp-pygent-streaming');
     const body = bubble.querySelector('.jp-pygent-body') as HTMLElement;
     let streamed = '';
+    this._stream = new StreamingMarkdown(body, this.ctx.rendermime, renderMarkdown);
+    this._pendingBubble = { bubble, body, streamed: () => streamed };
+    this._pendingOrphan = false;
+    const offline = this.ctx.conn.state !== 'connected';
+    if (offline) {
+      // the connection queues the message and sends it once the socket is back
+      const note = h(
+        'span',
+        { className: 'jp-pygent-badge jp-pygent-queued', role: 'status' },
+        'offline: waiting to send'
+      );
+      (bubble.previousElementSibling?.querySelector('.jp-pygent-meta') ?? bubble).append(note);
+      const off = this.ctx.conn.onState(state => {
+        if (state === 'connected') {
+          note.textContent = 'sent';
+          off();
+        }
+      });
+    }
     const conn = this.ctx.conn;
     const id = conn.nextId('m');
     this._pending = id;
     this._setBusy(true);
     this._offReply = conn.onReply(id, (env: Envelope) => {
       switch (env.type) {
-        case 'typing_indicator':
-          this._typing.textContent = (env.data as { active?: boolean }).active
-            ? `${this._agent.value} is typing…`
-            : '';
+        case 'typing_indicator': {
+          const t = env.data as {
+            active?: boolean;
+            fallback?: { from?: string; to?: string; reason?: string }[];
+          };
+          this._typing.textContent = t.active ? `${this._agent.value} is typing…` : '';
+          for (const f of t.active ? (t.fallback ?? []) : []) {
+            (bubble.querySelector('.jp-pygent-meta') as HTMLElement).append(
+              h(
+                'span',
+                { className: 'jp-pygent-badge jp-pygent-fallback', role: 'status' },
+                `${f.from} is down (${f.reason}): ${f.to} answers`
+              )
+            );
+          }
           break;
+        }
+        case 'backend_error': {
+          const d = env.data as BackendErrorData;
+          if (d.fallback) {
+            (bubble.querySelector('.jp-pygent-meta') as HTMLElement).append(
+              h(
+                'span',
+                { className: 'jp-pygent-badge jp-pygent-fallback', role: 'status' },
+                `${d.backend}: ${d.code}, ${d.fallback} answers`
+              )
+            );
+          }
+          break;
+        }
         case 'chat_stream': {
           const d = env.data as ChatStreamData;
           streamed += d.delta;
-          body.textContent = streamed;
+          if (this._stream?.host === body) {
+            this._stream.update(streamed); // finished blocks render once; only the tail redraws
+          } else {
+            body.textContent = streamed;
+          }
           if (d.conversation_id) {
             this._conversationId = d.conversation_id;
           }
@@ -212,13 +366,23 @@ export class ChatTab extends PygentTab {
       }
     });
     const data: {
-      message: { content: string; agentId: string; timestamp: string; model?: string };
+      message: {
+        content: string;
+        agentId: string;
+        timestamp: string;
+        model?: string;
+        backend?: string;
+      };
       conversation_id?: string;
     } = {
       message: { content, agentId: this._agent.value, timestamp: new Date().toISOString() }
     };
-    if (this._model.value) {
-      data.message.model = this._model.value;
+    const [backend, model] = splitModelChoice(this._model.value);
+    if (model) {
+      data.message.model = model;
+    }
+    if (backend) {
+      data.message.backend = backend;
     }
     if (this._conversationId) {
       data.conversation_id = this._conversationId;
@@ -235,6 +399,8 @@ export class ChatTab extends PygentTab {
 
   protected onConnected(): void {
     this.ctx.conn.send('ollama_list_models', {});
+    this.ctx.conn.send('list_backends', {});
+    this._askUsage();
     this._loadConversations();
     void this._loadAgents();
   }
@@ -264,18 +430,56 @@ export class ChatTab extends PygentTab {
   }
 
   private _loadConversations(): void {
+    const query = this._search.value.trim();
     this.ctx.conn
-      .request('get_history', { limit: 50 }, { replyTypes: ['chat_history'] })
+      .request('get_history', query ? { limit: 50, query } : { limit: 50 }, {
+        replyTypes: ['chat_history']
+      })
       .then(env => this._setConversations(env.data as ChatHistoryData))
       .catch(err => console.warn('pygent: could not load conversations', err));
   }
 
   protected onResync(): void {
     this.onConnected();
-    if (this._conversationId) {
+    if (this._pending && this._pendingOrphan) {
+      this._interruptPending('the server restarted while answering; send it again');
+    }
+    // Never reload the log under an answer still streaming into it: the answer would go
+    // into a bubble no longer shown.
+    if (this._conversationId && !this._pending) {
       void this._openConversation(this._conversationId);
     }
   }
+
+  /** A request that went out before the socket closed is not answered: say so. */
+  private _interruptPending(why: string): void {
+    const p = this._pendingBubble;
+    if (p) {
+      this._finish(p.bubble, p.body, p.streamed(), undefined, `interrupted: ${why}`);
+    }
+  }
+
+  /** Connection state changes while an answer is pending (see `_pendingOrphan`). */
+  private _watchPending(): void {
+    this.track(
+      this.ctx.conn.onState(state => {
+        if (state !== 'connected' && this._pending && !this._offline) {
+          this._pendingOrphan = true;
+        }
+        this._offline = state !== 'connected';
+      })
+    );
+    // after a replay, an answer that was neither replayed nor finished never comes
+    this.track(
+      this.ctx.conn.on('resumed', () => {
+        if (this._pending && this._pendingOrphan) {
+          this._interruptPending('the connection dropped while answering; send it again');
+        }
+      })
+    );
+  }
+
+  private _offline = false;
 
   dispose(): void {
     this._offReply?.();
@@ -312,7 +516,13 @@ export class ChatTab extends PygentTab {
     this._typing.textContent = '';
     this._setBusy(false);
     bubble.classList.remove('jp-pygent-streaming');
-    if (content) {
+    const stream = this._stream?.host === body ? this._stream : null;
+    this._stream = null;
+    this._pendingBubble = null;
+    this._pendingOrphan = false;
+    if (content && stream) {
+      void stream.finish(content).then(() => this._scroll());
+    } else if (content) {
       void renderMarkdown(body, content, this.ctx.rendermime).then(() => this._scroll());
     }
     const meta = bubble.querySelector('.jp-pygent-meta') as HTMLElement;
@@ -332,7 +542,12 @@ export class ChatTab extends PygentTab {
     } else if (metadata) {
       const parts: string[] = [];
       if (metadata.model) {
-        parts.push(String(metadata.model));
+        parts.push(
+          metadata.backend ? `${metadata.model} @ ${metadata.backend}` : String(metadata.model)
+        );
+      }
+      if (typeof metadata.cost === 'number') {
+        parts.push(`${metadata.cost.toFixed(4)} ${String(metadata.currency ?? '')}`.trim());
       }
       if (typeof metadata.tokens_per_s === 'number') {
         parts.push(`${metadata.tokens_per_s.toFixed(1)} tok/s`);
@@ -376,7 +591,47 @@ export class ChatTab extends PygentTab {
     this._log.scrollTop = this._log.scrollHeight;
   }
 
+  private _askUsage(): void {
+    this.ctx.conn.send(
+      'get_usage',
+      this._conversationId ? { conversation_id: this._conversationId } : {}
+    );
+  }
+
+  private _setUsage(d: UsageData): void {
+    const conv = d.conversation?.conversation_id;
+    if (conv && conv !== this._conversationId) {
+      return;
+    }
+    this._gauge.textContent = usageText(d);
+    this._gauge.classList.toggle('jp-pygent-usage-exceeded', Boolean(d.budget?.exceeded));
+  }
+
+  /** Every backend's models, labelled with the backend and whether they can call tools. */
+  private _setBackends(d: BackendStatusData): void {
+    const options: [string, string][] = [['', 'Default model']];
+    for (const b of d.backends ?? []) {
+      for (const m of b.models ?? []) {
+        if (m.name) {
+          const tools = (m.tools ?? b.tools) ? ' · tools' : '';
+          options.push([`${b.name}${SEP}${m.name}`, `${m.name} · ${b.name}${tools}`]);
+        }
+      }
+    }
+    this._hasBackends = options.length > 1;
+    if (this._hasBackends) {
+      const current = this._model.value;
+      setOptions(this._model, options);
+      if (options.some(o => o[0] === current)) {
+        this._model.value = current;
+      }
+    }
+  }
+
   private _setModels(d: OllamaModelUpdateData): void {
+    if (this._hasBackends) {
+      return; // backend_status lists these too, with their backend
+    }
     const models = Array.isArray(d.models) ? d.models : [];
     const names = models
       .map(m => (typeof m === 'string' ? m : (m as { name?: string }).name))
@@ -384,13 +639,62 @@ export class ChatTab extends PygentTab {
     setOptions(this._model, [['', 'Default model'], ...names.map((n): [string, string] => [n, n])]);
   }
 
+  /** Retitle the open conversation (asks for the new title). */
+  async renameConversation(title?: string): Promise<void> {
+    const id = this._conversationId;
+    if (!id) {
+      return;
+    }
+    if (title === undefined) {
+      const current = this._conversations.find(c => c.id === id)?.title.split(' · ')[0] ?? '';
+      const result = await InputDialog.getText({ title: 'Rename conversation', text: current });
+      if (!result.button.accept || !result.value?.trim()) {
+        return;
+      }
+      title = result.value.trim();
+    }
+    try {
+      await this.ctx.conn.request('rename_conversation', { conversation_id: id, title });
+      this._loadConversations();
+    } catch (err) {
+      this._typing.textContent = `Could not rename: ${(err as Error).message}`;
+    }
+  }
+
+  /** Delete the open conversation (after a confirmation unless `confirm` is false). */
+  async deleteConversation(confirm = true): Promise<void> {
+    const id = this._conversationId;
+    if (!id) {
+      return;
+    }
+    if (confirm) {
+      const answer = await showDialog({
+        title: 'Delete conversation',
+        body: 'Delete this conversation and all its messages? This cannot be undone.',
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    try {
+      await this.ctx.conn.request('delete_conversation', { conversation_id: id });
+      this.newChat();
+      this._loadConversations();
+    } catch (err) {
+      this._typing.textContent = `Could not delete: ${(err as Error).message}`;
+    }
+  }
+
   private _setConversations(d: ChatHistoryData): void {
     const rows = Array.isArray(d.conversations) ? d.conversations : [];
     this._conversations = rows
       .map(r => {
         const id = String(r.conversation_id ?? r.id ?? '');
-        const title = String(r.title ?? r.preview ?? r.first_message ?? id).slice(0, 60);
-        return { id, title };
+        const title = conversationLabel(r as Record<string, unknown>);
+        const backend = typeof r.backend === 'string' ? r.backend : undefined;
+        const model = typeof r.model === 'string' ? r.model : undefined;
+        return { id, title, backend, model };
       })
       .filter(r => r.id);
     setOptions(this._history, [
@@ -412,6 +716,16 @@ export class ChatTab extends PygentTab {
       const d = env.data as ChatHistoryData;
       this._conversationId = id;
       this._log.replaceChildren();
+      // the model picked for this conversation sticks
+      const row = this._conversations.find(c => c.id === id);
+      if (row?.model) {
+        const value =
+          row.backend && this._hasBackends ? `${row.backend}${SEP}${row.model}` : row.model;
+        if ([...this._model.options].some(o => o.value === value)) {
+          this._model.value = value;
+        }
+      }
+      this._askUsage();
       for (const m of d.messages ?? []) {
         const role = String(m.role ?? m.type ?? 'agent');
         const bubble = this._append(

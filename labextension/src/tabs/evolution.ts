@@ -42,7 +42,16 @@ export class EvolutionTab extends PygentTab {
       value: 5,
       'aria-label': 'Generations'
     });
-    this._taskSet = select([['game24', 'Game of 24']], { 'aria-label': 'Task set' });
+    this._taskSet = select(
+      [
+        ['starter', 'Starter (small models)'],
+        ['sentiment', 'Sentiment'],
+        ['arithmetic', 'Arithmetic'],
+        ['format', 'Output format'],
+        ['game24', 'Game of 24']
+      ],
+      { 'aria-label': 'Task set' }
+    );
     this._budget = h('input', {
       className: 'jp-mod-styled jp-pygent-budget',
       type: 'number',
@@ -73,11 +82,14 @@ export class EvolutionTab extends PygentTab {
       { className: 'jp-pygent-summary', 'aria-live': 'polite' },
       'No run yet.'
     );
-    this._chart = new LineChart({ title: 'Fitness per generation', yMax: 'auto', height: 140 }, [
-      { name: 'best', color: 'var(--jp-success-color1)' },
-      { name: 'mean', color: 'var(--jp-brand-color1)' },
-      { name: 'worst', color: 'var(--jp-warn-color1)' }
-    ]);
+    this._chart = new LineChart(
+      { title: 'Fitness per generation', yMax: 'auto', height: 160, xFormat: 'int' },
+      [
+        { name: 'best', color: 'var(--jp-success-color1)', markers: true },
+        { name: 'mean', color: 'var(--jp-brand-color1)', dash: '6 3', markers: true },
+        { name: 'worst', color: 'var(--jp-warn-color1)', dash: '2 3', markers: true }
+      ]
+    );
     this.node.append(
       h(
         'form',
@@ -125,7 +137,10 @@ export class EvolutionTab extends PygentTab {
           genome: { seed_prompts: seedPrompts },
           population_size: population,
           generations,
-          task_set: { name: this._taskSet.value, range: [900, 904] },
+          task_set:
+            this._taskSet.value === 'game24'
+              ? { name: 'game24', range: [900, 904] }
+              : { name: this._taskSet.value },
           ...(Number(this._budget.value) > 0
             ? { max_evaluations: Math.floor(Number(this._budget.value)) }
             : {})

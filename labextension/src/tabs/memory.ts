@@ -16,6 +16,7 @@ export class MemoryTab extends PygentTab {
   private _results: HTMLElement;
   private _stats: HTMLElement;
   private _note: HTMLTextAreaElement;
+  private _meta: HTMLInputElement;
   private _status: HTMLElement;
 
   constructor(ctx: PanelContext) {
@@ -46,6 +47,12 @@ export class MemoryTab extends PygentTab {
       className: 'jp-pygent-note',
       'aria-label': 'Text to remember'
     });
+    this._meta = h('input', {
+      type: 'text',
+      className: 'jp-mod-styled jp-pygent-meta-input',
+      placeholder: '{"source": "notes"}',
+      'aria-label': 'Metadata (JSON object, optional)'
+    });
     this.node.append(
       h(
         'form',
@@ -72,6 +79,7 @@ export class MemoryTab extends PygentTab {
         {},
         h('summary', {}, 'Remember a note'),
         this._note,
+        field('Metadata (JSON, optional)', this._meta),
         button('Add', () => void this.add())
       ),
       this._stats
@@ -98,7 +106,7 @@ export class MemoryTab extends PygentTab {
       const hits = (Array.isArray(d.results) ? d.results : []) as IHit[];
       this._status.textContent =
         `${hits.length} result${hits.length === 1 ? '' : 's'}` +
-        (typeof d.took_ms === 'number' ? ` in ${d.took_ms.toFixed(1)} ms` : '');
+        (typeof d.took_ms === 'number' ? ` (took ${Math.round(d.took_ms)} ms)` : '');
       this._results.replaceChildren(
         ...hits.map(hit =>
           h(
@@ -126,11 +134,23 @@ export class MemoryTab extends PygentTab {
     if (!text) {
       return;
     }
+    let metadata: Record<string, unknown> = { source: 'jupyterlab' };
+    if (this._meta.value.trim()) {
+      try {
+        const parsed = JSON.parse(this._meta.value) as unknown;
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          throw new Error('it must be a JSON object');
+        }
+        metadata = { ...metadata, ...(parsed as Record<string, unknown>) };
+      } catch (err) {
+        this._status.textContent = `Metadata is not valid: ${(err as Error).message}`;
+        return;
+      }
+    }
     try {
-      await this.ctx.conn.request('memory_add', {
-        items: [{ text, metadata: { source: 'jupyterlab' } }]
-      });
+      await this.ctx.conn.request('memory_add', { items: [{ text, metadata }] });
       this._note.value = '';
+      this._meta.value = '';
       this._status.textContent = 'Remembered.';
       this.ctx.conn.send('memory_stats', {});
     } catch (err) {
@@ -146,9 +166,23 @@ export class MemoryTab extends PygentTab {
   }
 
   private _showStats(d: MemoryUpdateData): void {
-    const parts = Object.entries(d)
-      .filter(([k, v]) => k !== 'kind' && (typeof v === 'number' || typeof v === 'string'))
-      .map(([k, v]) => `${k}: ${v}`);
+    const parts: string[] = [];
+    const per = (d as { namespaces?: unknown }).namespaces;
+    if (Array.isArray(per)) {
+      const total = per.reduce(
+        (n: number, ns: unknown) => n + Number((ns as { count?: number }).count ?? 0),
+        0
+      );
+      parts.push(`${total} memories in ${per.length} namespace${per.length === 1 ? '' : 's'}`);
+    }
+    for (const [k, v] of Object.entries(d)) {
+      if (k === 'kind' || k === 'namespaces' || !(typeof v === 'number' || typeof v === 'string')) {
+        continue;
+      }
+      parts.push(
+        k === 'took_ms' ? `took ${Math.round(Number(v))} ms` : `${k.replace(/_/g, ' ')}: ${v}`
+      );
+    }
     this._stats.textContent = parts.join(' · ');
   }
 }

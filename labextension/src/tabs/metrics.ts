@@ -240,16 +240,38 @@ export class MetricsTab extends PygentTab {
       : '';
     const reachable =
       s.reachable === true ? 'reachable' : s.reachable === false ? 'not reachable' : 'unknown';
+    const mm = (m ?? {}) as { backend?: unknown; model?: unknown; tokens_per_s?: unknown };
+    const backend = s.backend ?? mm.backend;
+    const rows: HTMLElement[] = [];
+    if (m) {
+      rows.push(
+        kv(
+          'Last response',
+          `${String(mm.model ?? '')} · ${num(mm.tokens_per_s as number, ' tok/s')}`.replace(
+            /^ · /,
+            ''
+          )
+        )
+      );
+    }
+    if (backend !== undefined) {
+      rows.push(kv('Backend', String(backend)));
+    }
+    if (s.reachable !== undefined || s.backend === 'ollama') {
+      rows.push(
+        kv(
+          'Ollama',
+          `${reachable}${s.host ? ` at ${s.host}` : ''}${s.version ? ` (v${s.version})` : ''}`
+        )
+      );
+    }
+    if (running) {
+      rows.push(kv('Running models', running));
+    }
     this._ollama.replaceChildren(
-      kv('Backend', String(s.backend ?? '–')),
-      kv(
-        'Ollama',
-        `${reachable}${s.host ? ` at ${s.host}` : ''}${s.version ? ` (v${s.version})` : ''}`
-      ),
-      kv('Running models', running || '–'),
-      ...(m
-        ? [kv('Last response', `${m.model ?? ''} ${num(m.tokens_per_s as number, ' tok/s')}`)]
-        : [])
+      ...(rows.length
+        ? rows
+        : [h('span', { className: 'jp-pygent-muted' }, 'No backend report yet.')])
     );
   }
 }

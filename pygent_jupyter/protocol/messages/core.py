@@ -170,6 +170,29 @@ MESSAGES = [
         },
     ),
     MessageSpec(
+        "capabilities",
+        SERVER,
+        obj(
+            {
+                "capabilities": arr(string()),
+                "service": string(),
+                "state": string(enum=["up", "down"]),
+            },
+            required=["capabilities", "service", "state"],
+            additional=True,
+        ),
+        "A service finished starting (`up`) or failed to (`down`): `capabilities` is the new "
+        "list of started services (as in `connection_status`). A service's greeting events "
+        "follow its `up`. Commands sent before a service is up wait for it (bounded) or get "
+        "`unavailable` with `details.retry_after` seconds.",
+        {
+            "type": "capabilities",
+            "seq": 2,
+            "ts": "2026-11-27T15:00:00.400Z",
+            "data": {"capabilities": ["metrics", "memory"], "service": "memory", "state": "up"},
+        },
+    ),
+    MessageSpec(
         "connection_error",
         LOCAL,
         obj(

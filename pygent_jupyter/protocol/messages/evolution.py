@@ -30,6 +30,10 @@ GENOME = obj(
     {
         "seed_prompts": arr(_TEXT, minItems=1, maxItems=50),
         "models": arr(string(minLength=1, maxLength=200), minItems=1, maxItems=20),
+        "backend": string(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            description="the backend (from `backend_status`) serving `models`",
+        ),
         "prompt_pool": arr(_TEXT, maxItems=200),
         "temperature_range": _RANGE,
         "top_p_range": _RANGE,
@@ -85,6 +89,12 @@ FITNESS = obj(
     }
 )
 
+_EXECUTOR = string(
+    enum=["inprocess", "dask"],
+    description="where variants are scored: this server, or the Dask cluster the admin set "
+    "as `c.EvolutionService.dask_scheduler` (default: `default_executor`)",
+)
+
 _STATS = {
     "best": {"type": ["number", "null"]},
     "mean": {"type": ["number", "null"]},
@@ -122,16 +132,21 @@ MESSAGES = [
                 "target": number(),
                 "register": integer(minimum=0, maximum=5),
                 "agent_name": string(minLength=1, maxLength=40, pattern="^[A-Za-z0-9_-]+$"),
+                "executor": _EXECUTOR,
             },
-            required=["task_set"],
             additional=False,
         ),
         "Start evolving agent variants (system prompt, model, temperature, top_p, few-shot "
-        "examples, tools) against a task set. Without `genome.seed_prompts` a few generic "
+        "examples, tools) against a task set: a built-in one by `name` (`starter`, the "
+        "default when `task_set` is absent: short classification, arithmetic and format "
+        "items a small local model makes progress on; `sentiment`, `arithmetic`, `format`; "
+        "`game24` with `range`) or your own `tasks`. A built-in set's examples are the "
+        "few-shot pool when `genome.few_shot` is absent. Without `genome.seed_prompts` a few generic "
         "prompts seed the run; without `genome.models` the active backend's default model. "
         "Events for the run carry `reply_to` this message's id and go to all of the user's "
         "connections. `register` (default 1) best variants become agent types for this "
-        "user, named `<agent_name>-<run>[-k]`.",
+        "user, named `<agent_name>-<run>[-k]`. `executor: \"dask\"` evaluates the variants "
+        "on the server's Dask cluster (`unavailable` when none is configured or reachable).",
         {
             "type": "start_evolution",
             "id": "e1",
@@ -166,12 +181,24 @@ MESSAGES = [
         domain="evolution",
     ),
     MessageSpec(
+        "resume_evolution",
+        CLIENT,
+        obj({"run_id": identifier(), "executor": _EXECUTOR}, required=["run_id"]),
+        "Continue a saved run of yours that was interrupted (server restart), stopped or "
+        "failed, from its last checkpoint: evaluations saved after that checkpoint are reused, "
+        "not redone, so the run goes on as if never cut. Replies `evolution_progress{phase: "
+        '"started", resumed: true}` (`reply_to` this message), then the run\'s events. '
+        "`conflict` for a run that is going or completed, `invalid` without a checkpoint.",
+        {"type": "resume_evolution", "id": "e5", "data": {"run_id": "evo-1"}},
+        domain="evolution",
+    ),
+    MessageSpec(
         "evolution_progress",
         SERVER,
         obj(
             {
                 "run_id": string(),
-                "phase": string(enum=["started", "generation", "stopping"]),
+                "phase": string(enum=["started", "evaluation", "generation", "stopping"]),
                 "generation": integer(minimum=0),
                 "generations": integer(minimum=0),
                 "population_size": integer(minimum=0),
@@ -180,6 +207,11 @@ MESSAGES = [
                 "stagnation": integer(minimum=0),
                 "partial": boolean(),
                 "best_genome": {},
+                "evaluated": integer(minimum=0),
+                "to_evaluate": integer(minimum=0),
+                "fitness": {"type": ["number", "null"]},
+                "resumed": boolean(),
+                "executor": obj(additional=True),
             },
             required=["run_id", "generation"],
             additional=True,
@@ -188,7 +220,12 @@ MESSAGES = [
         "of crossovers and mutations that beat their parents, selection pressure (selection "
         "intensity: how many standard deviations the selected parents' mean fitness lies above "
         "the population's), evaluations so far and elapsed seconds. `partial` marks a "
-        "generation cut short by a stop or a budget.",
+        "generation cut short by a stop or a budget. Between generation rows, `phase: "
+        '"evaluation"` reports each finished evaluation as it arrives (`evaluated` of '
+        "`to_evaluate` in the generation being built, its `fitness`, `best_so_far`, "
+        '`evaluations`, `tokens`). `phase: "started"` carries `executor` (`kind`, and for Dask '
+        "the scheduler `address` and `dashboard` link) and `resumed` after "
+        "`resume_evolution`.",
         {
             "type": "evolution_progress",
             "reply_to": "e1",

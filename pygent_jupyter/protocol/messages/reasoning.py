@@ -48,6 +48,12 @@ STATS = obj(
         "steps": integer(minimum=0),
         "nodes": integer(minimum=0),
         "stop_reason": string(),
+        "dropped_lines": integer(
+            minimum=0, description="output lines that were not a usable thought (dropped)"
+        ),
+        "parse_errors": integer(
+            minimum=0, description="model outputs a parser could not read (dropped; run goes on)"
+        ),
     },
     additional=True,
 )
@@ -90,6 +96,11 @@ MESSAGES = [
             {
                 "problem": string(minLength=1, maxLength=20_000),
                 "task": string(enum=["game24", "open"]),
+                "prompts": string(
+                    enum=["ours", "paper"],
+                    description="game24: `paper` uses the official tree-of-thoughts-llm "
+                    "prompts and label parsing (`unavailable` when that package is missing)",
+                ),
                 "puzzle": string(minLength=1, maxLength=200),
                 "puzzle_index": integer(minimum=0),
                 "method": string(enum=["bfs", "dfs"]),
@@ -104,6 +115,10 @@ MESSAGES = [
                 "value_threshold": number(),
                 "temperature": number(minimum=0, maximum=2),
                 "model": string(minLength=1, maxLength=200),
+                "backend": string(
+                    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                    description="a backend's name from `backend_status` (default: as chat)",
+                ),
                 "seed": integer(minimum=0, maximum=2**31 - 1),
                 "max_calls": integer(minimum=1),
                 "max_tokens": integer(minimum=1),

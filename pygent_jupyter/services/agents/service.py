@@ -10,9 +10,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Dict, Float, Int, List, Unicode
 
 from ...llm import Completion, LLMProvider
+from ...llm.backends import (
+    BackendError,
+    BackendRegistry,
+    BackendSpec,
+    Fallback,
+    MeteredProvider,
+    parse_backends,
+    read_credential,
+)
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
 from .factory import (
@@ -26,8 +35,8 @@ from .factory import (
     tool_result_text,
 )
 from .local import LocalProvider
-from .ollama import OllamaError, OllamaProvider, export_host
-from .store import ConversationStore, new_id
+from .ollama import OllamaError, OllamaProvider, export_host, normalize_host
+from .store import ConversationStore, new_id, utc_day
 
 if TYPE_CHECKING:
     from ...hub import Hub, Request
@@ -63,15 +72,68 @@ class _ToolSource:
 
 
 class AgentsService(Service):
-    """Handles ``chat_message``, ``get_history`` and ``ollama_list_models``."""
+    """Handles ``chat_message``, ``get_history``, ``ollama_list_models``, ``list_backends``
+    and ``get_usage``."""
 
     name = "agents"
 
-    backend = Enum(
-        ["auto", "ollama", "local"],
-        default_value="auto",
-        help="Which LLM backend answers: 'auto' uses Ollama when it is reachable and the "
-        "embedded local model otherwise; 'ollama' or 'local' force one.",
+    backend = Unicode(
+        "auto",
+        help="Which backend answers when a request names none: 'auto' takes the first "
+        "reachable backend of `backends` (by default Ollama) and the embedded model otherwise; "
+        "a backend's name ('ollama', 'local', or one from `backends`) forces it.",
+    ).tag(config=True)
+
+    backends = List(
+        Dict(),
+        help="Named LLM backends, in order of preference. Each is a dict: 'name', 'kind' "
+        "('openai' for any OpenAI-compatible server, 'ollama', 'local'), 'base_url' (openai: "
+        "…/v1), 'api_key_env' or 'api_key_file' (where the credential is; never the credential "
+        "itself), 'default_model', 'embed_model', 'models' (the ones offered; default: all "
+        "listed by the server), 'tools' (offer tools, default true), 'timeout', "
+        "'connect_timeout', 'max_retries' and 'max_retry_wait' (429 handling), 'stream_usage', "
+        "'top_k', 'logprobs', 'headers'. Empty: Ollama, then the embedded model. The embedded "
+        "model is always appended last. See docs/backends.md.",
+    ).tag(config=True)
+
+    first_probe_wait = Float(
+        5.0,
+        help="Most seconds a request waits for a backend's first health probe before the "
+        "choice passes it over (a slow-to-answer Ollama is not replaced by the embedded model "
+        "just because its first probe has not come back yet).",
+    ).tag(config=True)
+
+    recheck_interval = Float(
+        10.0,
+        help="A backend found down longer ago than this is probed again before a request "
+        "falls back past it.",
+    ).tag(config=True)
+
+    backend_probe_timeout = Float(
+        3.0, help="Total seconds for one health probe of an OpenAI-compatible backend."
+    ).tag(config=True)
+
+    prices = Dict(
+        help="Price per million tokens by model, for usage cost: {'gpt-4o-mini': {'prompt': "
+        "0.15, 'completion': 0.6}, 'gpu/Qwen2.5-7B': {...}}. A key 'backend/model' wins over "
+        "'model'. Models without a price have cost null.",
+    ).tag(config=True)
+
+    currency = Unicode("USD", help="Unit of `prices` and costs (shown to users).").tag(
+        config=True
+    )
+
+    daily_token_budget = Int(
+        0,
+        help="Most tokens (prompt + completion) one user may use per UTC day over chat, "
+        "reasoning and evolution; new work is refused with `rate_limited` once spent. 0: no "
+        "limit.",
+    ).tag(config=True)
+
+    daily_cost_budget = Float(
+        0.0,
+        help="Most cost (in `currency`, from `prices`) one user may spend per UTC day; new work "
+        "is refused with `rate_limited` once spent. 0: no limit.",
     ).tag(config=True)
 
     default_agent = Unicode("general", help="Agent type used when a chat_message names none.").tag(
@@ -103,6 +165,9 @@ class AgentsService(Service):
         super().__init__(hub, **kwargs)
         self.ollama = OllamaProvider(parent=self)
         self.local = LocalProvider(parent=self)
+        self.registry = BackendRegistry()
+        self._config_error: str | None = None
+        self._build_backends()
         export_host(self.ollama.host)
         self.agents = AgentRegistry(self)
         self.agents.register("general", GeneralAgent)
@@ -115,21 +180,230 @@ class AgentsService(Service):
         self._listener_tasks: set[asyncio.Future[Any]] = set()
         self._tool_sources: list[_ToolSource] = []
 
+    # -- backends ----------------------------------------------------------------------------
+
+    def _build_backends(self) -> None:
+        """Providers for the configured backends (a bad config is reported at start)."""
+        try:
+            specs = parse_backends(self.backends)
+        except ValueError as exc:
+            self._config_error = str(exc)
+            specs = []
+        if not self.backends or self._config_error:
+            specs = [BackendSpec("ollama", "ollama")]
+        if not any(s.kind == "local" for s in specs):
+            specs.append(BackendSpec("local", "local", tools=False))
+        for spec in specs:
+            provider: LLMProvider
+            if spec.kind == "ollama":
+                if spec.name != "ollama" or any(
+                    s.kind == "ollama" and s is not spec for s in specs
+                ):
+                    self._config_error = "there is one Ollama backend and it is named 'ollama'"
+                    continue
+                if spec.base_url:
+                    self.ollama.host = normalize_host(spec.base_url)
+                if spec.default_model:
+                    self.ollama.model = spec.default_model
+                provider = self.ollama
+            elif spec.kind == "local":
+                if spec.name != "local":
+                    self._config_error = "the embedded backend is named 'local'"
+                    continue
+                provider = self.local
+            else:
+                from ...llm.openai_compat import OpenAIProvider
+
+                try:
+                    key = read_credential(spec)
+                except ValueError as exc:
+                    self._config_error = str(exc)
+                    key = None
+                provider = OpenAIProvider(spec, key, probe_timeout=self.backend_probe_timeout)
+            self.registry.add(spec, provider)
+
+    def backend_order(self) -> list[str]:
+        """The backends 'auto' tries, in order: the configured ones, the embedded model last
+        (left out when it is not installed, unless it is the only one)."""
+        names = self.registry.names()
+        if not self.local.available and len(names) > 1:
+            names = [n for n in names if n != "local"]
+        return names
+
+    def _reachable(self, name: str) -> bool | None:
+        if name == "local":
+            return self.local.available
+        provider = self.registry.get(name)
+        reachable = getattr(provider, "reachable", None)
+        state = self.registry.states.get(name)
+        if reachable is None and state is not None:
+            reachable = state.reachable
+        return reachable
+
+    async def choose(
+        self, backend: str | None = None
+    ) -> tuple[LLMProvider, list[Fallback]]:
+        """The provider for a request naming ``backend`` (None: the trait's choice), and the
+        backends passed over on the way (to announce). A named backend is never replaced;
+        'auto' waits (bounded) for first probes and re-checks a down backend before falling
+        back past it."""
+        if self._override is not None and not backend:
+            return self._override, []
+        choice = backend or self.backend
+        if choice != "auto":
+            provider = self.registry.get(choice)
+            if provider is None:
+                raise PygentError(
+                    ErrorCode.NOT_FOUND,
+                    f"no backend {choice!r}; configured: {', '.join(self.registry.names())}",
+                    field="data.message.backend",
+                )
+            return provider, []
+        name, fallbacks = await self.registry.choose(
+            self.backend_order(),
+            first_probe_wait=self.first_probe_wait,
+            recheck_after=self.recheck_interval,
+        )
+        return self.registry.providers[name], fallbacks
+
+    async def resolve_provider(
+        self,
+        backend: str | None = None,
+        model: str | None = None,
+        *,
+        user: str | None = None,
+        source: str = "reasoning",
+    ) -> LLMProvider:
+        """A provider for another service's run (reasoning, evolution): the named backend
+        (else the 'auto' choice), answering with ``model`` by default; with ``user``, every
+        call's tokens are recorded in the usage table under ``source`` and the user's daily
+        budget is checked first (``rate_limited`` when spent)."""
+        if user is not None:
+            await self.check_budget(user)
+        provider, fallbacks = await self.choose(backend or None)
+        for fb in fallbacks:
+            self.log.info("%s run falls back from %s to %s (%s)", source, fb.skipped, fb.chosen, fb.reason)
+        if user is None and not model:
+            return provider
+        store = self.store
+
+        def record(completion: Completion) -> None:
+            if user is None or store is None:
+                return
+            task = asyncio.ensure_future(
+                store.add_usage(
+                    user,
+                    backend=completion.backend,
+                    model=completion.model,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    cost=self.cost(completion),
+                    source=source,
+                )
+            )
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+        return MeteredProvider(provider, record, model=model or None)
+
+    def cost(self, completion: Completion) -> float | None:
+        """The answer's cost from the price table, or None when its model has no price."""
+        price = self.prices.get(f"{completion.backend}/{completion.model}") or self.prices.get(
+            completion.model
+        )
+        if not isinstance(price, dict):
+            return None
+        try:
+            value = (
+                completion.prompt_tokens * float(price.get("prompt", 0.0))
+                + completion.completion_tokens * float(price.get("completion", 0.0))
+            ) / 1_000_000
+        except (TypeError, ValueError):
+            return None
+        return round(value, 8)
+
+    async def usage(self, user: str, conversation_id: str | None = None) -> dict[str, Any]:
+        """The usage gauge: today's and (optionally) a conversation's totals, and the budget."""
+        usage = await self._store().usage(user, conversation_id=conversation_id)
+        usage["currency"] = self.currency
+        usage["budget"] = self._budget(usage["today"])
+        return usage
+
+    def _budget(self, today: dict[str, Any]) -> dict[str, Any]:
+        budget: dict[str, Any] = {
+            "tokens": self.daily_token_budget or None,
+            "cost": self.daily_cost_budget or None,
+            "exceeded": False,
+        }
+        if self.daily_token_budget:
+            left = self.daily_token_budget - int(today["total_tokens"])
+            budget["tokens_left"] = max(0, left)
+            budget["exceeded"] = left <= 0
+        if self.daily_cost_budget:
+            left_cost = self.daily_cost_budget - float(today["cost"] or 0.0)
+            budget["cost_left"] = round(max(0.0, left_cost), 6)
+            budget["exceeded"] = budget["exceeded"] or left_cost <= 0
+        return budget
+
+    async def check_budget(self, user: str) -> None:
+        """Raise ``rate_limited`` (details ``reason: "budget"``) when ``user`` has spent the
+        day's token or cost budget."""
+        if not (self.daily_token_budget or self.daily_cost_budget):
+            return
+        usage = await self._store().usage(user)
+        budget = self._budget(usage["today"])
+        if budget["exceeded"]:
+            spent = usage["today"]
+            raise PygentError(
+                ErrorCode.RATE_LIMITED,
+                f"your daily model budget is spent ({spent['total_tokens']} tokens"
+                + (
+                    f", {spent['cost']:.4f} {self.currency}"
+                    if spent["cost"] is not None
+                    else ""
+                )
+                + f" today); it resets at 00:00 UTC (day {usage['day']})",
+                details={
+                    "reason": "budget",
+                    "day": usage["day"],
+                    "tokens": spent["total_tokens"],
+                    "token_budget": self.daily_token_budget or None,
+                    "cost": spent["cost"],
+                    "cost_budget": self.daily_cost_budget or None,
+                },
+            )
+
+    def backend_status(self) -> dict[str, Any]:
+        """``backend_status`` data: every backend with health and models, and the default."""
+        active = self.provider()
+        return {
+            "backends": self.registry.describe(active.name),
+            "default": {"backend": active.name, "model": active.default_model},
+            "currency": self.currency,
+        }
+
     # -- seams for other services -----------------------------------------------------------
 
     def provider(self, backend: str | None = None) -> LLMProvider:
-        """The LLM provider that answers now: the one set with :meth:`set_provider`, else per
-        ``backend`` (this call's, else the trait): Ollama when reachable, else local."""
+        """The LLM provider that answers now, without waiting: the one set with
+        :meth:`set_provider`, else ``backend`` (this call's, else the trait's), where 'auto'
+        is the first backend known reachable, else the first whose first probe is still
+        pending, else the embedded model. (:meth:`choose` is the waiting, announcing one.)"""
         if self._override is not None and backend is None:
             return self._override
         choice = backend or self.backend
-        if choice == "ollama":
-            return self.ollama
-        if choice == "local":
-            return self.local
-        if self.ollama.reachable or not self.local.available:
-            return self.ollama
-        return self.local
+        found = self.registry.get(choice)
+        if found is not None:
+            return found
+        order = self.backend_order()
+        states = [(name, self._reachable(name)) for name in order]
+        for name, up in states:
+            if up:
+                return self.registry.providers[name]
+        for name, up in states:
+            if up is None:
+                return self.registry.providers[name]
+        return self.registry.providers[order[-1]]
 
     def set_provider(self, provider: LLMProvider | None) -> None:
         """Answer with ``provider`` from now on (None: back to the backend choice)."""
@@ -192,21 +466,43 @@ class AgentsService(Service):
         return {
             "chat_message": self._chat_message,
             "get_history": self._get_history,
+            "rename_conversation": self._rename_conversation,
+            "delete_conversation": self._delete_conversation,
             "ollama_list_models": self._list_models,
+            "list_backends": self._list_backends,
+            "get_usage": self._get_usage,
         }
 
     async def start(self) -> None:
+        if self._config_error:
+            raise RuntimeError(f"c.AgentsService.backends: {self._config_error}")
+        if self.backend != "auto" and self.registry.get(self.backend) is None:
+            raise RuntimeError(
+                f"c.AgentsService.backend is {self.backend!r}, which is not one of the "
+                f"backends ({', '.join(self.registry.names())}) nor 'auto'"
+            )
         if self.hub.db is None:
             raise RuntimeError("the agents service needs the project database (hub.db)")
         self.store = ConversationStore(self.hub.db)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.store.migrate)
         self.agents.load_entry_points()
+        # first probes: start waits for them briefly (as it waited for Ollama's before); a
+        # request that comes while one is still out waits up to first_probe_wait for it
         if self.backend != "local":
-            await self.ollama.status()
+            self.registry.start_first_probes()
+            await self.registry.wait_first_probes(
+                min(self.first_probe_wait, self.backend_probe_timeout)
+            )
 
     async def stop(self) -> None:
+        await self.registry.aclose()
         await self.ollama.aclose()
+        for provider in self.registry.providers.values():
+            if provider is not self.ollama and provider is not self.local:
+                aclose = getattr(provider, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     def health(self) -> dict[str, Any]:
         if self.start_error:
@@ -221,6 +517,7 @@ class AgentsService(Service):
             "ollama_reachable": bool(self.ollama.reachable),
             "local_available": self.local.available,
             "agents": self.agents.names(),
+            "backends": self.registry.describe(active.name),
         }
 
     # -- handlers ----------------------------------------------------------------------------
@@ -243,28 +540,46 @@ class AgentsService(Service):
                 f"no agent type {agent_name!r}; available: {', '.join(self.agents.names(user))}",
                 field="data.message.agentId",
             )
-        provider = self.provider()
+        await self.check_budget(user)
+        requested_conv = request.data.get("conversation_id")
+        backend_name = message.get("backend") or ""
+        model_name = message.get("model") or ""
+        if requested_conv and not backend_name and not model_name:
+            # the picker's choice sticks per conversation
+            backend_name, model_name = await store.preferences(user, requested_conv)
+            if backend_name and self.registry.get(backend_name) is None:
+                backend_name, model_name = "", ""  # the admin removed that backend since
+        provider, fallbacks = await self.choose(backend_name or None)
+        if fallbacks and model_name and not message.get("model"):
+            model_name = ""  # a remembered model belongs to the backend passed over
         conv_id, user_msg, history = await store.add_user_message(
             user,
-            request.data.get("conversation_id"),
+            requested_conv,
             content,
             agent_name,
             history=self.history_window,
             history_chars=self.history_max_chars,
         )
+        if message.get("backend") or message.get("model"):
+            await store.set_preferences(user, conv_id, backend_name, model_name)
         answer_id = new_id("msg")
         started = time.perf_counter()
         ids = {"conversation_id": conv_id, "agentId": agent_name}
-        request.reply(
-            "typing_indicator",
-            {
-                "active": True,
-                **ids,
-                "message_id": answer_id,
-                "user_message_id": user_msg["id"],
-                "backend": provider.name,
-            },
-        )
+        typing: dict[str, Any] = {
+            "active": True,
+            **ids,
+            "message_id": answer_id,
+            "user_message_id": user_msg["id"],
+            "backend": provider.name,
+        }
+        if model_name:
+            typing["model"] = model_name
+        announced = [fb.to_dict() for fb in fallbacks]
+        if announced:
+            typing["fallback"] = announced
+        request.reply("typing_indicator", typing)
+        for fb in fallbacks:
+            self._announce_fallback(request, fb)
         parts: list[str] = []
         first_token: list[float] = []
         try:
@@ -278,13 +593,15 @@ class AgentsService(Service):
                 provider=provider,
                 history=history,  # type: ignore[arg-type]
                 context=context,
-                model=message.get("model") or None,
+                model=model_name or None,
                 tools=tools,
                 call_tool=call_tool,
                 max_tool_rounds=self.max_tool_rounds,
                 emit=request.reply,
             )
-            completion = await self._stream(request, agent, turn, answer_id, parts, first_token)
+            completion = await self._stream(
+                request, agent, turn, answer_id, parts, first_token, explicit=bool(backend_name)
+            )
         except asyncio.CancelledError:
             await self._incomplete(
                 request,
@@ -300,6 +617,9 @@ class AgentsService(Service):
         except PygentError as error:
             if isinstance(error, OllamaError):
                 request.reply("ollama_error", error.event_data())
+                self._poke_monitor()
+            elif isinstance(error, BackendError):
+                request.reply("backend_error", error.event_data())
                 self._poke_monitor()
             await self._incomplete(
                 request, ids, answer_id, parts, started, error.code.value, provider.name
@@ -324,6 +644,13 @@ class AgentsService(Service):
             "time_to_first_token": round(first_token[0] - started, 4) if first_token else None,
             "done_reason": completion.done_reason,
         }
+        cost = self.cost(completion)
+        if cost is not None:
+            metadata["cost"] = cost
+            metadata["currency"] = self.currency
+        announced += turn.metadata.pop("fallback", [])
+        if announced:
+            metadata["fallback"] = announced
         if context:
             metadata["memories"] = context
         if completion.tool_calls:
@@ -332,6 +659,16 @@ class AgentsService(Service):
             metadata.setdefault(key, value)
         await store.add_answer(
             user, conv_id, answer_id, completion.text, agent_name, metadata=metadata
+        )
+        await store.add_usage(
+            user,
+            backend=completion.backend,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            cost=cost,
+            conversation_id=conv_id,
+            message_id=answer_id,
         )
         self._notify_answer(user, conv_id, completion.text, {"agentId": agent_name})
         request.reply(
@@ -348,6 +685,7 @@ class AgentsService(Service):
             },
         )
         self._report_metrics(request, _metrics(completion))
+        request.reply("usage", await self.usage(user, conv_id))
         request.reply("typing_indicator", {"active": False, **ids, "message_id": answer_id})
 
     async def _stream(
@@ -358,9 +696,14 @@ class AgentsService(Service):
         answer_id: str,
         parts: list[str],
         first_token: list[float],
+        *,
+        explicit: bool = False,
     ) -> Completion:
-        """Run the agent, forwarding each delta as ``chat_stream``; falls back to the local
-        model once when Ollama is unreachable before the first token (backend ``auto``)."""
+        """Run the agent, forwarding each delta as ``chat_stream``. With backend ``auto``, a
+        backend found unreachable before the first token is passed over for the next one in
+        order (announced with ``backend_error``/``ollama_error`` carrying ``fallback``, and in
+        ``metadata.fallback``)."""
+        tried: set[str] = set()
         while True:
             try:
                 async with closing(agent.respond(turn)) as stream:
@@ -383,22 +726,65 @@ class AgentsService(Service):
                             )
                             parts.append(chunk.delta)
                 raise PygentError(ErrorCode.INTERNAL, "the agent ended without an answer")
-            except OllamaError as error:
-                can_fall_back = (
-                    error.ollama_code == "unreachable"
-                    and not parts
-                    and self._override is None
-                    and self.backend == "auto"
-                    and turn.provider is self.ollama
-                    and self.local.available
+            except (OllamaError, BackendError) as error:
+                code = (
+                    error.ollama_code if isinstance(error, OllamaError) else error.backend_code
                 )
-                if not can_fall_back:
+                failed = turn.provider.name
+                tried.add(failed)
+                order = [n for n in self.backend_order() if n not in tried]
+                if (
+                    code != "unreachable"
+                    or parts
+                    or self._override is not None
+                    or self.backend != "auto"
+                    or explicit
+                    or not order
+                ):
                     raise
-                request.reply("ollama_error", {**error.event_data(), "fallback": "local"})
+                self.registry.mark_down(failed, code)
+                name, _skipped = await self.registry.choose(
+                    order, first_probe_wait=0.0, recheck_after=self.recheck_interval
+                )
+                fallback = Fallback(failed, name, code)
+                event = {**error.event_data(), "fallback": name}
+                request.reply(
+                    "ollama_error" if isinstance(error, OllamaError) else "backend_error", event
+                )
                 self._poke_monitor()
-                turn.provider = self.local
+                turn.metadata.setdefault("fallback", []).append(fallback.to_dict())
+                turn.provider = self.registry.providers[name]
                 turn.model = None
-                turn.tools = []
+                if name == "local":
+                    turn.tools = []
+
+    def _announce_fallback(self, request: Request, fallback: Fallback) -> None:
+        """Tell the requester that ``fallback.skipped`` was passed over (never silent)."""
+        skipped = fallback.skipped
+        spec = self.registry.specs.get(skipped)
+        message = (
+            f"backend {skipped!r} is not answering ({fallback.reason}); "
+            f"{fallback.chosen!r} answers instead"
+        )
+        data: dict[str, Any] = {
+            "backend": skipped,
+            "kind": spec.kind if spec else "custom",
+            "code": "unreachable",
+            "message": message,
+            "reason": fallback.reason,
+            "fallback": fallback.chosen,
+        }
+        request.reply("backend_error", data)
+        if skipped == "ollama":
+            request.reply(
+                "ollama_error",
+                {
+                    "code": "unreachable",
+                    "message": message,
+                    "host": self.ollama.host,
+                    "fallback": fallback.chosen,
+                },
+            )
 
     def _report_metrics(self, request: Request, data: dict[str, Any]) -> None:
         """``ollama_metrics`` to the requester, and to the user's other connections that
@@ -554,8 +940,14 @@ class AgentsService(Service):
         limit = int(data.get("limit", 50))
         conv_id = data.get("conversation_id")
         if conv_id is None:
-            conversations, has_more = await store.conversations(request.user, limit=limit)
-            request.reply("chat_history", {"conversations": conversations, "has_more": has_more})
+            query = str(data.get("query") or "").strip()
+            conversations, has_more = await store.conversations(
+                request.user, limit=limit, query=query
+            )
+            reply: dict[str, Any] = {"conversations": conversations, "has_more": has_more}
+            if query:
+                reply["query"] = query
+            request.reply("chat_history", reply)
             return
         messages, has_more = await store.messages(
             request.user, conv_id, before=data.get("before"), limit=limit
@@ -563,6 +955,28 @@ class AgentsService(Service):
         request.reply(
             "chat_history", {"conversation_id": conv_id, "messages": messages, "has_more": has_more}
         )
+
+    async def _rename_conversation(self, request: Request) -> None:
+        row = await self._store().rename(
+            request.user, request.data["conversation_id"], request.data["title"]
+        )
+        request.reply("chat_history", {"conversations": [row], "has_more": False})
+
+    async def _delete_conversation(self, request: Request) -> None:
+        conv_id = request.data["conversation_id"]
+        await self._store().delete(request.user, conv_id)
+        request.reply("chat_history", {"conversations": [], "deleted": conv_id, "has_more": False})
+
+    async def _list_backends(self, request: Request) -> None:
+        if request.data.get("refresh"):
+            await self.registry.probe_all()
+        else:
+            await self.registry.wait_first_probes(self.first_probe_wait)
+        request.reply("backend_status", self.backend_status())
+
+    async def _get_usage(self, request: Request) -> None:
+        conv_id = request.data.get("conversation_id")
+        request.reply("usage", await self.usage(request.user, conv_id))
 
     async def _list_models(self, request: Request) -> None:
         provider = self.provider()

@@ -7,6 +7,12 @@ the service acknowledges after awaiting them survives a kill -9.
 
 Messages are numbered ``n = 1, 2, …`` within their conversation; ``before`` in
 :meth:`ConversationStore.messages` is such a number.
+
+A conversation remembers the ``backend`` and ``model`` last picked for it (the picker's choice
+sticks per conversation). ``agent_usage`` holds one row per model answer (chat, a reasoning
+run's calls, an evolution run's calls): tokens, the backend and model, and the cost when the
+price table knows the model; per-conversation and per-user-per-day totals are sums over it
+(``day`` is the UTC date).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 from ...protocol import ErrorCode, PygentError
 from ...storage import Database, transaction
 
-__all__ = ["ConversationStore"]
+__all__ = ["ConversationStore", "utc_day"]
 
 MIGRATIONS = [
     """
@@ -52,7 +58,31 @@ MIGRATIONS = [
     );
     CREATE UNIQUE INDEX agent_messages_id ON agent_messages (user, id)
     """,
+    """
+    ALTER TABLE agent_conversations ADD COLUMN backend TEXT NOT NULL DEFAULT '';
+    ALTER TABLE agent_conversations ADD COLUMN model TEXT NOT NULL DEFAULT '';
+    CREATE TABLE agent_usage (
+        user TEXT NOT NULL,
+        day TEXT NOT NULL,
+        created REAL NOT NULL,
+        source TEXT NOT NULL DEFAULT 'chat',
+        conversation_id TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        backend TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost REAL
+    );
+    CREATE INDEX agent_usage_day ON agent_usage (user, day);
+    CREATE INDEX agent_usage_conversation ON agent_usage (user, conversation_id)
+    """,
 ]
+
+
+def utc_day(ts: float | None = None) -> str:
+    """The UTC date of ``ts`` (now by default) as ``YYYY-MM-DD``: the budget's day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
 
 
 def _iso(ts: float) -> str:
@@ -188,28 +218,193 @@ class ConversationStore:
         return await self.db.run(read)
 
     async def conversations(
-        self, user: str, *, limit: int = 50
+        self, user: str, *, limit: int = 50, query: str = ""
     ) -> tuple[list[dict[str, Any]], bool]:
-        """The user's conversations, most recently updated first."""
+        """The user's conversations, most recently updated first.
+
+        ``query`` keeps those whose title or any message contains it (case-insensitive,
+        literal: ``%`` and ``_`` match themselves).
+        """
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], bool]:
-            rows = conn.execute(
-                "SELECT * FROM agent_conversations WHERE user=? ORDER BY updated DESC LIMIT ?",
-                (user, limit + 1),
-            ).fetchall()
-            return [
-                {
-                    "id": r["id"],
-                    "title": r["title"],
-                    "agentId": r["agent_id"],
-                    "created": _iso(r["created"]),
-                    "updated": _iso(r["updated"]),
-                    "message_count": r["message_count"],
-                }
-                for r in rows[:limit]
-            ], len(rows) > limit
+            if query:
+                pattern = "%" + _like_escape(query) + "%"
+                rows = conn.execute(
+                    "SELECT * FROM agent_conversations c WHERE c.user=? AND (c.title LIKE ? "
+                    "ESCAPE '\\' OR EXISTS (SELECT 1 FROM agent_messages m WHERE "
+                    "m.user=c.user AND m.conversation_id=c.id AND m.content LIKE ? "
+                    "ESCAPE '\\')) ORDER BY c.updated DESC LIMIT ?",
+                    (user, pattern, pattern, limit + 1),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM agent_conversations WHERE user=? ORDER BY updated DESC "
+                    "LIMIT ?",
+                    (user, limit + 1),
+                ).fetchall()
+            return [_conversation(r) for r in rows[:limit]], len(rows) > limit
 
         return await self.db.run(read)
+
+    async def rename(self, user: str, conversation_id: str, title: str) -> dict[str, Any]:
+        """Set a conversation's title; returns the conversation. ``not_found`` if not the user's."""
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise PygentError(ErrorCode.INVALID, "the title is empty")
+
+        def write(conn: sqlite3.Connection) -> dict[str, Any]:
+            with transaction(conn):
+                cur = conn.execute(
+                    "UPDATE agent_conversations SET title=? WHERE user=? AND id=?",
+                    (title, user, conversation_id),
+                )
+                if cur.rowcount == 0:
+                    raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id!r}")
+                row = conn.execute(
+                    "SELECT * FROM agent_conversations WHERE user=? AND id=?",
+                    (user, conversation_id),
+                ).fetchone()
+            return _conversation(row)
+
+        return await self.db.run(write)
+
+    async def delete(self, user: str, conversation_id: str) -> None:
+        """Delete a conversation and its messages. ``not_found`` if it is not the user's."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "DELETE FROM agent_messages WHERE user=? AND conversation_id=?",
+                    (user, conversation_id),
+                )
+                cur = conn.execute(
+                    "DELETE FROM agent_conversations WHERE user=? AND id=?",
+                    (user, conversation_id),
+                )
+                if cur.rowcount == 0:
+                    raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id!r}")
+
+        await self.db.run(write)
+
+
+    async def preferences(self, user: str, conversation_id: str) -> tuple[str, str]:
+        """The ``(backend, model)`` last picked for this conversation (``""`` when none)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[str, str]:
+            row = conn.execute(
+                "SELECT backend, model FROM agent_conversations WHERE user=? AND id=?",
+                (user, conversation_id),
+            ).fetchone()
+            return (row["backend"], row["model"]) if row is not None else ("", "")
+
+        return await self.db.run(read)
+
+    async def set_preferences(
+        self, user: str, conversation_id: str, backend: str, model: str
+    ) -> None:
+        """Remember the picker's ``backend``/``model`` for this conversation."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "UPDATE agent_conversations SET backend=?, model=? WHERE user=? AND id=?",
+                    (backend, model, user, conversation_id),
+                )
+
+        await self.db.run(write)
+
+    async def add_usage(
+        self,
+        user: str,
+        *,
+        backend: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float | None = None,
+        source: str = "chat",
+        conversation_id: str = "",
+        message_id: str = "",
+    ) -> None:
+        """Record one answer's tokens (and cost) for ``user`` today."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO agent_usage (user, day, created, source, conversation_id, "
+                    "message_id, backend, model, prompt_tokens, completion_tokens, cost) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user,
+                        utc_day(now),
+                        now,
+                        source,
+                        conversation_id,
+                        message_id,
+                        backend,
+                        model,
+                        int(prompt_tokens),
+                        int(completion_tokens),
+                        cost,
+                    ),
+                )
+
+        await self.db.run(write)
+
+    async def usage(
+        self, user: str, *, day: str | None = None, conversation_id: str | None = None
+    ) -> dict[str, Any]:
+        """Totals for ``user``: ``today`` (or ``day``), and ``conversation`` when given; each
+        ``{answers, prompt_tokens, completion_tokens, total_tokens, cost, by_model}``."""
+        day = day or utc_day()
+
+        def read(conn: sqlite3.Connection) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "day": day,
+                "today": _totals(conn, "user=? AND day=?", (user, day)),
+            }
+            if conversation_id:
+                out["conversation"] = _totals(
+                    conn, "user=? AND conversation_id=?", (user, conversation_id)
+                )
+                out["conversation"]["conversation_id"] = conversation_id
+            return out
+
+        return await self.db.run(read)
+
+
+def _totals(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT backend, model, COUNT(*) AS answers, SUM(prompt_tokens) AS p, "
+        "SUM(completion_tokens) AS c, SUM(cost) AS cost, COUNT(cost) AS priced "
+        f"FROM agent_usage WHERE {where} GROUP BY backend, model ORDER BY backend, model",
+        args,
+    ).fetchall()
+    by_model = []
+    total = {"answers": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    cost: float | None = None
+    for r in rows:
+        entry = {
+            "backend": r["backend"],
+            "model": r["model"],
+            "answers": r["answers"],
+            "prompt_tokens": r["p"] or 0,
+            "completion_tokens": r["c"] or 0,
+            "cost": round(r["cost"], 6) if r["priced"] else None,
+        }
+        by_model.append(entry)
+        total["answers"] += entry["answers"]
+        total["prompt_tokens"] += entry["prompt_tokens"]
+        total["completion_tokens"] += entry["completion_tokens"]
+        if r["priced"]:
+            cost = (cost or 0.0) + float(r["cost"])
+    return {
+        **total,
+        "total_tokens": total["prompt_tokens"] + total["completion_tokens"],
+        "cost": round(cost, 6) if cost is not None else None,
+        "by_model": by_model,
+    }
 
 
 def _window(
@@ -236,6 +431,24 @@ def _window(
         out.append({"role": row["role"], "content": row["content"]})
     out.reverse()
     return out
+
+
+def _conversation(r: sqlite3.Row) -> dict[str, Any]:
+    keys = r.keys()
+    return {
+        "id": r["id"],
+        "title": r["title"],
+        "agentId": r["agent_id"],
+        "created": _iso(r["created"]),
+        "updated": _iso(r["updated"]),
+        "message_count": r["message_count"],
+        "backend": (r["backend"] or None) if "backend" in keys else None,
+        "model": (r["model"] or None) if "model" in keys else None,
+    }
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _title(content: str) -> str:

@@ -10,21 +10,26 @@ widgets render both::
                     on_event=widget.handle)
     result = await run.run()        # in a notebook cell; run.stop() from another cell
     result.best_genome, result.best_fitness
+
+``executor=`` runs the evaluations elsewhere: ``"processes"`` (a local process pool), a
+``distributed.Client``, a Dask cluster or a scheduler address (see ``docs/scale-out.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...executors import Executor, as_executor, check_picklable
 from .engine import Engine, EvolutionConfig, EvolutionResult, load_checkpoint, save_checkpoint
 from .fitness import Evaluator
 from .genomes import BitString, GenomeSpec
 
-__all__ = ["Evolution", "evolve", "evolve_sync"]
+__all__ = ["Evolution", "evolve", "evolve_sync", "resume_evolution"]
 
 EventSink = Callable[[dict[str, Any]], Any]
 
@@ -34,7 +39,14 @@ class Evolution:
 
     Keyword arguments not listed go to :class:`EvolutionConfig` (``elitism``, ``selection``,
     ``cxpb``, ``max_seconds``, ``stagnation``…). With ``checkpoint_path`` the state is written
-    after every generation; ``resume=True`` continues from that file when it exists.
+    after every generation and every finished evaluation is appended, as it arrives, to
+    ``<checkpoint_path>.evaluations.jsonl``; ``resume=True`` continues from that checkpoint
+    when it exists, reusing the evaluations saved after it.
+
+    ``executor`` is where evaluations run (``None``: here; see :func:`as_executor`); one made
+    here from a string or a cluster is closed when the run ends, a ``Client`` or
+    :class:`Executor` you pass is not. ``evaluation_events`` (default: on with an executor)
+    emits ``evolution_progress{phase: "evaluation"}`` per finished evaluation.
     """
 
     def __init__(
@@ -55,6 +67,8 @@ class Evolution:
         resume: bool = False,
         initial: Sequence[Any] = (),
         run_id: str | None = None,
+        executor: Any = None,
+        evaluation_events: bool | None = None,
         **config: Any,
     ) -> None:
         self.spec: GenomeSpec[Any] = BitString(genome) if isinstance(genome, int) else genome
@@ -66,10 +80,26 @@ class Evolution:
         self._on_progress = on_progress
         self._on_complete = on_complete
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        evaluator = Evaluator(
-            fitness, concurrency=concurrency, cache=cache, sync_in_thread=sync_in_thread
+        self.journal_path = (
+            self.checkpoint_path.with_name(self.checkpoint_path.name + ".evaluations.jsonl")
+            if self.checkpoint_path
+            else None
         )
+        self._owns_executor = not isinstance(executor, Executor)
+        self.executor = as_executor(executor)
+        if evaluation_events is None:
+            evaluation_events = self.executor is not None
+        evaluator = Evaluator(
+            fitness,
+            concurrency=concurrency,
+            cache=cache,
+            sync_in_thread=sync_in_thread,
+            executor=self.executor,
+        )
+        if self.executor is not None:  # fail now, naming the cause, not on the first task
+            check_picklable(fitness, "the fitness function")
         on_checkpoint = self._save if self.checkpoint_path else None
+        on_evaluation = self._journal if self.journal_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
             self.engine = Engine.from_checkpoint(
                 load_checkpoint(self.checkpoint_path),
@@ -78,8 +108,13 @@ class Evolution:
                 config=self.config,
                 on_event=self._emit,
                 on_checkpoint=on_checkpoint,
+                evaluation_events=evaluation_events,
+                on_evaluation=on_evaluation,
+                journal=self._read_journal(),
             )
         else:
+            if self.journal_path is not None:
+                self.journal_path.unlink(missing_ok=True)
             self.engine = Engine(
                 self.spec,
                 evaluator,
@@ -88,6 +123,8 @@ class Evolution:
                 on_event=self._emit,
                 on_checkpoint=on_checkpoint,
                 initial=initial,
+                evaluation_events=evaluation_events,
+                on_evaluation=on_evaluation,
             )
 
     @property
@@ -95,12 +132,31 @@ class Evolution:
         return self.engine.run_id
 
     def _save(self, state: dict[str, Any]) -> None:
-        assert self.checkpoint_path is not None
+        assert self.checkpoint_path is not None and self.journal_path is not None
         save_checkpoint(state, self.checkpoint_path)
+        self.journal_path.unlink(missing_ok=True)  # its entries are in the checkpoint now
+
+    def _journal(self, entry: dict[str, Any]) -> None:
+        assert self.journal_path is not None
+        with open(self.journal_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, allow_nan=False) + "\n")
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        """Entries written after the checkpoint; a line torn by a crash is skipped."""
+        if self.journal_path is None or not self.journal_path.exists():
+            return []
+        out = []
+        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
 
     def _emit(self, type_: str, data: dict[str, Any]) -> None:
         event = {"type": type_, "data": data}
-        self.events.append(event)
+        if data.get("phase") != "evaluation":  # keep one row per generation
+            self.events.append(event)
         for sink in self._sinks:
             sink(event)
         if type_ == "evolution_progress" and self._on_progress is not None:
@@ -110,7 +166,11 @@ class Evolution:
 
     async def run(self) -> EvolutionResult:
         """Run to the end (or until :meth:`stop`) and return the result."""
-        return await self.engine.run()
+        try:
+            return await self.engine.run()
+        finally:
+            if self.executor is not None and self._owns_executor:
+                await self.executor.aclose()
 
     def start(self) -> asyncio.Task[EvolutionResult]:
         """Run in the background of the current event loop (a notebook's); returns the task."""
@@ -126,6 +186,24 @@ async def evolve(
 ) -> EvolutionResult:
     """``await evolve(spec, fitness, …)``: shorthand for ``await Evolution(…).run()``."""
     return await Evolution(genome, fitness, **kwargs).run()
+
+
+async def resume_evolution(
+    checkpoint_path: str | Path,
+    genome: GenomeSpec[Any] | int,
+    fitness: Callable[[Any], Any],
+    **kwargs: Any,
+) -> EvolutionResult:
+    """Continue the interrupted run saved at ``checkpoint_path`` (same genome and fitness;
+    other :class:`Evolution` options such as ``executor`` or a larger ``generations`` may
+    change). Evaluations finished after the checkpoint are reused. Raises
+    ``FileNotFoundError`` when there is no checkpoint."""
+    path = Path(checkpoint_path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    for name, value in load_checkpoint(path)["config"].items():
+        kwargs.setdefault(name, value)
+    return await Evolution(genome, fitness, checkpoint_path=path, resume=True, **kwargs).run()
 
 
 def evolve_sync(

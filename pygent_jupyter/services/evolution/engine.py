@@ -46,6 +46,8 @@ __all__ = [
 CHECKPOINT_VERSION = 1
 
 EventCallback = Callable[[str, dict[str, Any]], "Awaitable[None] | None"]
+#: called with ``{"generation", "genome", "result", "error"}`` (JSON) per finished evaluation
+EvaluationCallback = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 
 
 @dataclass
@@ -155,13 +157,23 @@ class Engine:
         on_checkpoint: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None,
         initial: Sequence[Any] = (),
         concurrency: int = 8,
+        executor: Any = None,
+        evaluation_events: bool = False,
+        on_evaluation: EvaluationCallback | None = None,
     ) -> None:
         self.spec = spec
         self.evaluator = (
             fitness
             if isinstance(fitness, Evaluator)
-            else Evaluator(fitness, concurrency=concurrency)
+            else Evaluator(fitness, concurrency=concurrency, executor=executor)
         )
+        #: emit ``evolution_progress{phase: "evaluation"}`` per finished evaluation
+        self.evaluation_events = evaluation_events
+        #: save each finished evaluation as it arrives (a journal since the last checkpoint)
+        self.on_evaluation = on_evaluation
+        self._gen_todo = 0
+        self._gen_done = 0
+        self._gen_best: float | None = None
         self.config = config or EvolutionConfig()
         self.run_id = run_id or f"evo-{uuid.uuid4().hex[:12]}"
         if on_event is None:
@@ -201,9 +213,13 @@ class Engine:
         self._callbacks.append(callback)
 
     def stop(self) -> None:
-        """Ask the run to end: evaluations already started finish, no new ones start, then
-        the run completes with what it has (status ``stopped``)."""
+        """Ask the run to end: no new evaluations start (in-process, those already started
+        finish; on an executor they are cancelled), then the run completes with what it has
+        (status ``stopped``). Thread-safe."""
         self._stop_requested = True
+        interrupt = getattr(self.evaluator, "interrupt", None)
+        if callable(interrupt):
+            interrupt()
 
     @property
     def elapsed(self) -> float:
@@ -258,6 +274,9 @@ class Engine:
         finally:
             self.elapsed_before = self.elapsed
             self.running = False
+            release = getattr(self.evaluator, "release", None)
+            if callable(release):
+                release()
         result = self._result()
         await self._emit("evolution_complete", result.data)
         return result
@@ -273,10 +292,13 @@ class Engine:
         if not todo:
             return True
         key = self.spec.key
+        self._gen_todo, self._gen_done, self._gen_best = len(todo), 0, None
+        hook = self._on_result if self.evaluation_events or self.on_evaluation else None
         results = await self.evaluator.evaluate(
             [ind.genome for ind in todo],
             [key(ind.genome) for ind in todo],
             may_start=self._may_start,
+            on_result=hook,
         )
         complete = True
         lexi = self.config.lexicographic
@@ -291,6 +313,46 @@ class Engine:
             else:
                 ind.key = result.fitness
         return complete
+
+    async def _on_result(self, key: Hashable, genome: Any, result: FitnessResult) -> None:
+        """One evaluation finished: journal it, then emit its progress event."""
+        generation = self.generation + 1
+        self._gen_done += 1
+        if math.isfinite(result.fitness) and (
+            self._gen_best is None or result.fitness > self._gen_best
+        ):
+            self._gen_best = result.fitness
+        if self.on_evaluation is not None:
+            outcome = self.on_evaluation(
+                {
+                    "generation": generation,
+                    "genome": self.spec.to_json(genome),
+                    "result": {**result.to_json(), "fitness": _exact(result.fitness)},
+                }
+            )
+            if inspect.isawaitable(outcome):
+                await outcome
+        if self.evaluation_events and self._callbacks:
+            best = self.best_so_far
+            if self._gen_best is not None and (best is None or self._gen_best > best):
+                best = self._gen_best
+            await self._emit(
+                "evolution_progress",
+                {
+                    "run_id": self.run_id,
+                    "phase": "evaluation",
+                    "generation": generation,
+                    "generations": self.config.generations,
+                    "population_size": self.config.population_size,
+                    "evaluated": self._gen_done,
+                    "to_evaluate": self._gen_todo,
+                    "fitness": _finite(result.fitness),
+                    "evaluations": self.evaluator.evaluations,
+                    "tokens": self.tokens,
+                    "best_so_far": _finite(best),
+                    "elapsed": round(self.elapsed, 4),
+                },
+            )
 
     async def _initialize(self) -> None:
         n = self.config.population_size
@@ -662,10 +724,16 @@ class Engine:
         on_event: EventCallback | Sequence[EventCallback] | None = None,
         on_checkpoint: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None,
         concurrency: int = 8,
+        executor: Any = None,
+        evaluation_events: bool = False,
+        on_evaluation: EvaluationCallback | None = None,
+        journal: Sequence[dict[str, Any]] = (),
     ) -> Engine:
         """An engine that continues the run saved in ``state``.
 
         ``config`` may raise budgets (e.g. more generations); by default the saved one is used.
+        ``journal`` holds the evaluations saved (``on_evaluation``) after that checkpoint:
+        they are reused, not recomputed, and counted as in the uninterrupted run.
         """
         if state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"unsupported checkpoint version {state.get('version')!r}")
@@ -677,6 +745,9 @@ class Engine:
             on_event=on_event,
             on_checkpoint=on_checkpoint,
             concurrency=concurrency,
+            executor=executor,
+            evaluation_events=evaluation_events,
+            on_evaluation=on_evaluation,
         )
         version, internal, gauss = state["rng"]
         engine.rng.setstate((version, tuple(internal), gauss))
@@ -691,6 +762,9 @@ class Engine:
                 "fitness": -math.inf if node["fitness"] is None else node["fitness"],
             }
         engine.evaluator.load(state["cache"], spec.from_json, spec.key)
+        prepay = getattr(engine.evaluator, "prepay", None)
+        if journal and callable(prepay):
+            prepay([[e["genome"], e["result"]] for e in journal], spec.from_json, spec.key)
         counters = state["counters"]
         engine.evaluator.evaluations = int(counters["evaluations"])
         engine.evaluator.tokens = int(counters["tokens"])

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Evaluator", "FitnessResult", "normalize_result"]
+__all__ = ["Evaluator", "FitnessResult", "evaluate_on_worker", "normalize_result"]
 
 
 @dataclass
@@ -75,6 +75,25 @@ def normalize_result(value: Any) -> FitnessResult:
 
 
 FitnessFn = Callable[[Any], Any]
+ResultHook = Callable[[Hashable, Any, FitnessResult], "Awaitable[None] | None"]
+
+
+def evaluate_on_worker(fn: Any, genome: Any, error_fitness: float) -> tuple[FitnessResult, bool]:
+    """Runs on an executor's worker: ``(result, failed)`` of one evaluation.
+
+    ``fn`` is what :meth:`Executor.prepare` shipped; an async function runs on the worker
+    thread's own loop. An exception in it becomes an ``error_fitness`` result, as in-process.
+    """
+    from ...executors import resolve, run_on_worker_loop
+
+    try:
+        value = resolve(fn)(genome)
+        if inspect.isawaitable(value):
+            value = run_on_worker_loop(value)
+        return normalize_result(value), False
+    except Exception as exc:
+        details = {"error": f"{type(exc).__name__}: {exc}"}
+        return FitnessResult(error_fitness, details=details), True
 
 
 class Evaluator:
@@ -85,6 +104,11 @@ class Evaluator:
     when ``sync_in_thread`` (for slow functions in a server). An exception in the fitness
     function gives that genome ``error_fitness`` (default ``-inf``) and is kept in
     ``details["error"]``; it does not stop the run.
+
+    With an ``executor`` (:mod:`pygent_jupyter.executors`) evaluations run there instead,
+    at most ``max(concurrency, 2 x its slots)`` in flight, and a stop or a spent budget
+    cancels those in flight. ``prepaid`` results (restored from a journal after an
+    interruption, see :meth:`prepay`) count as evaluations without calling the function.
     """
 
     def __init__(
@@ -95,6 +119,7 @@ class Evaluator:
         cache: bool = True,
         sync_in_thread: bool = False,
         error_fitness: float = -math.inf,
+        executor: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -108,6 +133,11 @@ class Evaluator:
         self.evaluations = 0
         self.tokens = 0
         self.errors = 0
+        self.executor = executor
+        self.prepaid: dict[Hashable, FitnessResult] = {}
+        self._handle: Any = None
+        self._batch: Any = None
+        self._interrupted = False
         fn_call = getattr(fn, "__call__", None)  # noqa: B004 - want the bound method
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(fn_call)
 
@@ -136,12 +166,16 @@ class Evaluator:
         keys: Sequence[Hashable],
         *,
         may_start: Callable[[], bool] | None = None,
+        on_result: ResultHook | None = None,
     ) -> list[FitnessResult | None]:
         """Results in input order. ``None`` marks a genome left unevaluated because
         ``may_start()`` said no (stop requested or a budget spent) before its turn.
 
-        Evaluations already started always finish.
+        ``on_result(key, genome, result)`` is awaited for every finished evaluation as it
+        arrives. In-process, evaluations already started always finish; on an executor they
+        are cancelled.
         """
+        self._interrupted = False
         results: list[FitnessResult | None] = [None] * len(genomes)
         pending: dict[Hashable, list[int]] = {}
         order: list[Hashable] = []
@@ -156,7 +190,7 @@ class Evaluator:
         if not order:
             return results
 
-        def store(key: Hashable, result: FitnessResult) -> None:
+        async def store(key: Hashable, result: FitnessResult) -> None:
             self.evaluations += 1
             self.tokens += result.tokens
             if self.use_cache:
@@ -164,12 +198,28 @@ class Evaluator:
                 self._genomes[key] = genomes[pending[key][0]]
             for i in pending[key]:
                 results[i] = result
+            if on_result is not None:
+                outcome = on_result(key, genomes[pending[key][0]], result)
+                if inspect.isawaitable(outcome):
+                    await outcome
+
+        if self.prepaid:
+            for key in [k for k in order if k in self.prepaid]:
+                result = self.prepaid.pop(key)
+                if "error" in result.details:
+                    self.errors += 1
+                await store(key, result)
+                order.remove(key)
+
+        if self.executor is not None:
+            await self._evaluate_remote(order, lambda k: genomes[pending[k][0]], store, may_start)
+            return results
 
         if not self.is_async and not self.sync_in_thread:
             for key in order:
                 if may_start is not None and not may_start():
                     break
-                store(key, await self._call(genomes[pending[key][0]]))
+                await store(key, await self._call(genomes[pending[key][0]]))
             return results
 
         semaphore = asyncio.Semaphore(self.concurrency)
@@ -178,16 +228,104 @@ class Evaluator:
             async with semaphore:
                 if may_start is not None and not may_start():
                     return
-                store(key, await self._call(genomes[pending[key][0]]))
+                await store(key, await self._call(genomes[pending[key][0]]))
 
         await asyncio.gather(*(one(key) for key in order))
         return results
 
+    async def _evaluate_remote(
+        self,
+        order: list[Hashable],
+        genome_of: Callable[[Hashable], Any],
+        store: Callable[[Hashable, FitnessResult], Awaitable[None]],
+        may_start: Callable[[], bool] | None,
+    ) -> None:
+        """Evaluate ``order`` on the executor, storing each result as it arrives."""
+        from ...executors import ExecutorError
+
+        if not order:
+            return
+        executor = self.executor
+        if self._handle is None:
+            self._handle = executor.prepare(self.fn, "the fitness function")
+        window = max(self.concurrency, 2 * await executor.slots())
+        batch = self._batch = executor.batch()
+        todo = iter(order)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and batch.pending < window:
+                    if self._interrupted or (may_start is not None and not may_start()):
+                        exhausted = True
+                        break
+                    key = next(todo, None)
+                    if key is None:
+                        exhausted = True
+                        break
+                    batch.submit(
+                        key, evaluate_on_worker, self._handle, genome_of(key), self.error_fitness
+                    )
+                if not batch.pending:
+                    return
+                item = await batch.next(timeout=0.25)
+                if item is None:  # woken by a stop, or time to look at the budgets again
+                    if self._interrupted or (may_start is not None and not may_start()):
+                        return
+                    continue
+                key, value, error = item
+                if error is not None:
+                    if isinstance(error, ExecutorError):
+                        raise error
+                    raise ExecutorError(f"{type(error).__name__}: {error}") from error
+                result, failed = value
+                if failed:
+                    self.errors += 1
+                await store(key, result)
+                if may_start is not None and not may_start():
+                    return
+        finally:
+            self._batch = None
+            if batch.pending:
+                await batch.cancel()
+
+    def interrupt(self) -> None:
+        """Thread-safe: an executor run cancels its evaluations in flight now."""
+        self._interrupted = True
+        batch = self._batch
+        if batch is not None:
+            batch.wake()
+
+    def release(self) -> None:
+        """Forget the function shipped to the executor (call when the run is over)."""
+        if self._handle is not None and self.executor is not None:
+            self.executor.release(self._handle)
+        self._handle = None
+
+    def prepay(
+        self,
+        entries: Sequence[Any],
+        from_json: Callable[[Any], Any],
+        key_of: Callable[[Any], Hashable],
+    ) -> int:
+        """Results saved as they arrived (``[genome_json, result_json]``) after the last
+        checkpoint: the next evaluation of each genome uses it instead of calling the
+        function, and counts as an evaluation (so counters match an uninterrupted run)."""
+        for genome_json, result_json in entries:
+            data = dict(result_json)
+            if data.get("fitness") is None:
+                data["fitness"] = self.error_fitness
+            self.prepaid[key_of(from_json(genome_json))] = FitnessResult.from_json(data)
+        return len(entries)
+
     def dump(self, to_json: Callable[[Any], Any]) -> list[Any]:
         """The cache and counters as JSON (for checkpoints)."""
-        return [
-            [to_json(self._genomes[key]), result.to_json()] for key, result in self.cache.items()
-        ]
+        out = []
+        for key, result in self.cache.items():
+            data = result.to_json()
+            if not math.isfinite(result.fitness):  # JSON has no infinities: None = an error
+                data["fitness"] = None
+            out.append([to_json(self._genomes[key]), data])
+        return out
 
     def load(
         self,
@@ -200,4 +338,7 @@ class Evaluator:
             genome = from_json(genome_json)
             key = key_of(genome)
             self._genomes[key] = genome
-            self.cache[key] = FitnessResult.from_json(result_json)
+            data = dict(result_json)
+            if data.get("fitness") is None:
+                data["fitness"] = self.error_fitness
+            self.cache[key] = FitnessResult.from_json(data)

@@ -6,6 +6,11 @@ the request and the connection). Every event goes to all of the user's connectio
 ``reply_to`` the start message's id. After each generation the logbook row, the new
 individuals and a checkpoint are written; at the end the result, and the best variants are
 registered as agent types for that user (when the agents service is running).
+
+Every finished evaluation is published (``phase: "evaluation"``) and saved as it arrives, so
+``resume_evolution`` continues an interrupted run from its last checkpoint without redoing
+them. With ``executor: "dask"`` (and ``c.EvolutionService.dask_scheduler`` set) the
+evaluations run on a Dask cluster; the workers call the model server themselves.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from ...llm import LLMProvider
+from ...executors import DaskExecutor, ExecutorError, UnpicklableError, worker_provider
+from ...hub import Request as _Request
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
 from . import store
@@ -60,6 +67,19 @@ class _Run:
     agent_name: str
     reply_to: str | None
     task: asyncio.Task[None] | None = None
+    executor: Any = None
+
+
+class _SavedRequest(_Request):
+    """The saved ``start_evolution`` request of a run, answered as ``request`` (resume)."""
+
+    def __init__(self, request: Request, data: dict[str, Any]) -> None:
+        super().__init__(request.hub, request.connection, request.message)
+        self._data = data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
 
 
 class EvolutionService(Service):
@@ -83,12 +103,30 @@ class EvolutionService(Service):
     operator_model = Unicode(
         "", help="Model for LLM-driven prompt mutation/crossover; empty: the provider default."
     ).tag(config=True)
+    dask_scheduler = Unicode(
+        "",
+        help="Address of a Dask scheduler (tcp://host:8786) where runs that ask for "
+        "executor 'dask' evaluate their variants; empty: no cluster (such runs get "
+        "'unavailable'). Workers need pygent-jupyter installed and reach the model server "
+        "themselves (credentials from their own environment).",
+    ).tag(config=True)
+    default_executor = CaselessStrEnum(
+        ["inprocess", "dask"],
+        "inprocess",
+        help="Where a run that names no executor evaluates: 'inprocess' (this server) or "
+        "'dask' (the cluster at dask_scheduler).",
+    ).tag(config=True)
+    dask_connect_timeout = Float(
+        10.0, help="Seconds to wait when connecting to the Dask scheduler."
+    ).tag(config=True)
 
     def __init__(self, hub: Any, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
         #: the LLM backend; when None, the agents service's provider is used
         self.provider: LLMProvider | None = None
         self.runs: dict[str, _Run] = {}
+        self._dask: DaskExecutor | None = None
+        self._dask_lock: asyncio.Lock | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -96,6 +134,7 @@ class EvolutionService(Service):
         return {
             "start_evolution": self.start_evolution,
             "stop_evolution": self.stop_evolution,
+            "resume_evolution": self.resume_evolution,
             "list_evolution_runs": self.list_evolution_runs,
             "get_evolution_run": self.get_evolution_run,
         }
@@ -129,6 +168,9 @@ class EvolutionService(Service):
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        dask, self._dask = self._dask, None
+        if dask is not None:
+            await dask.aclose()
 
     def health(self) -> dict[str, Any]:
         health = super().health()
@@ -174,10 +216,31 @@ class EvolutionService(Service):
         register(name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user)
         return True
 
-    def _build(self, request: Request, run_id: str) -> _Run:
+    async def _run_provider(self, request: Request) -> LLMProvider | None:
+        """``genome.backend`` through the agents service's backends (usage metered, the
+        user's budget checked); None: :meth:`_provider` decides."""
+        resolve = getattr(self._agents(), "resolve_provider", None)
+        if self.provider is not None or resolve is None:
+            return None
+        backend = (request.data.get("genome") or {}).get("backend")
+        provider: LLMProvider = await resolve(backend, user=request.user, source="evolution")
+        return provider
+
+    def _build(
+        self,
+        request: Request,
+        run_id: str,
+        provider: LLMProvider | None = None,
+        *,
+        executor: Any = None,
+        state: dict[str, Any] | None = None,
+        journal: list[dict[str, Any]] | None = None,
+    ) -> _Run:
+        """A run from a ``start_evolution`` request; from ``state`` (a checkpoint, plus the
+        ``journal`` of evaluations saved after it) when resuming."""
         data = request.data
         genome = data.get("genome") or {}
-        provider = self._provider()
+        provider = provider or self._provider()
         population = int(data.get("population_size", 8))
         generations = int(data.get("generations", 5))
         if population > self.max_population:
@@ -193,12 +256,13 @@ class EvolutionService(Service):
                 field="generations",
             )
         try:
-            task_set = task_set_from_json(data["task_set"], max_tasks=self.max_tasks)
+            task_set = task_set_from_json(data.get("task_set"), max_tasks=self.max_tasks)
         except (ValueError, KeyError) as exc:
             raise PygentError(ErrorCode.INVALID, str(exc), field="task_set") from None
         ops = data.get("operators", {})
         fit = data.get("fitness", {})
         few_shot = [(shot["input"], shot["output"]) for shot in genome.get("few_shot", [])]
+        few_shot = few_shot or list(task_set.examples)  # a built-in set's examples by default
         operator = None
         if ops.get("llm"):
             operator = LLMPromptOperator(
@@ -247,23 +311,46 @@ class EvolutionService(Service):
                 few_shot_pool=few_shot,
                 cost=fit.get("cost", "none"),
                 token_penalty=float(fit.get("token_penalty", 0.01)),
-                max_answer_tokens=int(fit.get("max_answer_tokens", 256)),
+                max_answer_tokens=int(
+                    fit.get("max_answer_tokens", task_set.max_answer_tokens or 256)
+                ),
                 seed=fit.get("seed", 0),
             )
         except ValueError as exc:
             raise PygentError(ErrorCode.INVALID, str(exc), field="genome") from None
+        if executor is not None:  # workers build their own client from the backend's spec
+            try:
+                fitness_fn.provider = worker_provider(provider)
+            except UnpicklableError as exc:
+                raise PygentError(
+                    ErrorCode.UNAVAILABLE,
+                    f"the model backend {getattr(provider, 'name', '?')!r} cannot be used from "
+                    f"Dask workers: {exc}",
+                    field="executor",
+                ) from None
         concurrency = min(int(data.get("concurrency", self.max_concurrency)), self.max_concurrency)
+        evaluator = Evaluator(fitness_fn, concurrency=concurrency, executor=executor)
+        if state is not None:
+            try:
+                engine = Engine.from_checkpoint(state, spec, evaluator, journal=journal or ())
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PygentError(
+                    ErrorCode.INVALID, f"the run's checkpoint cannot be used: {exc}"
+                ) from None
+        else:
+            engine = Engine(spec, evaluator, config, run_id=run_id)
         run = _Run(
             run_id=run_id,
             user=request.user,
-            engine=Engine(
-                spec, Evaluator(fitness_fn, concurrency=concurrency), config, run_id=run_id
-            ),
+            engine=engine,
             few_shot=few_shot,
             register=int(data.get("register", 1)),
             agent_name=str(data.get("agent_name", "evolved")),
             reply_to=request.id,
+            executor=executor,
         )
+        run.engine.evaluation_events = True
+        run.engine.on_evaluation = lambda entry: self._on_evaluation(run, entry)
         run.engine.add_listener(lambda t, d: self._on_event(run, t, d))
         if self.checkpoint_runs:
             run.engine.on_checkpoint = lambda state: self._on_checkpoint(run, state)
@@ -284,7 +371,10 @@ class EvolutionService(Service):
                 f"you already have {mine} evolution run(s) going (limit {self.max_runs_per_user});"
                 " stop one first",
             )
-        run = self._build(request, run_id)
+        executor = await self._executor_for(request.data)
+        run = self._build(
+            request, run_id, await self._run_provider(request), executor=executor
+        )
         db = self.hub.db
         if db is not None:
             config = {k: v for k, v in request.data.items() if k != "run_id"}
@@ -294,22 +384,109 @@ class EvolutionService(Service):
                 raise PygentError(
                     ErrorCode.CONFLICT, f"a run called {run_id!r} exists already", field="run_id"
                 ) from None
-        self.runs[run_id] = run
+        self._launch(run)
+
+    def _launch(self, run: _Run, **extra: Any) -> None:
+        """Announce ``phase: "started"`` and drive the run as a service task."""
+        self.runs[run.run_id] = run
         engine = run.engine
         self._publish(
             run,
             "evolution_progress",
             {
-                "run_id": run_id,
+                "run_id": run.run_id,
                 "phase": "started",
-                "generation": 0,
+                "generation": max(engine.generation, 0),
                 "generations": engine.config.generations,
                 "population_size": engine.config.population_size,
                 "genome": engine.spec.describe(),
                 "task_set": run.engine.evaluator.fn.task_set.describe(),  # type: ignore[attr-defined]
+                "executor": run.executor.describe() if run.executor else {"kind": "inprocess"},
+                **extra,
             },
         )
         run.task = asyncio.ensure_future(self._drive(run))
+
+    async def _executor_for(self, data: dict[str, Any]) -> DaskExecutor | None:
+        """The executor a request asks for (``executor``, else ``default_executor``); the
+        Dask client is made once and reused. Raises ``unavailable`` without a cluster."""
+        kind = str(data.get("executor") or self.default_executor).lower()
+        if kind != "dask":
+            return None
+        if not self.dask_scheduler:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                "no Dask cluster is configured on this server (set "
+                "c.EvolutionService.dask_scheduler to a scheduler address)",
+                field="executor",
+            )
+        if self._dask_lock is None:
+            self._dask_lock = asyncio.Lock()
+        async with self._dask_lock:
+            dask = self._dask
+            if dask is not None and getattr(dask.client, "status", "") != "running":
+                self._dask = None
+                await dask.aclose()
+            if self._dask is None:
+                try:
+                    self._dask = await asyncio.to_thread(
+                        DaskExecutor.connect,
+                        self.dask_scheduler,
+                        timeout=self.dask_connect_timeout,
+                        key_prefix="pygent-evolution",
+                    )
+                except ExecutorError as exc:
+                    raise PygentError(
+                        ErrorCode.UNAVAILABLE, str(exc), field="executor"
+                    ) from None
+            return self._dask
+
+    async def resume_evolution(self, request: Request) -> None:
+        """Continue a saved run from its last checkpoint (and the evaluations after it)."""
+        run_id = request.data["run_id"]
+        if run_id in self.runs:
+            raise PygentError(ErrorCode.CONFLICT, f"run {run_id!r} is going", field="run_id")
+        saved = await self._db().run(store.get_run, run_id)
+        if saved is None or saved["user"] != request.user:
+            raise PygentError(
+                ErrorCode.NOT_FOUND, f"no evolution run {run_id!r} of yours", field="run_id"
+            )
+        if saved["status"] == "completed":
+            raise PygentError(
+                ErrorCode.CONFLICT, f"run {run_id!r} has completed; start a new one", field="run_id"
+            )
+        if saved["status"] == "running":
+            raise PygentError(ErrorCode.CONFLICT, f"run {run_id!r} is going", field="run_id")
+        if not saved["checkpoint"]:
+            raise PygentError(
+                ErrorCode.INVALID,
+                f"run {run_id!r} has no checkpoint (it ended before its first generation); "
+                "start it again",
+                field="run_id",
+            )
+        mine = sum(1 for r in self.runs.values() if r.user == request.user)
+        if mine >= self.max_runs_per_user:
+            raise PygentError(
+                ErrorCode.RATE_LIMITED,
+                f"you already have {mine} evolution run(s) going (limit {self.max_runs_per_user});"
+                " stop one first",
+            )
+        config = dict(saved["config"])
+        if request.data.get("executor"):
+            config["executor"] = request.data["executor"]
+        original = _SavedRequest(request, config)
+        executor = await self._executor_for(config)
+        journal = await self._db().run(store.load_evaluations, run_id)
+        run = self._build(
+            original,
+            run_id,
+            await self._run_provider(original),
+            executor=executor,
+            state=saved["checkpoint"],
+            journal=journal,
+        )
+        await self._db().run(store.reopen_run, run_id)
+        self._launch(run, resumed=True, reused_evaluations=len(journal))
 
     async def stop_evolution(self, request: Request) -> None:
         run_id = request.data["run_id"]
@@ -363,6 +540,16 @@ class EvolutionService(Service):
                 publish=False,
             )
             raise
+        except ExecutorError as exc:  # the cluster failed, not our code: say what happened
+            self.log.warning("pygent evolution run %s: executor failed: %s", run.run_id, exc)
+            data = {
+                "run_id": run.run_id,
+                "status": "failed",
+                "reason": "executor",
+                "message": f"{exc}; resume_evolution continues from the last checkpoint",
+                "generations": max(run.engine.generation, 0),
+            }
+            await self._finish(run, "failed", data)
         except Exception:
             self.log.exception("pygent evolution run %s failed", run.run_id)
             data = {
@@ -388,7 +575,16 @@ class EvolutionService(Service):
         if publish:
             self._publish(run, "evolution_complete", data)
 
+    async def _on_evaluation(self, run: _Run, entry: dict[str, Any]) -> None:
+        """Save one finished evaluation as it arrives (until the next checkpoint)."""
+        db = self.hub.db
+        if db is not None and self.checkpoint_runs:
+            await db.run(store.save_evaluation, run.run_id, entry)
+
     async def _on_event(self, run: _Run, type_: str, data: dict[str, Any]) -> None:
+        if type_ == "evolution_progress" and data.get("phase") == "evaluation":
+            self._publish(run, type_, data)
+            return
         if type_ == "evolution_progress":
             await self._save_generation(run, data)
             self._publish(run, type_, data)

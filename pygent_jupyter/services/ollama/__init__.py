@@ -6,7 +6,11 @@ Events (all ``broadcast`` to every connected user, since Ollama is one per serve
   connection on open (:meth:`OllamaService.greeting`) and whenever any of it changes;
 - ``ollama_model_update{backend, host, models}``: when Ollama's model list changes (the
   answer to ``ollama_list_models`` comes from the agents service);
-- ``ollama_error{code: "unreachable", …}``: when an Ollama that was reachable stops answering.
+- ``ollama_error{code: "unreachable", …}``: when an Ollama that was reachable stops answering;
+- ``backend_status{backends, default}``: every named backend of the agents service (Ollama,
+  OpenAI-compatible servers, the embedded model) with health and models, on open and whenever
+  any of it changes; ``backend_error{backend, code: "unreachable"}`` when a reachable one
+  stops answering.
 
 It polls ``/api/version`` and ``/api/ps`` every ``c.OllamaService.interval`` seconds (and
 ``/api/tags`` while reachable), through the agents service's :class:`OllamaProvider`, so there
@@ -52,6 +56,7 @@ class OllamaService(Service):
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._started = False
+        self._backends_key: tuple[Any, ...] | None = None
 
     # -- sources ----------------------------------------------------------------------------
 
@@ -94,6 +99,9 @@ class OllamaService(Service):
 
     def greeting(self, conn: Connection) -> Iterable[tuple[str, dict[str, Any]]]:
         yield "ollama_status", self.status()
+        agents = self.agents
+        if agents is not None:
+            yield "backend_status", agents.backend_status()
 
     async def start(self) -> None:
         await self.poll()
@@ -164,6 +172,62 @@ class OllamaService(Service):
                     "ollama_model_update",
                     {"backend": "ollama", "host": provider.host, "models": models},
                 )
+        await self._poll_backends(probed, models)
+
+    async def _poll_backends(
+        self, ollama: dict[str, Any], ollama_models: list[dict[str, Any]] | None
+    ) -> None:
+        """Probe the agents service's other backends; broadcast ``backend_status`` on a
+        change and ``backend_error`` for a backend that stopped answering."""
+        agents = self.agents
+        if agents is None or agents.start_error:
+            return
+        registry = agents.registry
+        before = {n: st.reachable for n, st in registry.states.items()}
+        others = [n for n in registry.names() if registry.get(n) is not self.provider]
+        await asyncio.gather(*(registry.probe(n) for n in others))
+        for name in registry.names():
+            if registry.get(name) is self.provider:  # Ollama: this poll's result, no 2nd probe
+                state = registry.states[name]
+                state.reachable = bool(ollama.get("reachable"))
+                state.version = ollama.get("version")
+                state.error = None if state.reachable else str(ollama.get("error") or "down")
+                if ollama_models is not None:
+                    state.models = [
+                        {**m, "backend": name, "tools": registry.specs[name].tools}
+                        for m in ollama_models
+                    ]
+                elif not state.reachable:
+                    state.models = []
+        for name, was in before.items():
+            state = registry.states[name]
+            if was and state.reachable is False and registry.get(name) is not self.provider:
+                self.hub.broadcast(
+                    "backend_error",
+                    {
+                        "backend": name,
+                        "kind": registry.kind(name),
+                        "code": "unreachable",
+                        "message": f"backend {name!r} stopped answering",
+                    },
+                )
+        current = agents.backend_status()
+        key = _backends_key(current)
+        if self._started and key != self._backends_key:
+            self.hub.broadcast("backend_status", current)
+        self._backends_key = key
+
+
+def _backends_key(status: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        (
+            b.get("name"),
+            b.get("reachable"),
+            b.get("active"),
+            tuple(sorted(str(m.get("name")) for m in b.get("models") or [])),
+        )
+        for b in status.get("backends") or []
+    ) + (tuple(sorted((status.get("default") or {}).items())),)
 
 
 def _names(models: list[dict[str, Any]] | None) -> list[tuple[str, str]] | None:

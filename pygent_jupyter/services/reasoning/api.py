@@ -15,22 +15,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from ...llm import LLMProvider
-from .engine import EventCallback, ReasoningTree, ToTEngine, ToTParams
+from .engine import EventCallback, ReasoningTree, ToTEngine, ToTParams, ValueCache
 from .game24 import load_puzzles
 from .providers import default_provider
 from .tasks import Task, make_task
 
-__all__ = ["BatchReport", "PuzzleResult", "asolve", "run_game24_batch", "solve"]
+__all__ = [
+    "GPT4_PRICE",
+    "METHODS",
+    "BatchReport",
+    "ItemResult",
+    "ModelSpec",
+    "PuzzleResult",
+    "arun_batch",
+    "arun_item",
+    "asolve",
+    "resolve_config",
+    "run_batch",
+    "run_game24_batch",
+    "run_item",
+    "solve",
+    "task_inputs",
+]
 
 T = TypeVar("T")
 
@@ -55,17 +73,31 @@ async def asolve(
     model: str | None = None,
     backend: str = "auto",
     host: str | None = None,
-    method: str = "bfs",
+    method: str | None = None,
+    preset: str | None = None,
+    prompts: str | None = None,
     on_event: EventCallback | None = None,
     **params: Any,
 ) -> ReasoningTree:
     """Run one search and return its whole tree (await it; see :func:`solve`)."""
-    task_obj = make_task(task) if isinstance(task, str) else task
+    if isinstance(task, str):
+        config = resolve_config(
+            task, method or "tot", preset=preset, prompts=prompts, model=model, **params
+        )
+        if config["method"] != "tot":
+            raise ValueError("solve runs a ToT search: method is bfs or dfs")
+        task_obj = make_task(task, prompts=config["prompts"])
+        tot_params = ToTParams.from_dict(config["params"])
+    else:
+        task_obj = task
+        tot_params = ToTParams(method=method or "bfs", model=model, **params)  # type: ignore[arg-type]
     if x is None:
-        if puzzle_index is None or task_obj.name != "game24":
-            raise ValueError("give the input x (or puzzle_index for game24)")
-        x = load_puzzles()[puzzle_index]
-    tot_params = ToTParams(method=method, model=model, **params)  # type: ignore[arg-type]
+        if puzzle_index is None or task_obj.name == "open":
+            raise ValueError("give the input x (or puzzle_index into the task's data)")
+        data = task_inputs(task_obj.name, task_obj.prompts)
+        if not 0 <= puzzle_index < len(data):
+            raise ValueError(f"puzzle_index must lie in [0, {len(data)})")
+        x = data[puzzle_index]
     engine = ToTEngine(
         _provider(provider, backend, host), task_obj, x, tot_params, on_event=on_event
     )
@@ -81,17 +113,20 @@ def solve(
     model: str | None = None,
     backend: str = "auto",
     host: str | None = None,
-    method: str = "bfs",
+    method: str | None = None,
+    preset: str | None = None,
+    prompts: str | None = None,
     on_event: EventCallback | None = None,
     **params: Any,
 ) -> ReasoningTree:
     """Run a Tree-of-Thought search and return the tree (blocking; works in a notebook).
 
-    ``task`` is ``"game24"``, ``"open"`` or a :class:`Task`; ``x`` its input (or
-    ``puzzle_index`` into 24.csv). The model is ``provider`` if given, else ``backend``
-    (``"ollama"`` at ``host``, or the embedded ``"local"`` model) with ``model``. Other
-    keyword arguments are :class:`ToTParams` fields (``n_select_sample=5``,
-    ``method_evaluate="vote"``, ``max_calls=100``…).
+    ``task`` is ``"game24"``, ``"open"``, ``"text"``, ``"crosswords"`` or a :class:`Task`;
+    ``x`` its input (or ``puzzle_index`` into the task's data). ``prompts="paper"`` uses the
+    official package's prompts and parsing; ``preset="paper"`` also the paper's settings
+    for the task. The model is ``provider`` if given, else ``backend`` (``"ollama"`` at
+    ``host``, or the embedded ``"local"`` model) with ``model``. Other keyword arguments are
+    :class:`ToTParams` fields (``n_select_sample=5``, ``method_evaluate="vote"``…).
     """
     return _run_sync(
         asolve(
@@ -103,6 +138,8 @@ def solve(
             backend=backend,
             host=host,
             method=method,
+            preset=preset,
+            prompts=prompts,
             on_event=on_event,
             **params,
         )
@@ -131,32 +168,94 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return box["result"]
 
 
-@dataclass
-class PuzzleResult:
-    """One puzzle of a batch."""
+# ---------------------------------------------------------------------------------------------
+# Batches: one row of the paper's tables per call
+# ---------------------------------------------------------------------------------------------
 
-    index: int
-    puzzle: str
-    solved: bool
+#: Batch methods: Tree-of-Thought and the paper's baselines.
+METHODS = ("tot", "io", "cot", "cot_sc")
+
+#: GPT-4 (8k) prices the paper's cost columns used, USD per 1000 (prompt, completion) tokens.
+GPT4_PRICE = (0.03, 0.06)
+
+_DEFAULT_ITEMS = {"game24": (900, 1000), "text": (0, 100), "crosswords": (0, 20)}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A picklable description of the model (for process executors): backend, model, host."""
+
+    backend: str = "auto"
+    model: str | None = None
+    host: str | None = None
+
+    def provider(self) -> LLMProvider:
+        return _provider(None, self.backend, self.host)
+
+
+@dataclass
+class ItemResult:
+    """One item of a batch. ``score`` is the item's success in [0, 1] (Game of 24: solved;
+    crosswords: word-level success; Creative Writing: constraint share; IO/CoT: mean over
+    samples); ``metrics`` holds the task's extra measures."""
+
+    index: int | None
+    input: str
+    solved: bool | None
     answer: str | None
     llm_calls: int
     tokens: int
     wall_time: float
     stop_reason: str
     error: str | None = None
+    method: str = "tot"
+    score: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    dropped_lines: int = 0
+    parse_errors: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def puzzle(self) -> str:
+        return self.input
+
+
+#: The name of :class:`ItemResult` before other tasks existed.
+PuzzleResult = ItemResult
 
 
 @dataclass
 class BatchReport:
-    """A batch of Game of 24 searches: per-puzzle rows and the aggregate."""
+    """A batch: per-item rows, the aggregate, and what is needed to rerun it."""
 
     params: dict[str, Any]
-    results: list[PuzzleResult] = field(default_factory=list)
+    results: list[ItemResult] = field(default_factory=list)
     wall_time: float = 0.0
+    task: str = "game24"
+    method: str = "tot"
+    prompts: str = "ours"
+    model: str | None = None
+    backend: str | None = None
+    price: tuple[float, float] | None = None
+    batch_id: str | None = None
+    name: str | None = None
+    created: float = field(default_factory=time.time)
 
     @property
     def success_rate(self) -> float:
-        return sum(r.solved for r in self.results) / len(self.results) if self.results else 0.0
+        """Mean item score (Game of 24: the share solved)."""
+        return statistics.fmean(r.score for r in self.results) if self.results else 0.0
+
+    @property
+    def cost(self) -> float | None:
+        if self.price is None:
+            return None
+        p, c = self.price
+        prompt = sum(r.prompt_tokens for r in self.results)
+        completion = sum(r.completion_tokens for r in self.results)
+        return round((prompt * p + completion * c) / 1000, 6)
 
     def summary(self) -> dict[str, Any]:
         rows = self.results
@@ -166,12 +265,36 @@ class BatchReport:
 
         return {
             "puzzles": len(rows),
-            "solved": sum(r.solved for r in rows),
+            "solved": sum(bool(r.solved) for r in rows),
+            "score": round(self.success_rate, 4),
             "success_rate": round(self.success_rate, 4),
+            "calls": sum(r.llm_calls for r in rows),
+            "tokens": sum(r.tokens for r in rows),
+            "cost": self.cost,
             "calls_per_puzzle": mean([r.llm_calls for r in rows]),
             "tokens_per_puzzle": mean([r.tokens for r in rows]),
             "seconds_per_puzzle": mean([r.wall_time for r in rows]),
+            "dropped_lines": sum(r.dropped_lines for r in rows),
+            "parse_errors": sum(r.parse_errors for r in rows),
+            "errors": sum(r.error is not None for r in rows),
             "wall_time": round(self.wall_time, 3),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """The document :class:`.records.ExperimentStore` saves."""
+        return {
+            "id": self.batch_id,
+            "created": self.created,
+            "name": self.name,
+            "task": self.task,
+            "method": self.method,
+            "prompts": self.prompts,
+            "model": self.model,
+            "backend": self.backend,
+            "config": self.params,
+            "summary": self.summary(),
+            "wall_time": self.wall_time,
+            "results": [asdict(r) for r in self.results],
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,78 +305,305 @@ class BatchReport:
         }
 
     def table(self) -> str:
-        """A plain-text table (one row per puzzle, then the summary)."""
+        """A plain-text table (one row per item, then the summary)."""
         lines = [
-            f"{'idx':>5}  {'puzzle':<12} {'ok':<3} {'calls':>5} {'tokens':>7} {'sec':>7}  answer"
+            f"{'idx':>5}  {'input':<12} {'score':>5} {'calls':>5} {'tokens':>7} {'sec':>7}  answer"
         ]
         for r in self.results:
+            first = r.input.splitlines()[0] if r.input else ""
+            answer = (r.answer or r.stop_reason).replace("\n", " / ")[:60]
             lines.append(
-                f"{r.index:>5}  {r.puzzle:<12} {'yes' if r.solved else 'no':<3} {r.llm_calls:>5} "
-                f"{r.tokens:>7} {r.wall_time:>7.2f}  {r.answer or r.stop_reason}"
+                f"{r.index if r.index is not None else '-':>5}  {first[:12]:<12} "
+                f"{'yes' if r.solved else ('no' if r.solved is False else f'{r.score:.2f}'):>5} "
+                f"{r.llm_calls:>5} {r.tokens:>7} {r.wall_time:>7.2f}  {answer}"
             )
         s = self.summary()
         lines.append(
-            f"success {s['solved']}/{s['puzzles']} = {s['success_rate']:.0%}; per puzzle: "
-            f"{s['calls_per_puzzle']} calls, {s['tokens_per_puzzle']} tokens, "
-            f"{s['seconds_per_puzzle']} s"
+            f"{self.task} {self.method} ({self.prompts} prompts): success {s['solved']}/"
+            f"{s['puzzles']} = {s['success_rate']:.0%}; per puzzle: {s['calls_per_puzzle']} "
+            f"calls, {s['tokens_per_puzzle']} tokens, {s['seconds_per_puzzle']} s"
         )
         return "\n".join(lines)
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.table())
 
-async def arun_game24_batch(
-    start: int = 900,
-    end: int = 1000,
+
+def task_inputs(task: str, prompts: str = "ours") -> tuple[str, ...]:
+    """The dataset of ``task``: Game of 24 puzzles (24.csv; the package's copy in paper mode),
+    Creative Writing inputs, or crossword clue sets."""
+    if task == "game24":
+        if prompts == "paper":
+            from .paper import data_path
+
+            text = data_path("24", "24.csv").read_text(encoding="utf-8")
+            return tuple(r["Puzzles"].strip() for r in csv.DictReader(io.StringIO(text)))
+        return load_puzzles()
+    if task == "text":
+        from .paper import load_text_inputs
+
+        return load_text_inputs()
+    if task == "crosswords":
+        from .crosswords import load_games, render_clues
+
+        return tuple(render_clues(clues) for clues, _ in load_games())
+    raise ValueError(f"task {task!r} has no dataset (give the inputs)")
+
+
+def resolve_config(
+    task: str,
+    method: str = "tot",
     *,
+    preset: str | None = None,
+    prompts: str | None = None,
+    n_samples: int | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """The full, JSON-able configuration of a batch item (what is recorded).
+
+    ``preset="paper"`` means the official prompts and the paper's settings for ``task``
+    (:data:`.paper.PAPER_SETTINGS`; explicit ``params`` win). Raises ``ValueError`` for
+    unknown names or parameters.
+    """
+    if method in ("bfs", "dfs"):  # a ToT search method given where a batch method goes
+        method, params = "tot", {**params, "method": method}
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)}, bfs, dfs)")
+    if preset not in (None, "paper"):
+        raise ValueError(f"unknown preset {preset!r} (known: paper)")
+    if prompts is None:
+        prompts = "paper" if preset == "paper" or task in ("text", "crosswords") else "ours"
+    if task in ("text", "crosswords") and prompts != "paper":
+        raise ValueError(f"task {task!r} exists in paper mode only (prompts='paper')")
+    tot: dict[str, Any] = {}
+    if preset == "paper":
+        from .paper import PAPER_SETTINGS
+
+        tot.update(PAPER_SETTINGS.get(task, {}))
+    elif task == "game24":
+        tot.update(n_evaluate_sample=3, n_select_sample=5)
+    tot.update(params)
+    tot_params = ToTParams.from_dict(tot)
+    unknown = set(params) - set(tot_params.to_dict())
+    if unknown:
+        raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    config: dict[str, Any] = {"task": task, "method": method, "prompts": prompts}
+    if method == "tot":
+        config["params"] = tot_params.to_dict()
+    else:
+        paper_n = 100 if preset == "paper" else 10
+        config.update(
+            n_samples=n_samples or paper_n,
+            temperature=tot_params.temperature,
+            seed=tot_params.seed,
+            concurrency=tot_params.concurrency,
+            model=tot_params.model,
+        )
+    return config
+
+
+async def arun_item(
+    index: int | None,
+    x: str,
+    config: dict[str, Any],
+    provider: LLMProvider,
+    *,
+    value_cache: ValueCache | None = None,
+) -> ItemResult:
+    """One item of a batch (ToT search or a baseline), scored. Never raises for model
+    output; a backend failure is the item's ``error``."""
+    task = make_task(config["task"], prompts=config["prompts"])
+    method = config["method"]
+    if method != "tot":
+        from .baselines import run_baseline
+
+        out = await run_baseline(
+            task,
+            x,
+            method,
+            provider,
+            model=config.get("model"),
+            n_samples=config["n_samples"],
+            temperature=config["temperature"],
+            seed=config["seed"],
+            concurrency=config["concurrency"],
+        )
+        return ItemResult(index=index, input=x, method=method, **out)
+    params = ToTParams.from_dict(config["params"])
+    cache = value_cache if params.cache_scope == "batch" else None
+    tree = await ToTEngine(provider, task, x, params, value_cache=cache).run()
+    score, metrics = _tot_score(task, x, tree)
+    s = tree.stats
+    return ItemResult(
+        index=index,
+        input=x,
+        method="tot",
+        score=score,
+        solved=tree.solved,
+        answer=tree.answer,
+        llm_calls=s.llm_calls,
+        tokens=s.tokens,
+        prompt_tokens=s.prompt_tokens,
+        completion_tokens=s.completion_tokens,
+        cache_hits=s.cache_hits,
+        dropped_lines=s.dropped_lines,
+        parse_errors=s.parse_errors,
+        wall_time=s.wall_time,
+        stop_reason=s.stop_reason,
+        error=tree.error,
+        metrics=metrics,
+    )
+
+
+def run_item(index: int | None, x: str, config: dict[str, Any], model: ModelSpec) -> ItemResult:
+    """:func:`arun_item` from picklable arguments only (for process or Dask executors; the
+    value cache is then per item)."""
+    return asyncio.run(arun_item(index, x, config, model.provider()))
+
+
+def _tot_score(task: Task, x: str, tree: ReasoningTree) -> tuple[float, dict[str, Any]]:
+    if task.name == "crosswords":
+        metrics = task.score(x, tree.answer)  # type: ignore[attr-defined]
+        return metrics["r_word"], metrics
+    if task.name == "text":
+        return task.constraint_score(x, tree.answer), {}  # type: ignore[attr-defined]
+    return float(bool(tree.solved)), {}
+
+
+def _select_items(
+    task: str, prompts: str, items: Iterable[int] | Iterable[str] | None
+) -> list[tuple[int | None, str]]:
+    if items is None:
+        start, end = _DEFAULT_ITEMS.get(task, (0, 0))
+        items = range(start, end)
+    chosen = list(items)
+    if not chosen:
+        raise ValueError("a batch needs at least one item")
+    if all(isinstance(i, str) for i in chosen):
+        return [(None, str(i)) for i in chosen]
+    data = task_inputs(task, prompts)
+    out: list[tuple[int | None, str]] = []
+    for i in chosen:
+        if not isinstance(i, int) or not 0 <= i < len(data):
+            raise ValueError(f"item {i!r} is not an index into the {len(data)} {task} inputs")
+        out.append((i, data[i]))
+    return out
+
+
+async def arun_batch(
+    task: str = "game24",
+    items: Iterable[int] | Iterable[str] | None = None,
+    *,
+    method: str = "tot",
+    preset: str | None = None,
+    prompts: str | None = None,
     provider: LLMProvider | None = None,
     model: str | None = None,
     backend: str = "auto",
     host: str | None = None,
-    parallel_puzzles: int = 1,
-    on_result: Any = None,
+    parallel: int = 1,
+    n_samples: int | None = None,
+    price: tuple[float, float] | None = None,
+    record: bool | Any = True,
+    name: str | None = None,
+    on_result: Callable[[ItemResult], Any] | None = None,
     **params: Any,
 ) -> BatchReport:
-    """Search puzzles ``start``..``end-1`` of 24.csv; see :func:`run_game24_batch`."""
-    puzzles = load_puzzles()
-    if not 0 <= start < end <= len(puzzles):
-        raise ValueError(f"need 0 <= start < end <= {len(puzzles)}")
-    llm = _provider(provider, backend, host)
-    base = {
-        "method": "bfs",
-        "method_generate": "propose",
-        "method_evaluate": "value",
-        "n_evaluate_sample": 3,
-        "n_select_sample": 5,
-        **params,
-    }
-    report = BatchReport(
-        params={**ToTParams(model=model, **base).to_dict(), "start": start, "end": end}
+    """See :func:`run_batch`."""
+    config = resolve_config(
+        task, method, preset=preset, prompts=prompts, n_samples=n_samples, model=model, **params
     )
-    sem = asyncio.Semaphore(max(1, parallel_puzzles))
+    selected = _select_items(task, config["prompts"], items)
+    llm = _provider(provider, backend, host)
+    report = BatchReport(
+        params=config,
+        task=task,
+        method=method,
+        prompts=config["prompts"],
+        model=model or _safe(lambda: llm.default_model),
+        backend=_backend_name(llm, backend),
+        price=price,
+        name=name,
+    )
+    # the reference's task.value_cache: one for the whole batch when cache_scope="batch"
+    value_cache = ValueCache()
+    sem = asyncio.Semaphore(max(1, parallel))
     began = time.monotonic()
 
-    async def one(index: int) -> PuzzleResult:
+    async def one(index: int | None, x: str) -> ItemResult:
         async with sem:
-            tree = await ToTEngine(
-                llm, make_task("game24"), puzzles[index], ToTParams(model=model, **base)
-            ).run()
-        result = PuzzleResult(
-            index=index,
-            puzzle=puzzles[index],
-            solved=bool(tree.solved),
-            answer=tree.answer,
-            llm_calls=tree.stats.llm_calls,
-            tokens=tree.stats.tokens,
-            wall_time=tree.stats.wall_time,
-            stop_reason=tree.stats.stop_reason,
-            error=tree.error,
-        )
+            result = await arun_item(index, x, config, llm, value_cache=value_cache)
         if on_result is not None:
             on_result(result)
         return result
 
-    report.results = list(await asyncio.gather(*(one(i) for i in range(start, end))))
+    # the batch loop (one place): items in order, ``parallel`` at a time
+    report.results = list(await asyncio.gather(*(one(i, x) for i, x in selected)))
     report.wall_time = time.monotonic() - began
+    report.params = {**config, "items": [i if i is not None else x for i, x in selected]}
+    if record is not False and record is not None:  # (an empty store is falsy)
+        from .records import ExperimentStore, runs
+
+        store = record if isinstance(record, ExperimentStore) else runs
+        report.batch_id = await asyncio.to_thread(store.save, report.to_record())
     return report
+
+
+def run_batch(
+    task: str = "game24",
+    items: Iterable[int] | Iterable[str] | None = None,
+    *,
+    method: str = "tot",
+    preset: str | None = None,
+    prompts: str | None = None,
+    provider: LLMProvider | None = None,
+    model: str | None = None,
+    backend: str = "auto",
+    host: str | None = None,
+    parallel: int = 1,
+    n_samples: int | None = None,
+    price: tuple[float, float] | None = None,
+    record: bool | Any = True,
+    name: str | None = None,
+    on_result: Callable[[ItemResult], Any] | None = None,
+    **params: Any,
+) -> BatchReport:
+    """Run one row of the paper's tables: ``method`` on ``items`` of ``task`` (blocking).
+
+    - ``task``: ``game24``, ``text`` (Creative Writing) or ``crosswords``;
+    - ``items``: indices into the task's data (default: the paper's slice: Game of 24
+      900-999, text 0-99, the 20 crosswords) or the inputs themselves;
+    - ``method``: ``tot``, ``io``, ``cot`` or ``cot_sc`` (``n_samples`` samples per item;
+      100 with the paper preset, else 10);
+    - ``preset="paper"``: the official prompts and the paper's settings (b=5 for Game of
+      24; pass ``n_select_sample=1`` for b=1) with a batch-wide value cache;
+    - ``price``: USD per 1000 (prompt, completion) tokens for the cost column
+      (:data:`GPT4_PRICE` for the paper's);
+    - ``record``: save the batch in the experiment records (``True``: the default store
+      :data:`.records.runs`; or an :class:`.records.ExperimentStore`; ``False``: don't).
+
+    Other keyword arguments are :class:`ToTParams` fields.
+    """
+    return _run_sync(
+        arun_batch(
+            task,
+            items,
+            method=method,
+            preset=preset,
+            prompts=prompts,
+            provider=provider,
+            model=model,
+            backend=backend,
+            host=host,
+            parallel=parallel,
+            n_samples=n_samples,
+            price=price,
+            record=record,
+            name=name,
+            on_result=on_result,
+            **params,
+        )
+    )
 
 
 def run_game24_batch(
@@ -268,58 +618,90 @@ def run_game24_batch(
     on_result: Any = None,
     **params: Any,
 ) -> BatchReport:
-    """Run ToT on Game of 24 puzzles ``start``..``end-1`` (blocking; works in a notebook).
+    """ToT on Game of 24 puzzles ``start``..``end-1`` (:func:`run_batch` with ``task="game24"``).
 
-    Defaults are the paper's setting: BFS, propose, value x 3, beam 5. ``params`` are
-    :class:`ToTParams` fields; ``parallel_puzzles`` puzzles run at once (each one's calls
-    are concurrent anyway).
+    Defaults are the paper's setting: BFS, propose, value x 3, beam 5.
     """
-    return _run_sync(
-        arun_game24_batch(
-            start,
-            end,
-            provider=provider,
-            model=model,
-            backend=backend,
-            host=host,
-            parallel_puzzles=parallel_puzzles,
-            on_result=on_result,
-            **params,
-        )
+    if not 0 <= start < end <= len(load_puzzles()):
+        raise ValueError(f"need 0 <= start < end <= {len(load_puzzles())}")
+    return run_batch(
+        "game24",
+        range(start, end),
+        provider=provider,
+        model=model,
+        backend=backend,
+        host=host,
+        parallel=parallel_puzzles,
+        on_result=on_result,
+        **params,
     )
 
 
+def _safe(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def _backend_name(llm: LLMProvider, requested: str) -> str:
+    name = getattr(llm, "backend", None) or getattr(llm, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return requested if requested != "auto" else type(llm).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m pygent_jupyter.services.reasoning.api --start 900 --end 910``."""
-    parser = argparse.ArgumentParser(description="Tree-of-Thought on Game of 24 puzzles")
-    parser.add_argument("--start", type=int, default=900)
-    parser.add_argument("--end", type=int, default=910)
+    """Command line: ``python -m pygent_jupyter.services.reasoning.api --task game24 --start 900
+    --end 910 --preset paper --method tot``."""
+    parser = argparse.ArgumentParser(description="Tree-of-Thought and baselines, batch runs")
+    parser.add_argument("--task", choices=["game24", "text", "crosswords"], default="game24")
+    parser.add_argument("--start", type=int, default=None)
+    parser.add_argument("--end", type=int, default=None)
+    parser.add_argument("--method", choices=[*METHODS, "bfs", "dfs"], default="tot")
+    parser.add_argument("--preset", choices=["paper"], default=None)
+    parser.add_argument("--prompts", choices=["ours", "paper"], default=None)
     parser.add_argument("--backend", choices=["ollama", "local"], default="ollama")
     parser.add_argument("--host", default=None, help="Ollama host (default: $OLLAMA_HOST)")
     parser.add_argument("--model", default=None)
-    parser.add_argument("--method", choices=["bfs", "dfs"], default="bfs")
-    parser.add_argument("--n-select-sample", type=int, default=5)
-    parser.add_argument("--n-evaluate-sample", type=int, default=3)
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--n-select-sample", type=int, default=None)
+    parser.add_argument("--n-evaluate-sample", type=int, default=None)
+    parser.add_argument("--n-samples", type=int, default=None, help="IO/CoT/CoT-SC samples")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--max-calls", type=int, default=None)
+    parser.add_argument("--no-record", action="store_true", help="Do not save the batch")
     parser.add_argument("--json", default=None, help="Write the full report to this file")
     args = parser.parse_args(argv)
     provider = default_provider(args.backend, **({"host": args.host} if args.host else {}))
-    report = run_game24_batch(
-        args.start,
-        args.end,
+    default = _DEFAULT_ITEMS[args.task]
+    start = default[0] if args.start is None else args.start
+    end = default[1] if args.end is None else args.end
+    extra = {
+        k: v
+        for k, v in {
+            "n_select_sample": args.n_select_sample,
+            "n_evaluate_sample": args.n_evaluate_sample,
+            "temperature": args.temperature,
+            "concurrency": args.concurrency,
+            "max_calls": args.max_calls,
+        }.items()
+        if v is not None
+    }
+    report = run_batch(
+        args.task,
+        range(start, end),
+        method=args.method,
+        preset=args.preset,
+        prompts=args.prompts,
         provider=provider,
         model=args.model,
-        method=args.method,
-        n_select_sample=args.n_select_sample,
-        n_evaluate_sample=args.n_evaluate_sample,
-        temperature=args.temperature,
-        concurrency=args.concurrency,
-        max_calls=args.max_calls,
+        n_samples=args.n_samples,
+        record=not args.no_record,
         on_result=lambda r: print(
-            f"{r.index} {r.puzzle}: solved={r.solved} calls={r.llm_calls}", file=sys.stderr
+            f"{r.index}: score={r.score:.3f} calls={r.llm_calls}", file=sys.stderr
         ),
+        **extra,
     )
     print(report.table())
     if args.json:

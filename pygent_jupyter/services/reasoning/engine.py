@@ -18,7 +18,13 @@ Differences from the reference, on purpose:
   is reproducible and independent of the order in which concurrent calls finish;
 - ``sample`` selection draws without replacement (the reference may pick a state twice);
 - budgets (calls, tokens, wall time) and :meth:`ToTEngine.stop` end the search early with
-  the best path found so far.
+  the best path found so far;
+- no model output ends a run: a task parser that raises is caught, the output is dropped and
+  counted (``SearchStats.parse_errors``); lines that are not thoughts are counted in
+  ``SearchStats.dropped_lines``;
+- the value cache's scope is a parameter: ``cache_scope="run"`` (one search) or ``"batch"``
+  (a :class:`ValueCache` shared by every search of a batch, as the reference's
+  ``task.value_cache``; the batch runners create it).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from typing import Any, Literal
 
 from ...llm import Completion, LLMProvider, Options
@@ -42,6 +49,7 @@ __all__ = [
     "SearchStats",
     "ToTEngine",
     "ToTParams",
+    "ValueCache",
 ]
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -70,8 +78,15 @@ class ToTParams:
     #: At most this many proposals are kept per propose call (None: all, as the reference).
     max_proposals: int | None = None
     cache_value: bool = True
+    #: ``run``: the value cache lives for one search; ``batch``: a batch runner shares one
+    #: :class:`ValueCache` between all the searches of a batch (the reference's scope).
+    cache_scope: Literal["run", "batch"] = "run"
     #: Most model calls in flight at once; 1 reproduces the reference's sequential schedule.
     concurrency: int = 16
+    #: How a prompt is sent: ``chat`` (one user message, as the reference's ChatCompletion
+    #: calls; instruct models answer in format far more often), ``generate`` (raw
+    #: completion), or ``auto`` (the task's choice: chat for open problems and paper mode).
+    api: Literal["auto", "chat", "generate"] = "auto"
     max_calls: int | None = None
     max_tokens: int | None = None
     max_seconds: float | None = None
@@ -87,6 +102,8 @@ class ToTParams:
             "n_select_sample": self.n_select_sample >= 1,
             "max_depth": self.max_depth is None or self.max_depth >= 1,
             "concurrency": self.concurrency >= 1,
+            "cache_scope": self.cache_scope in ("run", "batch"),
+            "api": self.api in ("auto", "chat", "generate"),
             "max_calls": self.max_calls is None or self.max_calls >= 1,
             "max_tokens": self.max_tokens is None or self.max_tokens >= 1,
             "max_seconds": self.max_seconds is None or self.max_seconds > 0,
@@ -164,6 +181,10 @@ class SearchStats:
     nodes: int = 0
     #: finished | solved | stopped | budget_calls | budget_tokens | budget_time | error
     stop_reason: str = "finished"
+    #: Non-empty output lines that were not a usable thought (malformed, approximate, …).
+    dropped_lines: int = 0
+    #: Model outputs a task parser could not read at all (dropped; the run goes on).
+    parse_errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,6 +274,21 @@ class ReasoningTree:
         p.text(self.summary())
 
 
+class ValueCache:
+    """Finished state values by value prompt, shareable between the searches of a batch.
+
+    ``hits`` counts the values served to any search. Only finished values are shared; the
+    in-flight deduplication stays per search.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 class _Interrupted(Exception):
     """Raised inside the engine when a budget is spent or the run is stopped."""
 
@@ -286,7 +322,9 @@ class ToTEngine:
         *,
         on_event: EventCallback | None = None,
         run_id: str | None = None,
+        value_cache: ValueCache | None = None,
     ) -> None:
+        """``value_cache``: a batch-wide cache (used when ``params.cache_value``)."""
         self.provider = provider
         self.task = task
         self.x = x
@@ -309,6 +347,7 @@ class ToTEngine:
         self._stop_requested = False
         self._value_prompts: dict[str, str] = {}
         self._paid: set[str] = set()
+        self._shared = value_cache
 
     # -- public ---------------------------------------------------------------------------
 
@@ -365,7 +404,9 @@ class ToTEngine:
         if self._reason is not None:
             raise _Interrupted(self._reason)
 
-    async def _call(self, kind: str, prompt: str, index: int = 0) -> str:
+    async def _call(
+        self, kind: str, prompt: str, index: int = 0, stop: list[str] | None = None
+    ) -> str:
         """One model call under the concurrency bound, the budgets and the stop signal."""
         assert self._sem is not None and self._interrupt is not None
         async with self._sem:
@@ -376,9 +417,16 @@ class ToTEngine:
                 "seed": derive_seed(self.params.seed, kind, prompt, index),
                 "num_predict": self.task.max_new_tokens.get(kind, 256),
             }
-            call = asyncio.ensure_future(
-                self.provider.generate(prompt, model=self.params.model, options=options)
-            )
+            if stop:
+                options["stop"] = list(stop)
+            api = self.params.api if self.params.api != "auto" else self.task.api
+            if api == "chat":
+                request = self.provider.chat(
+                    [{"role": "user", "content": prompt}], model=self.params.model, options=options
+                )
+            else:
+                request = self.provider.generate(prompt, model=self.params.model, options=options)
+            call = asyncio.ensure_future(request)
             timeout = None
             if self._deadline is not None:
                 timeout = max(0.0, self._deadline - time.monotonic())
@@ -448,8 +496,15 @@ class ToTEngine:
             if prompt is None:
                 parent.info["dead_end"] = True
                 return []
-            text = await self._call("propose", prompt)
-            thoughts = self.task.parse_proposals(self.x, path, text)
+            texts = await asyncio.gather(
+                *(
+                    self._call("propose", prompt, i, self.task.stop("propose", path))
+                    for i in range(self.task.propose_samples(self.params))
+                )
+            )
+            thoughts = self._parse(
+                parent, partial(self.task.parse_proposal_outputs, self.x, path, list(texts)), texts
+            )
             if self.params.max_proposals is not None:
                 thoughts = thoughts[: self.params.max_proposals]
         else:
@@ -458,9 +513,14 @@ class ToTEngine:
                 parent.info["dead_end"] = True
                 return []
             texts = await asyncio.gather(
-                *(self._call("sample", prompt, i) for i in range(self.params.n_generate_sample))
+                *(
+                    self._call("sample", prompt, i, self.task.stop("sample", path))
+                    for i in range(self.params.n_generate_sample)
+                )
             )
-            thoughts = [t for t in (self.task.parse_sample(self.x, path, s) for s in texts) if t]
+            thoughts = []
+            for text in texts:  # a sample's further lines are not thoughts: nothing is dropped
+                thoughts += self._parse(parent, partial(self._sample_thought, path, text), [])
         children: list[Node] = []
         seen: set[str] = set()
         for thought in thoughts:
@@ -474,13 +534,54 @@ class ToTEngine:
             children.append(node)
         return children
 
+    def _sample_thought(self, path: list[str], text: str) -> list[str]:
+        return _as_list(self.task.parse_sample(self.x, path, text))
+
+    def _parse(self, parent: Node, parse: Callable[[], list[str]], texts: Any) -> list[str]:
+        """Run a task parser; a parser error drops the output(s) and is counted, never raised."""
+        try:
+            thoughts = [t for t in parse() if isinstance(t, str) and t.strip()]
+        except Exception as exc:
+            self.stats.parse_errors += 1
+            parent.info.setdefault("parse_errors", []).append(f"{type(exc).__name__}: {exc}"[:200])
+            return []
+        lines = sum(1 for text in texts for line in str(text).splitlines() if line.strip())
+        dropped = max(0, lines - len(thoughts)) if self.task.counts_dropped_lines else 0
+        if dropped:
+            self.stats.dropped_lines += dropped
+            parent.info["dropped_lines"] = parent.info.get("dropped_lines", 0) + dropped
+        return thoughts
+
     async def _value(self, node: Node) -> float:
-        """The node's value; identical value prompts are scored once (cache incl. in flight)."""
+        """The node's value; identical value prompts are scored once (cache incl. in flight).
+
+        A task with ``value_prompts`` (crosswords) asks several prompts per state and
+        combines their values with ``combine_values``.
+        """
         path = self._path(node)
-        prompt = self.task.value_prompt(self.x, path)
-        if prompt is None:
-            return self.task.static_value(self.x, path)
-        self._value_prompts[node.id] = prompt
+        many = getattr(self.task, "value_prompts", None)
+        prompts = many(self.x, path) if many is not None else None
+        if prompts is None:
+            prompt = self.task.value_prompt(self.x, path)
+            if prompt is None:
+                return self.task.static_value(self.x, path)
+            prompts = [prompt]
+        self._value_prompts[node.id] = "\x00".join(prompts)
+        values = await asyncio.gather(*(self._value_of(node, path, p) for p in prompts))
+        if many is None:
+            return values[0]
+        try:
+            return float(self.task.combine_values(self.x, path, values))  # type: ignore[attr-defined]
+        except Exception as exc:
+            self.stats.parse_errors += 1
+            node.info["parse_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            return 0.0
+
+    async def _value_of(self, node: Node, path: list[str], prompt: str) -> float:
+        if self.params.cache_value and self._shared is not None and prompt in self._shared.values:
+            self.stats.cache_hits += 1
+            self._shared.hits += 1
+            return self._shared.values[prompt]
         if self.params.cache_value:
             cached = self._value_cache.get(prompt)
             if cached is not None:
@@ -493,7 +594,12 @@ class ToTEngine:
             outputs = await asyncio.gather(
                 *(self._call("value", prompt, i) for i in range(self.params.n_evaluate_sample))
             )
-            value = float(self.task.value_outputs_unwrap(self.x, path, outputs))
+            try:
+                value = float(self.task.value_outputs_unwrap(self.x, path, outputs))
+            except Exception as exc:  # a malformed output never ends the run: it values 0
+                self.stats.parse_errors += 1
+                node.info["parse_error"] = f"{type(exc).__name__}: {exc}"[:200]
+                value = 0.0
         except BaseException as exc:
             if self.params.cache_value:
                 self._value_cache.pop(prompt, None)
@@ -504,6 +610,8 @@ class ToTEngine:
             raise
         if self.params.cache_value and not future.done():
             future.set_result(value)
+        if self.params.cache_value and self._shared is not None:
+            self._shared.values[prompt] = value
         return value
 
     async def _evaluate_one(self, node: Node, step: int) -> None:
@@ -522,7 +630,13 @@ class ToTEngine:
         outputs = await asyncio.gather(
             *(self._call("vote", prompt, i) for i in range(self.params.n_evaluate_sample))
         )
-        votes = self.task.vote_outputs_unwrap(outputs, len(live))
+        try:
+            votes = [float(v) for v in self.task.vote_outputs_unwrap(outputs, len(live))]
+            if len(votes) != len(live):
+                raise ValueError(f"{len(votes)} votes for {len(live)} candidates")
+        except Exception:
+            self.stats.parse_errors += 1
+            votes = [0.0] * len(live)
         for node, vote in zip(live, votes, strict=True):
             node.value = float(vote)
             node.status = "evaluated"
@@ -531,14 +645,18 @@ class ToTEngine:
 
     def _mark_outcome(self, node: Node) -> None:
         path = self._path(node)
-        if self.task.is_terminal(self.x, path):
-            node.info["terminal"] = True
-            answer = self.task.answer(self.x, path)
-            if answer is not None:
-                node.info["answer"] = answer
-                solved = self.task.check(self.x, answer)
-                if solved is not None:
-                    node.info["solved"] = solved
+        try:
+            if self.task.is_terminal(self.x, path):
+                node.info["terminal"] = True
+                answer = self.task.answer(self.x, path)
+                if answer is not None:
+                    node.info["answer"] = answer
+                    solved = self.task.check(self.x, answer)
+                    if solved is not None:
+                        node.info["solved"] = solved
+        except Exception as exc:  # a thought the task cannot read is an unsolved leaf
+            self.stats.parse_errors += 1
+            node.info["parse_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
     async def _expand(self, parent: Node, step: int) -> list[Node]:
         """Generate ``parent``'s children and, in value mode, value them as they arrive."""
@@ -690,7 +808,13 @@ class ToTEngine:
         tree.best_node_id = best.id if best else None
         if best is not None and "answer" in best.info:
             tree.answer = best.info["answer"]
-        tree.solved = self.task.check(self.x, tree.answer)
+        elif best is not None and getattr(self.task, "partial_answer", False):
+            with contextlib.suppress(Exception):  # crosswords: the best partial board
+                tree.answer = self.task.answer(self.x, self._path(best))
+        try:
+            tree.solved = self.task.check(self.x, tree.answer)
+        except Exception:
+            tree.solved = False
         if self._reason is None:
             self._reason = "solved" if tree.solved else "finished"
         self.stats.stop_reason = self._reason
@@ -706,6 +830,10 @@ def _position(node_id: str) -> tuple[int, ...]:
 def _consume(future: asyncio.Future[float]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _as_list(thought: str | None) -> list[str]:
+    return [thought] if thought else []
 
 
 async def _gather_all(coros: Any) -> None:

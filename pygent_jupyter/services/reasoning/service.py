@@ -209,6 +209,13 @@ class ReasoningService(Service):
                 )
             x = " ".join(str(int(n)) for n in numbers)
             task = Game24Task()
+            if data.get("prompts") == "paper":  # the official package's prompts
+                from .paper import PaperGame24Task, PaperModeUnavailable
+
+                try:
+                    task = PaperGame24Task()
+                except PaperModeUnavailable as exc:
+                    raise PygentError(ErrorCode.UNAVAILABLE, str(exc), field="prompts") from None
         else:
             if "problem" not in data:
                 raise PygentError(ErrorCode.INVALID, 'task "open" needs "problem"', field="problem")
@@ -239,7 +246,14 @@ class ReasoningService(Service):
                 f"you already have {self.max_runs_per_user} reasoning runs going; stop one "
                 "with stop_reasoning or wait for it to complete",
             )
-        provider = self.resolve_provider()
+        # backend + model through the agents service's backends (usage metered, budget
+        # checked); without that service, the provider found as before
+        agents = self.hub.service("agents") if self.provider is None else None
+        resolve = getattr(agents, "resolve_provider", None)
+        if resolve is not None:
+            provider = await resolve(request.data.get("backend"), user=user, source="reasoning")
+        else:
+            provider = self.resolve_provider()
         run_id = f"tot-{uuid.uuid4().hex[:12]}"
 
         def forward(event: dict[str, Any]) -> None:

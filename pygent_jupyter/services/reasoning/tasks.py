@@ -8,14 +8,44 @@ inside a thought; everything task-specific lives here.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from .game24 import check_answer, current_numbers, parse_numbers
 
-__all__ = ["VALUE_MAP", "Game24Task", "OpenProblemTask", "Task", "make_task"]
+__all__ = [
+    "PROMPT_MODES",
+    "TASKS",
+    "VALUE_MAP",
+    "Game24Task",
+    "OpenProblemTask",
+    "Task",
+    "make_task",
+    "value_from_counts",
+]
 
 #: Labels of the value prompt and their scores, as in the reference (summed over samples).
 VALUE_MAP: dict[str, float] = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
+
+#: The order in which the reference adds the label scores (``value_map.items()``).
+_LABEL_ORDER = ("impossible", "likely", "sure")
+
+#: ``ours`` (this project's prompts) or ``paper`` (the official package's, verbatim).
+PROMPT_MODES = ("ours", "paper")
+
+#: Task names :func:`make_task` knows.
+TASKS = ("game24", "open", "text", "crosswords")
+
+
+def value_from_counts(counts: Counter[str] | dict[str, int]) -> float:
+    """A state's value from its label counts, added as the reference adds them.
+
+    ``sum(score * count)`` in the order impossible, likely, sure: equal counts always give
+    bit-identical values (so ties break as in the reference), whatever the sample order.
+    """
+    return sum(VALUE_MAP[name] * counts.get(name, 0) for name in _LABEL_ORDER)
+
 
 _VOTE_RE = re.compile(r"best choice is\s*:?\s*\**\s*(\d+)", re.IGNORECASE)
 
@@ -31,6 +61,29 @@ class Task:
     steps: int = 3
     #: Max new tokens per call kind (``Options.num_predict``).
     max_new_tokens: dict[str, int] = {"propose": 256, "sample": 128, "value": 96, "vote": 128}
+    #: ``ours`` or ``paper`` (the official package's prompts and parsing).
+    prompts: str = "ours"
+    #: Whether output lines that are not thoughts count as ``SearchStats.dropped_lines``.
+    counts_dropped_lines: bool = True
+    #: How ``ToTParams(api="auto")`` sends this task's prompts: ``generate`` or ``chat``.
+    api: str = "generate"
+
+    def propose_samples(self, params: Any) -> int:
+        """How many propose outputs one expansion asks for (1; crosswords: more)."""
+        return 1
+
+    def parse_proposal_outputs(
+        self, x: str, path: Sequence[str], texts: Sequence[str]
+    ) -> list[str]:
+        """The thoughts of one expansion's propose output(s), in order."""
+        out: list[str] = []
+        for text in texts:
+            out += self.parse_proposals(x, path, text)
+        return out
+
+    def stop(self, kind: str, path: Sequence[str]) -> list[str] | None:
+        """Stop sequences for a call of ``kind`` at ``path`` (None: none)."""
+        return None
 
     # -- generation -----------------------------------------------------------------------
     def propose_prompt(self, x: str, path: Sequence[str]) -> str | None:
@@ -62,13 +115,9 @@ class Task:
         return 0.0
 
     def value_outputs_unwrap(self, x: str, path: Sequence[str], outputs: Sequence[str]) -> float:
-        """Sum of :data:`VALUE_MAP` over the label on each output's last line."""
-        total = 0.0
-        for output in outputs:
-            label = _last_label(output)
-            if label is not None:
-                total += VALUE_MAP[label]
-        return total
+        """:func:`value_from_counts` of the label on each output's last line (lenient: the
+        last label word on the last non-empty line, any case)."""
+        return value_from_counts(Counter(filter(None, map(_last_label, outputs))))
 
     def vote_prompt(self, x: str, paths: Sequence[Sequence[str]]) -> str:
         """A prompt asking which of ``paths`` is most promising."""
@@ -108,13 +157,13 @@ class Task:
 
 
 def _last_label(output: str) -> str | None:
+    """The last label word of the last non-empty line; failing that, of the whole output
+    (small models often state the label and then ramble on)."""
     lines = [line.strip().lower() for line in output.strip().splitlines() if line.strip()]
-    if not lines:
-        return None
-    last = re.findall(r"[a-z]+", lines[-1])
-    for word in reversed(last):
-        if word in VALUE_MAP:
-            return word
+    for text in (lines[-1:], lines):
+        for word in reversed(re.findall(r"[a-z]+", " ".join(text))):
+            if word in VALUE_MAP:
+                return word
     return None
 
 
@@ -249,8 +298,7 @@ class Game24Task(Task):
             return _VALUE_24.format(numbers=x)
         last = path[-1]
         if "left:" not in last:
-            answer = last.split(":", 1)[1].strip() if ":" in last else last
-            return _VALUE_LAST_24.format(input=x, answer=answer)
+            return _VALUE_LAST_24.format(input=x, answer=_answer_body(last))
         if len(path) >= self.steps:
             return None
         return _VALUE_24.format(numbers=current_numbers(x, path))
@@ -263,7 +311,7 @@ class Game24Task(Task):
 
     def answer(self, x: str, path: Sequence[str]) -> str | None:
         if path and "left:" not in path[-1]:
-            return path[-1].split(":", 1)[1].strip() if ":" in path[-1] else path[-1]
+            return _answer_body(path[-1])
         return None
 
     def check(self, x: str, answer: str | None) -> bool | None:
@@ -275,9 +323,16 @@ def _is_24(numbers: str) -> bool:
     return len(values) == 1 and values[0] == 24
 
 
+def _answer_body(line: str) -> str:
+    """``"Answer: e = 24"``, ``"Answer e = 24"`` or ``"e = 24"`` -> ``"e = 24"``."""
+    text = line.strip()
+    if text.lower().startswith("answer"):
+        text = text[len("answer") :].lstrip(" \t:-")
+    return text
+
+
 def _normalise_answer(line: str) -> str:
-    body = line.split(":", 1)[1].strip() if line.lower().startswith("answer") else line
-    return f"Answer: {body}"
+    return f"Answer: {_answer_body(line)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,6 +384,7 @@ class OpenProblemTask(Task):
     """
 
     name = "open"
+    api = "chat"  # instructions, not a pattern to continue
 
     def __init__(self, steps: int = 3, k: int = 3) -> None:
         if steps < 2:
@@ -370,10 +426,21 @@ class OpenProblemTask(Task):
         return _VALUE_OPEN.format(problem=x, steps=self._steps_text(path) or "(empty)")
 
 
-def make_task(name: str, **kwargs: object) -> Task:
-    """A task by name: ``"game24"`` or ``"open"``."""
-    if name == "game24":
-        return Game24Task()
+def make_task(name: str, *, prompts: str = "ours", **kwargs: Any) -> Task:
+    """A task by name: ``game24``, ``open``, ``text`` (Creative Writing) or ``crosswords``.
+
+    ``prompts="paper"`` gives the official ``tree-of-thoughts-llm`` prompts and parsing
+    (:mod:`.paper`); ``text`` and ``crosswords`` exist only in paper mode (their prompts are
+    the paper's). Raises ``ValueError`` for an unknown name or mode.
+    """
+    if prompts not in PROMPT_MODES:
+        raise ValueError(f"unknown prompts {prompts!r} (known: {', '.join(PROMPT_MODES)})")
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
     if name == "open":
-        return OpenProblemTask(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"unknown task {name!r} (known: game24, open)")
+        return OpenProblemTask(**kwargs)
+    if name == "game24" and prompts == "ours":
+        return Game24Task()
+    from . import paper  # the official package is needed from here on
+
+    return paper.make_paper_task(name)

@@ -1,7 +1,12 @@
-"""The one small async interface every LLM backend implements (Ollama, embedded llama.cpp).
+"""The one small async interface every LLM backend implements (Ollama, embedded llama.cpp,
+any OpenAI-compatible server).
 
 Reasoning, evolution and the agents depend on this protocol only, so tests can pass a
 scripted model and research code can pass any object with these methods.
+
+Submodules: :mod:`.openai_compat` (the ``openai`` provider over the official ``openai``
+client) and :mod:`.backends` (named backends configured by the admin, their credentials,
+health, and the choice of the one that answers).
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ class ChatChunk:
 
 @runtime_checkable
 class LLMProvider(Protocol):
-    """An LLM backend. ``name`` is ``"ollama"``, ``"local"`` or a test double's name."""
+    """An LLM backend. ``name`` is the backend's name (``"ollama"``, ``"local"``, an admin-named
+    OpenAI-compatible backend) or a test double's name."""
 
     name: str
 

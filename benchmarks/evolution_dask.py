@@ -1,0 +1,163 @@
+"""Evolution fitness on a 2-worker Dask ``LocalCluster`` vs in-process, in the same run.
+
+1. A CPU-bound fitness (~50 ms of single-threaded NumPy per genome: elementwise maths and a
+   sort, no BLAS threads), population 64, 5 generations, same seed: wall time in-process
+   (the fitness inline on the event loop, as today) vs ``executor=client`` on
+   ``LocalCluster(processes=True, n_workers=2, threads_per_worker=1)``. Checks the two runs
+   are identical (logbook without elapsed, genealogy fitness, best genome) and prints the
+   speed-up.
+2. The Dask path's per-task overhead with a no-op fitness: the same evolution (population 64,
+   5 generations) in-process vs on the cluster, overhead = time difference / evaluations; and
+   the round trip of one task at a time.
+
+Run: ``.venv/bin/python benchmarks/evolution_dask.py [--repeats 3] [--ms 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+from distributed import Client, LocalCluster
+
+from pygent_jupyter.executors import DaskExecutor
+from pygent_jupyter.services.evolution import RealVector, evolve
+
+POP, NGEN, SEED = 64, 5, 17
+SPEC = RealVector(8, low=-3.0, high=3.0)
+_SIZE = 50_000
+
+
+def _work(rounds: int) -> float:
+    x = np.random.default_rng(0).standard_normal(_SIZE)
+    for _ in range(rounds):
+        x = np.sort(np.sin(x) * 1.0001 + 0.001)
+    return float(x[0])
+
+
+def cpu_fitness(genome: Any, rounds: int) -> float:
+    """``-sum(x^2)`` after ``rounds`` of single-threaded NumPy work."""
+    _work(rounds)
+    return -float(np.dot(genome, genome))
+
+
+def noop_fitness(genome: Any) -> float:
+    return -float(sum(x * x for x in genome))
+
+
+def calibrate(ms: float) -> int:
+    """Rounds of :func:`_work` that take about ``ms`` milliseconds here."""
+    _work(2)
+    start = time.perf_counter()
+    _work(20)
+    per_round = (time.perf_counter() - start) / 20
+    return max(1, round(ms / 1000 / per_round))
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "elapsed"} for row in result.logbook]
+
+
+async def timed(fitness: Any, executor: Any = None) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await evolve(
+        SPEC, fitness, population_size=POP, generations=NGEN, seed=SEED, executor=executor
+    )
+    return time.perf_counter() - start, result
+
+
+async def round_trip(client: Any, n: int = 50) -> float:
+    """Mean seconds for one no-op task, submitted and awaited one at a time."""
+    executor = DaskExecutor(client)
+    batch = executor.batch()
+    start = time.perf_counter()
+    for i in range(n):
+        batch.submit(i, noop_fitness, [0.0])
+        await batch.next()
+    return (time.perf_counter() - start) / n
+
+
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+        return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+    except OSError:
+        return "load average unknown"
+
+
+async def main(args: argparse.Namespace) -> None:
+    rounds = calibrate(args.ms)
+    import functools
+
+    fitness = functools.partial(cpu_fitness, rounds=rounds)
+    single = []
+    for _ in range(3):
+        start = time.perf_counter()
+        fitness([0.0] * 8)
+        single.append(time.perf_counter() - start)
+    print(f"fitness: {rounds} rounds, {statistics.median(single) * 1000:.1f} ms per genome here")
+    print(_load())
+    with (
+        LocalCluster(
+            processes=True,
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2)
+        await timed(noop_fitness, client)  # warm up: workers import numpy and pygent
+        local_t, remote_t = [], []
+        identical = True
+        evaluations = 0
+        for _ in range(args.repeats):
+            t, local = await timed(fitness)
+            local_t.append(t)
+            t, remote = await timed(fitness, client)
+            remote_t.append(t)
+            evaluations = local.data["stats"]["evaluations"]
+            identical &= (
+                _rows(local) == _rows(remote)
+                and local.best_genome == remote.best_genome
+                and {i: n["fitness"] for i, n in local.genealogy.items()}
+                == {i: n["fitness"] for i, n in remote.genealogy.items()}
+            )
+        lm, rm = statistics.median(local_t), statistics.median(remote_t)
+        print(
+            f"\nCPU-bound, population {POP}, {NGEN} generations, {evaluations} evaluations, "
+            f"median of {args.repeats}:"
+        )
+        print(f"  in-process          {lm:7.2f} s   {[round(t, 2) for t in local_t]}")
+        print(f"  Dask, 2 workers     {rm:7.2f} s   {[round(t, 2) for t in remote_t]}")
+        print(f"  speed-up            {lm / rm:7.2f}x   identical results: {identical}")
+
+        noop_local, noop_remote = [], []
+        for _ in range(args.repeats):
+            t, local = await timed(noop_fitness)
+            noop_local.append(t)
+            t, _remote = await timed(noop_fitness, client)
+            noop_remote.append(t)
+        n = local.data["stats"]["evaluations"]
+        nl, nr = statistics.median(noop_local), statistics.median(noop_remote)
+        rt = await round_trip(client)
+        print(f"\nno-op fitness, {n} evaluations, median of {args.repeats}:")
+        print(f"  in-process          {nl * 1000:7.1f} ms")
+        print(f"  Dask, 2 workers     {nr * 1000:7.1f} ms")
+        print(f"  overhead per task   {(nr - nl) / n * 1000:7.2f} ms (pipelined)")
+        print(f"  one task at a time  {rt * 1000:7.2f} ms round trip")
+    print(_load())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ms", type=float, default=50.0, help="fitness milliseconds")
+    asyncio.run(main(parser.parse_args()))

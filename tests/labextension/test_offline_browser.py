@@ -1,0 +1,167 @@
+"""The side panel while the server goes away and comes back (a real JupyterLab, restarted).
+
+Within 10 s of the server stopping, the open tab says it is disconnected and when the next
+try is; a message sent meanwhile waits, goes out once the (restarted) server is back, and
+its answer streams into the conversation where it was asked. Screenshots go to
+``test-artifacts/labextension/offline-*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _browser import keep_screenshot  # tests/_browser.py (tests/ is on sys.path)
+
+from .test_browser import ARTIFACTS, BASE_URL, BUILT, CHROMIUM, TOKEN, UI, _free_port, _wait_http
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+class Lab:
+    """A ``jupyter lab`` that can be stopped and started again on the same port and data."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        config_dir, root_dir, ext_dir = tmp / "config", tmp / "root", tmp / "labextensions"
+        for d in (config_dir, root_dir, ext_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        (ext_dir / "pygent-jupyter").symlink_to(BUILT, target_is_directory=True)
+        config = {
+            "ServerApp": {
+                "jpserver_extensions": {"pygent_jupyter": True},
+                "ip": "127.0.0.1",
+                "port": self.port,
+                "port_retries": 0,
+                "open_browser": False,
+                "root_dir": str(root_dir),
+                "allow_root": True,
+                "base_url": BASE_URL,
+            },
+            "IdentityProvider": {"token": TOKEN},
+            "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
+            "PygentJupyter": {
+                "db_path": str(tmp / "pygent.db"),
+                "services": ["pygent_jupyter.services.agents.service:AgentsService"],
+            },
+            "AgentsService": {"backend": "local"},
+            "LocalProvider": {"n_ctx": 1024},
+            "GeneralAgent": {"num_predict": 24, "temperature": 0.0, "seed": 7},
+        }
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        self.env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+        }
+        self.root = f"http://127.0.0.1:{self.port}{BASE_URL}".rstrip("/")
+
+    def start(self) -> None:
+        log = self.tmp / "lab.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterlab", "--no-browser"],
+                cwd=self.tmp / "root",
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_http(f"{self.root}/api/status?token={TOKEN}", self.proc, log, 120)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    if not (BUILT / "package.json").exists():
+        pytest.fail("the lab extension is not built: see docs/labextension.md")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    server = Lab(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(600)
+def test_offline_is_shown_and_a_message_sent_meanwhile_is_answered(lab: Lab) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ui = UI(lab.root)
+    try:
+
+        def open_panel(page: Any) -> None:
+            page.wait_for_selector("#jp-pygent-status[data-state='connected']", timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('pygent:open-panel')")
+            page.wait_for_selector("#pygent-panel", state="visible")
+            assert page.locator(".jp-pygent-tab-chat .jp-pygent-offline").is_hidden()
+
+        ui(open_panel)
+        lab.stop()
+        went_away = time.monotonic()
+
+        def offline(page: Any) -> None:
+            banner = page.locator(".jp-pygent-tab-chat .jp-pygent-offline")
+            banner.wait_for(state="visible", timeout=10_000)
+            seen = time.monotonic() - went_away
+            assert seen <= 10, f"the offline banner took {seen:.1f} s"
+            page.wait_for_function(
+                "document.querySelector('.jp-pygent-tab-chat .jp-pygent-offline')"
+                ".textContent.includes('next try in')",
+                timeout=10_000,
+            )
+            box = page.locator(".jp-pygent-chat-input")
+            box.fill("Say hello.")  # works under JupyterLab's own "server error" dialogs too
+            box.press("Enter")
+            page.wait_for_selector(".jp-pygent-queued", timeout=5_000)
+            shot = ARTIFACTS / "offline-banner.png"
+            page.locator("#pygent-panel").screenshot(path=str(shot))
+            keep_screenshot(shot)
+
+        ui(offline)
+        lab.start()
+
+        def answered(page: Any) -> None:
+            page.wait_for_selector("#jp-pygent-status[data-state='connected']", timeout=120_000)
+            page.wait_for_selector(
+                ".jp-pygent-tab-chat .jp-pygent-offline", state="hidden", timeout=10_000
+            )
+            page.wait_for_function(
+                "document.querySelector('.jp-pygent-queued').textContent === 'sent'",
+                timeout=10_000,
+            )
+            page.wait_for_selector(
+                ".jp-pygent-msg-agent:not(.jp-pygent-streaming)", timeout=240_000
+            )
+            agent = page.locator(".jp-pygent-msg-agent").last
+            assert agent.locator(".jp-pygent-body").inner_text().strip(), "empty answer"
+            assert not agent.locator(".jp-pygent-error-text").count(), agent.inner_text()
+            # the answer is in the conversation it was asked in
+            user = page.locator(".jp-pygent-msg-user").last.inner_text()
+            assert "Say hello." in user
+            shot = ARTIFACTS / "offline-answered.png"
+            page.locator("#pygent-panel").screenshot(path=str(shot))
+            keep_screenshot(shot)
+
+        ui(answered, timeout=400)
+    finally:
+        ui.close()

@@ -107,7 +107,9 @@ def _lat(arrivals: list[float], server: OpenAITestServer) -> list[float]:
     return [a - e for a, e in zip(arrivals, server.token_times, strict=True)]
 
 
-async def run_direct(client: openai.AsyncOpenAI, server: OpenAITestServer) -> tuple[float, list[float]]:
+async def run_direct(
+    client: openai.AsyncOpenAI, server: OpenAITestServer
+) -> tuple[float, list[float]]:
     server.token_times.clear()
     arrivals: list[float] = []
     sent = time.perf_counter()
@@ -123,7 +125,9 @@ async def run_direct(client: openai.AsyncOpenAI, server: OpenAITestServer) -> tu
     return arrivals[0] - sent, _lat(arrivals, server)
 
 
-async def run_provider(provider: OpenAIProvider, server: OpenAITestServer) -> tuple[float, list[float]]:
+async def run_provider(
+    provider: OpenAIProvider, server: OpenAITestServer
+) -> tuple[float, list[float]]:
     server.token_times.clear()
     arrivals: list[float] = []
     sent = time.perf_counter()

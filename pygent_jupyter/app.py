@@ -111,6 +111,7 @@ class PygentJupyter(ExtensionApp):
             "pygent_jupyter.services.evolution.service:EvolutionService",
             "pygent_jupyter.services.ollama:OllamaService",
             "pygent_jupyter.services.mcp:MCPService",
+            "pygent_jupyter.services.notebook:NotebookService",
         ],
         help="Services to host, as 'module:Class' import strings.",
     ).tag(config=True)

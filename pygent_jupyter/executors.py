@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "Batch",
     "BackendSpec",
+    "Batch",
     "DaskExecutor",
     "Executor",
     "ExecutorError",
@@ -220,9 +220,12 @@ class Batch(abc.ABC):
             waiter = self._waiter = self._loop.create_future()
             timer = None
             if timeout is not None:
-                timer = self._loop.call_later(
-                    timeout, lambda: waiter.done() or waiter.set_result(None)
-                )
+
+                def expire() -> None:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+                timer = self._loop.call_later(timeout, expire)
             try:
                 await waiter
             finally:
@@ -255,7 +258,7 @@ class Executor(abc.ABC):
         :class:`UnpicklableError` when ``obj`` cannot be sent."""
         return obj
 
-    def release(self, handle: Any) -> None:
+    def release(self, handle: Any) -> None:  # noqa: B027 - nothing to forget by default
         """Forget a handle made by :meth:`prepare`."""
 
     @abc.abstractmethod
@@ -270,7 +273,7 @@ class Executor(abc.ABC):
         """JSON-safe facts for events and logs: ``kind`` and, for Dask, address/dashboard."""
         return {"kind": self.kind}
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - nothing to close by default
         """Release what this executor created (not what the caller passed in)."""
 
 

@@ -642,7 +642,8 @@ class PygentMagics(Magics):
                 f"| {b.get('name')}{' (default)' if b.get('active') else ''} | {b.get('kind')} | "
                 f"{state} | {_cell_text(models or b.get('error') or '')} |"
             )
-        display(Markdown("| backend | kind | state | models |\n|---|---|---|---|\n" + "\n".join(rows)))
+        head = "| backend | kind | state | models |\n|---|---|---|---|\n"
+        display(Markdown(head + "\n".join(rows)))
         return status
 
 
@@ -651,7 +652,7 @@ def usage_markdown(usage: dict[str, Any]) -> str:
     currency = str(usage.get("currency") or "")
 
     def cost(value: Any) -> str:
-        return f"{value:.4f} {currency}" if isinstance(value, (int, float)) else "–"
+        return f"{value:.4f} {currency}" if isinstance(value, (int, float)) else "-"
 
     lines = [f"**Model usage on {usage.get('day', '?')} (UTC)**", ""]
     for label, key in (("this conversation", "conversation"), ("today", "today")):
@@ -669,15 +670,16 @@ def usage_markdown(usage: dict[str, Any]) -> str:
             lines.append("|---|---|---|---|---|---|")
             for m in by_model:
                 lines.append(
-                    f"| {m.get('backend')} | {_cell_text(str(m.get('model')))} | {m.get('answers')} "
-                    f"| {m.get('prompt_tokens')} | {m.get('completion_tokens')} "
-                    f"| {cost(m.get('cost'))} |"
+                    f"| {m.get('backend')} | {_cell_text(str(m.get('model')))} "
+                    f"| {m.get('answers')} | {m.get('prompt_tokens')} "
+                    f"| {m.get('completion_tokens')} | {cost(m.get('cost'))} |"
                 )
             lines.append("")
     budget = usage.get("budget") or {}
     limits = []
     if budget.get("tokens"):
-        limits.append(f"{int(budget.get('tokens_left') or 0):,} of {budget['tokens']:,} tokens left")
+        left = int(budget.get("tokens_left") or 0)
+        limits.append(f"{left:,} of {budget['tokens']:,} tokens left")
     if budget.get("cost"):
         limits.append(f"{cost(budget.get('cost_left'))} of {cost(budget['cost'])} left")
     if limits:

@@ -43,7 +43,7 @@ class SafePattern:
         return self._regex.search(_utf8_safe(text))
 
 
-def compile(pattern: str, *, ignore_case: bool = False, multiline: bool = False) -> SafePattern:  # noqa: A001
+def compile(pattern: str, *, ignore_case: bool = False, multiline: bool = False) -> SafePattern:
     """Compile ``pattern`` with RE2. Raises :class:`re.error` with a message fit for a user
     for an invalid pattern, one RE2 does not support, or one over :data:`MAX_PATTERN`."""
     return _compile(pattern, ignore_case, multiline)

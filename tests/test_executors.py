@@ -86,7 +86,9 @@ def test_unpicklable_functions_are_refused_naming_the_culprit() -> None:
         with lock:
             return 0.0
 
-    with pytest.raises(UnpicklableError, match=r"closure' cannot be sent.*captured variable 'lock'"):
+    with pytest.raises(
+        UnpicklableError, match=r"closure' cannot be sent.*captured variable 'lock'"
+    ):
         check_picklable(closure, "the fitness function")
     with pytest.raises(UnpicklableError, match=r"attribute 'conn'"):
         check_picklable(_Holder(), "the fitness function")
@@ -107,7 +109,9 @@ def test_choosing_an_executor() -> None:
 def test_an_unreachable_scheduler_is_reported_quickly() -> None:
     pytest.importorskip("distributed")
     began = time.monotonic()
-    with pytest.raises(ExecutorError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+    with pytest.raises(
+        ExecutorError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+    ):
         as_executor("tcp://127.0.0.1:9", connect_timeout=2)
     assert time.monotonic() - began < 10
 

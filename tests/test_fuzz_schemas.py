@@ -134,6 +134,7 @@ class _Fuzzer:
         self.events: list[dict[str, Any]] = []
         self.bad_frames: list[str] = []
         self.closed = False
+        self.sent: dict[str, str] = {}  # id -> the frame sent with it (for failure reports)
         self._n = 0
         self._reader = asyncio.ensure_future(self._read())
 
@@ -162,9 +163,11 @@ class _Fuzzer:
             await asyncio.sleep(0.005)
         return None
 
-    async def exchange(self, type_: str, data: Any) -> dict[str, Any] | None:
+    async def exchange(self, type_: str, data: Any) -> tuple[str, dict[str, Any] | None]:
         msg_id = self._next_id()
-        await self.conn.write_message(_frame(type_, msg_id, data))
+        frame = _frame(type_, msg_id, data)
+        self.sent[msg_id] = frame[:300]
+        await self.conn.write_message(frame)
         reply = await self.first_reply(msg_id, REPLY_TIMEOUT)
         run_id = (reply or {}).get("data", {}).get("run_id")
         stop = "stop_" + type_.removeprefix("start_")
@@ -178,16 +181,21 @@ class _Fuzzer:
                     {"type": "cancel", "id": self._next_id(), "data": {"request_id": msg_id}}
                 )
             )
-        return reply
+        return msg_id, reply
 
     async def ping(self) -> dict[str, Any] | None:
         msg_id = self._next_id()
         await self.conn.write_message(json.dumps({"type": "ping", "id": msg_id, "data": {}}))
         return await self.first_reply(msg_id, 5.0)
 
-    def internal_errors(self) -> list[dict[str, Any]]:
+    def internal_errors(self, msg_id: str | None = None) -> list[str]:
+        """The frames (as sent) that were answered ``internal`` (only ``msg_id``'s if given)."""
         return [
-            e for e in self.events if e["type"] == "error" and e["data"].get("code") == "internal"
+            self.sent.get(str(e.get("reply_to")), f"(no reply_to) {e}")
+            for e in self.events
+            if e["type"] == "error"
+            and e["data"].get("code") == "internal"
+            and (msg_id is None or e.get("reply_to") == msg_id)
         ]
 
 
@@ -234,12 +242,12 @@ def test_every_client_message_survives_schema_fuzzing(
         @given(_strategy(type_))
         def fuzz(case: tuple[str, Any]) -> None:
             _, data = case
-            reply = loop.run_until_complete(fuzzer.exchange(type_, data))
+            msg_id, reply = loop.run_until_complete(fuzzer.exchange(type_, data))
             sent[type_] = sent.get(type_, 0) + 1
             if reply is None:
                 unanswered[type_] = unanswered.get(type_, 0) + 1
             assert not fuzzer.closed, f"the server closed the socket after {type_}"
-            assert not fuzzer.internal_errors(), fuzzer.internal_errors()
+            assert not fuzzer.internal_errors(msg_id), fuzzer.internal_errors(msg_id)
             assert not fuzzer.bad_frames, fuzzer.bad_frames
 
         return fuzz
@@ -257,4 +265,9 @@ def test_every_client_message_survives_schema_fuzzing(
     assert set(sent) == set(client_types())
     # a command may stay silent until cancelled (a chat waiting on its model), but not most
     assert sum(unanswered.values()) <= sum(sent.values()) // 4, unanswered
+    codes: dict[str, int] = {}
+    for event in fuzzer.events:
+        if event["type"] == "error":
+            codes[event["data"]["code"]] = codes.get(event["data"]["code"], 0) + 1
+    print(f"fuzzed {sum(sent.values())} frames; error codes {codes}; unanswered {unanswered}")
     fuzzer._reader.cancel()

@@ -67,9 +67,7 @@ def test_non_finite_numbers_are_invalid_naming_the_field(literal: str, field: st
 
 
 def test_lone_surrogates_are_invalid_in_values_and_keys() -> None:
-    error = refused(
-        '{"type": "memory_search", "id": "s1", "data": {"query": "a\\ud800b"}}'
-    )
+    error = refused('{"type": "memory_search", "id": "s1", "data": {"query": "a\\ud800b"}}')
     assert (error.code.value, error.field, error.reply_to) == ("invalid", "data.query", "s1")
     assert "Unicode" in error.message
     error = refused('{"type": "memory_search", "id": "s2", "data": {"\\udc00": 1}}')
@@ -80,7 +78,9 @@ def test_lone_surrogates_are_invalid_in_values_and_keys() -> None:
 
 
 def test_integers_beyond_64_bits_are_invalid() -> None:
-    error = refused('{"type": "memory_delete", "id": "d1", "data": {"ids": [1, 99999999999999999999]}}')
+    error = refused(
+        '{"type": "memory_delete", "id": "d1", "data": {"ids": [1, 99999999999999999999]}}'
+    )
     assert (error.code.value, error.field) == ("invalid", "data.ids[1]")
     assert decode('{"type": "memory_delete", "data": {"ids": [9223372036854775807]}}')
 
@@ -130,7 +130,13 @@ def test_encode_never_emits_nan_or_infinity() -> None:
         "e": {"f": (math.inf,)},
     }
     event = strict_loads(encode("reasoning_update", data, seq=3))
-    assert event["data"] == {"a": None, "b": [None, 1.5], "c": None, "d": [1.0, None], "e": {"f": [None]}}
+    assert event["data"] == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": None,
+        "d": [1.0, None],
+        "e": {"f": [None]},
+    }
     assert event["seq"] == 3
 
 
@@ -152,7 +158,9 @@ def test_catastrophic_pattern_matches_in_linear_time() -> None:
 def test_evolution_regex_tasks_use_the_linear_engine() -> None:
     from pygent_jupyter.services.evolution.tasks import task_set_from_json
 
-    tasks = task_set_from_json({"tasks": [{"input": "q", "expected": "(a|aa)+$", "match": "regex"}]})
+    tasks = task_set_from_json(
+        {"tasks": [{"input": "q", "expected": "(a|aa)+$", "match": "regex"}]}
+    )
     started = time.perf_counter()
     assert tasks.tasks[0].score("a" * 10000 + "b") == 0.0
     assert time.perf_counter() - started < 0.5
@@ -270,7 +278,7 @@ async def test_a_service_that_never_starts_in_time_is_unavailable_with_retry_hin
     conn, transport = _peer(hub)
     hub.handle_frame(conn, json.dumps({"type": "memory_stats", "id": "q1", "data": {}}))
     await asyncio.sleep(0.3)
-    error = [e for e in _events(transport) if e.get("reply_to") == "q1"][0]
+    error = next(e for e in _events(transport) if e.get("reply_to") == "q1")
     assert error["data"]["code"] == "unavailable"
     assert error["data"]["details"]["retry_after"] > 0
     gate.set()
@@ -287,7 +295,7 @@ async def test_a_service_that_failed_to_start_is_unavailable_at_once() -> None:
     assert _events(transport)[0]["data"]["capabilities"] == []
     hub.handle_frame(conn, json.dumps({"type": "memory_stats", "id": "q1", "data": {}}))
     await asyncio.sleep(0.01)
-    error = [e for e in _events(transport) if e.get("reply_to") == "q1"][0]
+    error = next(e for e in _events(transport) if e.get("reply_to") == "q1")
     assert error["data"]["code"] == "unavailable" and "failed to start" in error["data"]["message"]
 
 
@@ -485,21 +493,33 @@ def test_every_setting_named_in_the_docs_is_a_real_trait() -> None:
 # -- on a real server --------------------------------------------------------------------
 
 
+@pytest.fixture
+def pygent_config() -> dict[str, Any]:
+    """The socket-level checks need the Hub, not the heavy services."""
+    return {
+        "PygentJupyter": {"services": ["pygent_jupyter.services.metrics.service:MetricsService"]}
+    }
+
+
 async def test_undecodable_client_id_closes_cleanly_with_4400(
-    pygent_app: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str,
+    pygent_app: Any,
+    http_server_client: Any,
+    jp_http_port: int,
+    jp_base_url: str,
     jp_auth_header: dict[str, str],
 ) -> None:
     for query in ("?client_id=%ff%fe", "?client_id=" + "x" * 200, "?client_id=%0a"):
         url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}pygent/ws{query}"
-        conn = await tornado.websocket.websocket_connect(
-            HTTPRequest(url, headers=jp_auth_header)
-        )
+        conn = await tornado.websocket.websocket_connect(HTTPRequest(url, headers=jp_auth_header))
         assert await asyncio.wait_for(conn.read_message(), 5) is None
         assert conn.close_code == 4400
 
 
 async def test_refused_upgrades_log_no_traceback(
-    pygent_app: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str,
+    pygent_app: Any,
+    http_server_client: Any,
+    jp_http_port: int,
+    jp_base_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}pygent/ws"
@@ -556,7 +576,9 @@ class TestReplayMemoryUnderLoad:
             before = tracemalloc.get_traced_memory()[0]
             for i in range(150):
                 hub.publish(
-                    user, "memory_update", {"kind": "results", "blob": blob, "i": i},
+                    user,
+                    "memory_update",
+                    {"kind": "results", "blob": blob, "i": i},
                     client_id="big",
                 )
                 await asyncio.sleep(0)

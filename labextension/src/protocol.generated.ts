@@ -15,6 +15,167 @@ export interface Envelope<T extends string = string, D = Record<string, unknown>
 }
 
 /**
+ * `agent_action_expired` (server, notebook): A proposal is withdrawn: nobody answered in time (`timeout`), or the chat was stopped (`cancelled`). Clients remove its card; a late answer is `not_found`.
+ */
+export type AgentActionExpiredData = {
+  proposal_id: string;
+  reason: "timeout" | "cancelled";
+  [key: string]: unknown;
+};
+
+/**
+ * `agent_action_recorded` (server, notebook): The decision reached the agent; an applied action is in the journal under `journal_id`.
+ */
+export type AgentActionRecordedData = {
+  proposal_id: string;
+  status: "applied" | "rejected" | "failed";
+  journal_id?: number | null;
+  [key: string]: unknown;
+};
+
+/**
+ * `agent_action_request` (server, notebook): An agent proposes an action on a notebook (sent only to the client that sent the chat). Nothing happens until the client answers with `agent_action_result`: it shows the diff, and on Accept applies the change to its live notebook model. Unanswered, it expires (`agent_action_expired`) and the model is told so.
+ */
+export type AgentActionRequestData = {
+  proposal_id: string;
+  conversation_id?: string;
+  /** the answer being written */
+  message_id?: string;
+  kind: "insert_cell" | "replace_cell" | "delete_cell" | "run_cell" | "create_notebook";
+  target: {
+    path?: string;
+    cell_id?: string;
+    after_cell_id?: string | null;
+    [key: string]: unknown;
+  };
+  /** the new source (insert, replace, create) */
+  source?: string;
+  cell_type?: "code" | "markdown";
+  /** unified diff of the change, readable as is */
+  diff: string;
+  step?: number;
+  max_steps?: number;
+  /** ISO-8601; unanswered, it expires then */
+  expires_at: string;
+  /** the user opted in for this kind: apply without asking */
+  auto_approved?: boolean;
+  [key: string]: unknown;
+};
+
+/**
+ * `agent_action_result` (client, notebook): The user's decision on a proposal and, when applied, what happened. Answered by `agent_action_recorded`. An unknown or expired proposal is `not_found`; only the client the proposal went to may answer it.
+ */
+export type AgentActionResultData = {
+  proposal_id: string;
+  /** applied: the client applied it (with `result`); rejected: the user said no; failed: applying it failed (`result.error`); approved: the server applies it (create_notebook only) */
+  decision: "applied" | "rejected" | "failed" | "approved";
+  /** why, in the user's words */
+  reason?: string;
+  result?: {
+    /** ids of cells the action created */
+    cell_ids?: Array<string>;
+    /** run_cell: the outputs as text */
+    outputs?: string;
+    error?: string;
+    before?: string | null;
+    after?: string | null;
+    index?: number;
+  };
+};
+
+/**
+ * `agent_journal` (server, notebook): Journal entries: who applied what, when, where, before and after.
+ */
+export type AgentJournalData = {
+  entries: Array<{
+    id?: number;
+    proposal_id?: string;
+    conversation_id?: string;
+    client_id?: string;
+    user?: string;
+    path?: string;
+    kind?: "insert_cell" | "replace_cell" | "delete_cell" | "run_cell" | "create_notebook";
+    target?: {
+      path?: string;
+      cell_id?: string;
+      after_cell_id?: string | null;
+      [key: string]: unknown;
+    };
+    before?: string | null;
+    after?: string | null;
+    cell_ids?: Array<string>;
+    index?: number | null;
+    created?: string;
+    undone?: boolean;
+    [key: string]: unknown;
+  }>;
+  [key: string]: unknown;
+};
+
+/**
+ * `agent_journal_list` (client, notebook): The user's applied agent actions, newest first (optionally of one conversation or notebook). Answered by `agent_journal`.
+ */
+export type AgentJournalListData = {
+  conversation_id?: string;
+  /** a path in the server's contents */
+  path?: string;
+  limit?: number;
+};
+
+/**
+ * `agent_progress` (server, notebook): Where an agent is in its work: which step of the budget, which tool, and whether it waits for the user's decision. Stop it with `cancel{request_id}` of the chat message.
+ */
+export type AgentProgressData = {
+  conversation_id?: string;
+  message_id: string;
+  step: number;
+  max_steps: number;
+  tool?: string;
+  state: "calling" | "waiting" | "done" | "budget_spent";
+  [key: string]: unknown;
+};
+
+/**
+ * `agent_undo` (client, notebook): Undo the last `count` (default 1) applied actions of a conversation (optionally in one notebook). Answered by `agent_undo_plan`: the inverse steps, newest first, which the client applies to its live notebook and confirms with `agent_undo_done`.
+ */
+export type AgentUndoData = {
+  conversation_id: string;
+  /** a path in the server's contents */
+  path?: string;
+  count?: number;
+};
+
+/**
+ * `agent_undo_done` (client, notebook): The client applied these undo steps; they are marked undone in the journal. Answered by `agent_journal` (the conversation's entries).
+ */
+export type AgentUndoDoneData = {
+  undo_id: string;
+  /** the steps applied */
+  journal_ids: Array<number>;
+  error?: string;
+};
+
+/**
+ * `agent_undo_plan` (server, notebook): What to do to undo: `delete_cells` (an insert), `set_source` (a replace), `insert_cell` at `index`/after `after_cell_id` (a delete), `none` (a run or a created notebook, which undo leaves alone).
+ */
+export type AgentUndoPlanData = {
+  undo_id: string;
+  steps: Array<{
+    journal_id?: number;
+    op?: "delete_cells" | "set_source" | "insert_cell" | "none";
+    path?: string;
+    cell_ids?: Array<string>;
+    cell_id?: string;
+    source?: string;
+    index?: number | null;
+    after_cell_id?: string | null;
+    cell_type?: string;
+    [key: string]: unknown;
+  }>;
+  [key: string]: unknown;
+};
+
+/**
  * `backend_error` (server, ollama): A backend failure (any kind; Ollama's also come as `ollama_error`): `unreachable`, `timeout`, `model_not_found`, `bad_response`, `rate_limited` (with `retry_after` seconds when the server said), `auth_failed` (the admin's credential was refused), `server_error`, `stream_broken`, `bad_request`. Sent to the requester before its `error`; with `fallback` when another backend answers instead (never silently); broadcast when a reachable backend stops answering.
  */
 export type BackendErrorData = {
@@ -106,6 +267,38 @@ export type ChatMessageData = {
     backend?: string;
   };
   conversation_id?: string;
+  /** what the user attached (see `agent_action_request`): the active notebook, chosen cells, files read through the server's contents, kernel variable summaries */
+  attachments?: Array<{
+    kind: "notebook" | "cell" | "file" | "variable";
+    /** a path in the server's contents */
+    path?: string;
+    /** notebook: its cells, from the live model */
+    cells?: Array<{
+      id: string;
+      cell_type?: "code" | "markdown" | "raw";
+      source: string;
+      /** the cell's outputs as text */
+      outputs?: string;
+      execution_count?: number | null;
+    }>;
+    active_cell_id?: string;
+    cell?: {
+      id: string;
+      cell_type?: "code" | "markdown" | "raw";
+      source: string;
+      /** the cell's outputs as text */
+      outputs?: string;
+      execution_count?: number | null;
+    };
+    /** variable: its name */
+    name?: string;
+    /** variable: the summary the kernel made of it */
+    summary?: string;
+    /** the client already cut the summary */
+    truncated?: boolean;
+    /** notebook: this client applies proposals on it (default true) */
+    actions?: boolean;
+  }>;
 };
 
 /**
@@ -1088,6 +1281,10 @@ export type UsageData = {
 };
 
 export interface ClientMessages {
+  agent_action_result: AgentActionResultData;
+  agent_journal_list: AgentJournalListData;
+  agent_undo: AgentUndoData;
+  agent_undo_done: AgentUndoDoneData;
   cancel: CancelData;
   chat_message: ChatMessageData;
   delete_conversation: DeleteConversationData;
@@ -1120,6 +1317,12 @@ export interface ClientMessages {
 }
 
 export interface ServerEvents {
+  agent_action_expired: AgentActionExpiredData;
+  agent_action_recorded: AgentActionRecordedData;
+  agent_action_request: AgentActionRequestData;
+  agent_journal: AgentJournalData;
+  agent_progress: AgentProgressData;
+  agent_undo_plan: AgentUndoPlanData;
   backend_error: BackendErrorData;
   backend_status: BackendStatusData;
   capabilities: CapabilitiesData;
@@ -1168,12 +1371,160 @@ export type IncomingEvents = ServerEvents & LocalEvents;
 export type ClientType = keyof ClientMessages;
 export type EventType = keyof IncomingEvents;
 
-export const CLIENT_TYPES: readonly string[] = ["cancel", "chat_message", "delete_conversation", "get_evolution_run", "get_history", "get_reasoning_run", "get_usage", "list_backends", "list_evolution_runs", "list_reasoning_runs", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "rename_conversation", "request_system_metrics", "resume", "resume_evolution", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
-export const SERVER_TYPES: readonly string[] = ["backend_error", "backend_status", "capabilities", "chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "evolution_run", "evolution_runs", "gpu_metrics", "mcp_config_status", "mcp_server_health", "mcp_server_status", "mcp_servers", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_run", "reasoning_runs", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator", "usage"];
+export const CLIENT_TYPES: readonly string[] = ["agent_action_result", "agent_journal_list", "agent_undo", "agent_undo_done", "cancel", "chat_message", "delete_conversation", "get_evolution_run", "get_history", "get_reasoning_run", "get_usage", "list_backends", "list_evolution_runs", "list_reasoning_runs", "mcp_call_tool", "mcp_list_servers", "mcp_server_action", "memory_add", "memory_delete", "memory_search", "memory_stats", "ollama_list_models", "ping", "rename_conversation", "request_system_metrics", "resume", "resume_evolution", "start_evolution", "start_reasoning", "stop_evolution", "stop_reasoning", "subscribe", "unsubscribe"];
+export const SERVER_TYPES: readonly string[] = ["agent_action_expired", "agent_action_recorded", "agent_action_request", "agent_journal", "agent_progress", "agent_undo_plan", "backend_error", "backend_status", "capabilities", "chat_history", "chat_response", "chat_stream", "connection_status", "error", "evolution_complete", "evolution_progress", "evolution_run", "evolution_runs", "gpu_metrics", "mcp_config_status", "mcp_server_health", "mcp_server_status", "mcp_servers", "memory_update", "ollama_error", "ollama_metrics", "ollama_model_update", "ollama_status", "pong", "reasoning_complete", "reasoning_run", "reasoning_runs", "reasoning_update", "resumed", "subscribed", "system_alert", "system_metrics", "tool_call_result", "tool_discovered", "typing_indicator", "usage"];
 export const LOSSY_TYPES: readonly string[] = ["gpu_metrics", "mcp_server_health", "system_metrics"];
 
 /** One documented example envelope per message type, from the catalog. */
 export const EXAMPLES: Record<string, Envelope> = {
+  "agent_action_expired": {
+    "data": {
+      "proposal_id": "prop-1a2b",
+      "reason": "timeout"
+    },
+    "reply_to": "m1",
+    "seq": 42,
+    "ts": "2026-12-02T13:00:55Z",
+    "type": "agent_action_expired"
+  },
+  "agent_action_recorded": {
+    "data": {
+      "journal_id": 12,
+      "proposal_id": "prop-1a2b",
+      "status": "applied"
+    },
+    "reply_to": "d1",
+    "seq": 41,
+    "ts": "2026-12-02T13:00:03Z",
+    "type": "agent_action_recorded"
+  },
+  "agent_action_request": {
+    "data": {
+      "auto_approved": false,
+      "cell_type": "code",
+      "conversation_id": "cv-1",
+      "diff": "--- analysis.ipynb (after cell c3)\n+++ new cell\n@@ -0,0 +1 @@\n+df = pd.read_csv('data.csv')\n",
+      "expires_at": "2026-12-02T13:00:55Z",
+      "kind": "insert_cell",
+      "max_steps": 12,
+      "message_id": "msg-7",
+      "proposal_id": "prop-1a2b",
+      "source": "df = pd.read_csv('data.csv')",
+      "step": 1,
+      "target": {
+        "after_cell_id": "c3",
+        "path": "analysis.ipynb"
+      }
+    },
+    "reply_to": "m1",
+    "seq": 40,
+    "ts": "2026-12-02T13:00:00Z",
+    "type": "agent_action_request"
+  },
+  "agent_action_result": {
+    "data": {
+      "decision": "applied",
+      "proposal_id": "prop-1a2b",
+      "result": {
+        "after": "df = ...",
+        "before": null,
+        "cell_ids": [
+          "c9"
+        ]
+      }
+    },
+    "id": "d1",
+    "type": "agent_action_result"
+  },
+  "agent_journal": {
+    "data": {
+      "entries": [
+        {
+          "after": "df = pd.read_csv('data.csv')",
+          "before": null,
+          "cell_ids": [
+            "c9"
+          ],
+          "client_id": "lab-3f",
+          "conversation_id": "cv-1",
+          "created": "2026-12-02T13:00:03Z",
+          "id": 12,
+          "index": 4,
+          "kind": "insert_cell",
+          "path": "analysis.ipynb",
+          "proposal_id": "prop-1a2b",
+          "target": {
+            "after_cell_id": "c3",
+            "path": "analysis.ipynb"
+          },
+          "undone": false,
+          "user": "ada"
+        }
+      ]
+    },
+    "reply_to": "j1",
+    "seq": 50,
+    "ts": "2026-12-02T13:01:00Z",
+    "type": "agent_journal"
+  },
+  "agent_journal_list": {
+    "data": {
+      "conversation_id": "cv-1"
+    },
+    "id": "j1",
+    "type": "agent_journal_list"
+  },
+  "agent_progress": {
+    "data": {
+      "conversation_id": "cv-1",
+      "max_steps": 12,
+      "message_id": "msg-7",
+      "state": "waiting",
+      "step": 1,
+      "tool": "notebook_insert_cell"
+    },
+    "reply_to": "m1",
+    "seq": 39,
+    "ts": "2026-12-02T13:00:00Z",
+    "type": "agent_progress"
+  },
+  "agent_undo": {
+    "data": {
+      "conversation_id": "cv-1",
+      "count": 1
+    },
+    "id": "u1",
+    "type": "agent_undo"
+  },
+  "agent_undo_done": {
+    "data": {
+      "journal_ids": [
+        12
+      ],
+      "undo_id": "undo-9f"
+    },
+    "id": "u2",
+    "type": "agent_undo_done"
+  },
+  "agent_undo_plan": {
+    "data": {
+      "steps": [
+        {
+          "cell_ids": [
+            "c9"
+          ],
+          "journal_id": 12,
+          "op": "delete_cells",
+          "path": "analysis.ipynb"
+        }
+      ],
+      "undo_id": "undo-9f"
+    },
+    "reply_to": "u1",
+    "seq": 51,
+    "ts": "2026-12-02T13:02:00Z",
+    "type": "agent_undo_plan"
+  },
   "backend_error": {
     "data": {
       "backend": "gpu",

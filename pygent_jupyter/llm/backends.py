@@ -143,7 +143,9 @@ def parse_backends(raw: Sequence[Any]) -> list[BackendSpec]:
             raise ValueError(f"{where} must be a dict, got {type(entry).__name__}")
         unknown = set(entry) - set(_FIELDS) - {"api_key"}
         if unknown:
-            raise ValueError(f"{where} has unknown keys {sorted(unknown)}; known: {sorted(_FIELDS)}")
+            raise ValueError(
+                f"{where} has unknown keys {sorted(unknown)}; known: {sorted(_FIELDS)}"
+            )
         if "api_key" in entry:
             raise ValueError(
                 f"{where}: do not put a credential in the config; name an environment variable "
@@ -490,10 +492,8 @@ class MeteredProvider:
         return self.model or self.inner.default_model
 
     def _report(self, completion: Completion) -> None:
-        try:
+        with contextlib.suppress(Exception):  # accounting never breaks a run
             self.on_usage(completion)
-        except Exception:  # accounting never breaks a run
-            pass
 
     async def chat_stream(
         self,

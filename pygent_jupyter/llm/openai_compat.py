@@ -24,6 +24,7 @@ failure has already reached the caller. The credential lives in the client only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -33,6 +34,9 @@ from typing import Any
 import httpx
 import openai
 from openai import AsyncOpenAI
+
+from . import ChatChunk, ChatMessage, Completion, Options
+from .backends import BackendError, BackendSpec, public_url
 
 try:  # recent `openai` releases run on httpx2 (the same exception names as httpx)
     import httpx2 as _httpx2
@@ -52,9 +56,6 @@ _CONNECT_TIMEOUT = _http("ConnectTimeout")
 _CONNECT = _http("ConnectError")
 _BROKEN = _http("RemoteProtocolError", "ReadError", "WriteError", "StreamError")
 _HTTP_ERROR = _http("HTTPError")
-
-from . import ChatChunk, ChatMessage, Completion, Options
-from .backends import BackendError, BackendSpec, public_url
 
 __all__ = ["OpenAIProvider", "to_openai_messages"]
 
@@ -79,6 +80,7 @@ class OpenAIProvider:
         self._client: AsyncOpenAI | None = None
         #: the outcome of the last probe or call: True, False or None (never tried)
         self.reachable: bool | None = None
+        _ = self.client  # build it (and its lazy imports) at configuration time
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIProvider(name={self.name!r}, base_url={public_url(self.base_url)!r})"
@@ -98,6 +100,9 @@ class OpenAIProvider:
                 max_retries=0,  # 429 retries are ours (Retry-After honoured, bounded)
                 default_headers=dict(self.spec.headers) or None,
             )
+            # the client imports its resources lazily (a second or more on a busy machine):
+            # do it now, not inside the first health probe's time budget
+            _ = (self._client.chat.completions, self._client.models, self._client.embeddings)
         return self._client
 
     async def aclose(self) -> None:
@@ -489,7 +494,9 @@ def _finish_call(entry: dict[str, Any]) -> dict[str, Any]:
         arguments = {"_raw": text}
     if not isinstance(arguments, dict):
         arguments = {"_value": arguments}
-    call: dict[str, Any] = {"function": {"name": str(entry.get("name", "")), "arguments": arguments}}
+    call: dict[str, Any] = {
+        "function": {"name": str(entry.get("name", "")), "arguments": arguments}
+    }
     if entry.get("id"):
         call["id"] = str(entry["id"])
     return call
@@ -531,7 +538,5 @@ def _status_text(exc: Any) -> str:
 
 
 async def _close_quietly(stream: Any) -> None:
-    try:
+    with contextlib.suppress(BaseException):
         await asyncio.shield(stream.close())
-    except BaseException:
-        pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .messages import chat, core, evolution, mcp, memory, metrics, ollama, reasoning
+from .messages import chat, core, evolution, mcp, memory, metrics, notebook, ollama, reasoning
 from .spec import CLIENT, LOCAL, SERVER, MessageSpec
 
 __all__ = ["CATALOG", "SCHEMA_DIALECT", "client_types", "schema_document", "server_types"]
@@ -33,6 +33,7 @@ CATALOG: Mapping[str, MessageSpec] = _build(
         memory.MESSAGES,
         mcp.MESSAGES,
         ollama.MESSAGES,
+        notebook.MESSAGES,
     ]
 )
 

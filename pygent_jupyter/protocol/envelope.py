@@ -181,11 +181,7 @@ def validate_data(type_: str, data: Any) -> None:
 
 def _readable_id(raw: dict[str, Any]) -> str | None:
     msg_id = raw.get("id")
-    if (
-        isinstance(msg_id, str)
-        and 0 < len(msg_id) <= _MAX_ID
-        and _SURROGATE.search(msg_id) is None
-    ):
+    if isinstance(msg_id, str) and 0 < len(msg_id) <= _MAX_ID and _SURROGATE.search(msg_id) is None:
         return msg_id
     return None
 

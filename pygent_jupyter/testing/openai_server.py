@@ -300,7 +300,11 @@ class _Embeddings(_Base):
             self.fail(400, "input must be a string or a non-empty list")
             return
         data = [
-            {"object": "embedding", "index": i, "embedding": _embedding(str(t), self.server.embedding_dim)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": _embedding(str(t), self.server.embedding_dim),
+            }
             for i, t in enumerate(inputs)
         ]
         tokens = sum(len(split_tokens(str(t))) for t in inputs)
@@ -368,7 +372,9 @@ class _Chat(_Base):
         return [
             {
                 "token": t,
-                "logprob": given[start + i] if start + i < len(given) else self.server.default_logprob,
+                "logprob": given[start + i]
+                if start + i < len(given)
+                else self.server.default_logprob,
                 "bytes": list(t.encode()),
                 "top_logprobs": [],
             }
@@ -380,7 +386,7 @@ class _Chat(_Base):
         tokens = reply.token_list()
         if body.get("max_tokens"):
             tokens = tokens[: int(body["max_tokens"])]
-        calls = [
+        calls: list[dict[str, Any]] = [
             {
                 "id": f"call_{uuid.uuid4().hex[:8]}",
                 "type": "function",
@@ -440,7 +446,7 @@ class _Chat(_Base):
                     return
                 if i and not await server.sleep(server.token_delay):
                     return
-                extra = {}
+                extra: dict[str, Any] = {}
                 if body.get("logprobs"):
                     extra["logprobs"] = {"content": self._logprobs(reply, [token], i)}
                 server.token_times.append(time.perf_counter())
@@ -454,10 +460,23 @@ class _Chat(_Base):
                 half = len(args) // 2
                 head = {"index": k, "id": call["id"], "type": "function"}
                 self.write(
-                    chunk({"tool_calls": [{**head, "function": {"name": call["function"]["name"], "arguments": ""}}]})
+                    chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    **head,
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
                 )
-                self.write(chunk({"tool_calls": [{"index": k, "function": {"arguments": args[:half]}}]}))
-                self.write(chunk({"tool_calls": [{"index": k, "function": {"arguments": args[half:]}}]}))
+                self.write(
+                    chunk({"tool_calls": [{"index": k, "function": {"arguments": args[:half]}}]})
+                )
+                self.write(
+                    chunk({"tool_calls": [{"index": k, "function": {"arguments": args[half:]}}]})
+                )
             if reply.fault == "no_done":
                 self.finish()
                 return

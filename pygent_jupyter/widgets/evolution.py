@@ -36,6 +36,8 @@ class EvolutionWidget(EventWidget):
         self.generations: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
         self.phase = ""
+        #: the last ``phase: "evaluation"`` event of the generation being built
+        self.live: dict[str, Any] | None = None
         self._start_id: str | None = None
         fig = make_subplots(specs=[[{"secondary_y": True}]])
         self.figure = go.FigureWidget(fig)
@@ -85,6 +87,7 @@ class EvolutionWidget(EventWidget):
             self.run_id = None
             self.generations = []
             self.result = None
+            self.live = None
         msg_id, future = self.request("start_evolution", options)
         self._start_id = msg_id
         self.throttle.request()
@@ -104,8 +107,12 @@ class EvolutionWidget(EventWidget):
     def _on_evolution_progress(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         if not self._follows(data, event):
             return
-        if data.get("phase", "generation") == "generation":  # not "started" / "stopping"
+        phase = data.get("phase", "generation")
+        if phase == "generation":  # not "started" / "evaluation" / "stopping"
             self.generations.append(data)
+            self.live = None
+        elif phase == "evaluation":  # one finished evaluation (live on a cluster)
+            self.live = data
         else:
             self.phase = str(data.get("phase"))
 
@@ -131,6 +138,13 @@ class EvolutionWidget(EventWidget):
                 f" &middot; generation {esc(last.get('generation'))} &middot; best "
                 f"{esc(last.get('best'))} &middot; {esc(last.get('evaluations', '?'))} "
                 "evaluations"
+            )
+        live_row = self.live
+        if live_row and self.result is None:
+            head += (
+                f" &middot; generation {esc(live_row.get('generation'))}: "
+                f"{esc(live_row.get('evaluated'))}/{esc(live_row.get('to_evaluate'))} evaluated"
+                f", best so far {esc(live_row.get('best_so_far'))}"
             )
         self.header.value = head
         self.stop_button.disabled = not self.run_id or self.result is not None

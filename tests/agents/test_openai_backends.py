@@ -92,7 +92,7 @@ def of(events: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
 
 
 async def test_chat_streams_from_the_openai_backend_with_usage(tmp_path: Path) -> None:
-    async with environment(tmp_path) as (hub, service, server):
+    async with environment(tmp_path) as (hub, _service, server):
         peer = Peer(hub, "ada")
         server.script(Reply("vLLM says hello"))
         events = await chat(peer, {"content": "hi"})
@@ -145,9 +145,9 @@ async def test_a_slow_first_probe_is_waited_for_not_passed_over(tmp_path: Path) 
             ollama.script("from ollama")
             events = await chat(peer, {"content": "hi"}, timeout=10)
             message = of(events, "chat_response")[0]["message"]
-            assert message["metadata"]["backend"] == "ollama" and "fallback" not in message[
-                "metadata"
-            ]
+            assert (
+                message["metadata"]["backend"] == "ollama" and "fallback" not in message["metadata"]
+            )
             assert not of(events, "backend_error") and not of(events, "ollama_error")
     finally:
         await ollama.stop()
@@ -231,7 +231,7 @@ async def test_backend_errors_reach_the_chat_with_their_code(tmp_path: Path) -> 
 
 
 async def test_backend_status_health_and_the_monitor(tmp_path: Path) -> None:
-    async with environment(tmp_path, monitor=True) as (hub, service, server):
+    async with environment(tmp_path, monitor=True) as (hub, _service, server):
         peer = Peer(hub, "ada")
         greeting = await peer.wait_for("backend_status")
         names = [b["name"] for b in greeting["data"]["backends"]]
@@ -261,7 +261,7 @@ async def test_backend_status_health_and_the_monitor(tmp_path: Path) -> None:
 
 async def test_usage_is_kept_per_answer_conversation_and_day_with_cost(tmp_path: Path) -> None:
     prices = {"test-chat": {"prompt": 1000.0, "completion": 2000.0}}
-    async with environment(tmp_path, prices=prices, currency="EUR") as (hub, service, server):
+    async with environment(tmp_path, prices=prices, currency="EUR") as (hub, _service, _server):
         ada, bob = Peer(hub, "ada"), Peer(hub, "bob")
         first = await chat(ada, {"content": "a"})
         conv = of(first, "chat_response")[0]["conversation_id"]
@@ -313,7 +313,7 @@ async def test_the_credential_never_reaches_a_client_or_a_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with environment(tmp_path, monitor=True) as (hub, service, server):
+    async with environment(tmp_path, monitor=True) as (hub, _service, server):
         peer = Peer(hub, "ada")
         await chat(peer, {"content": "hi"})
         server.fail_next("auth")
@@ -349,3 +349,36 @@ async def test_bad_backend_config_stops_the_service_with_a_clear_error(
     finally:
         await hub.stop()
         db.close()
+
+
+async def test_memory_embeds_with_the_backends_embeddings(tmp_path: Path) -> None:
+    from pygent_jupyter.services.memory.service import MemoryService
+
+    server = OpenAITestServer(models=["test-chat", "test-embed"], api_key=SECRET)
+    await server.start()
+    db = Database(tmp_path / "pygent.db")
+    hub = Hub(db=db)
+    config = Config()
+    config.AgentsService.backends = [
+        {
+            "name": "gpu",
+            "base_url": server.base_url,
+            "api_key_env": KEY_ENV,
+            "default_model": "test-chat",
+            "embed_model": "test-embed",
+        }
+    ]
+    config.MemoryService.embed_backend = "gpu"
+    config.MemoryService.embedder = "local"
+    hub.register(AgentsService(hub, config=config))
+    memory = MemoryService(hub, config=config)
+    hub.register(memory)
+    await hub.start()
+    try:
+        assert memory.preferred is not None and memory.preferred.name == "openai:gpu/test-embed"
+        embeds = [b for _m, path, b in server.requests if path == "/v1/embeddings"]
+        assert embeds and embeds[0]["model"] == "test-embed"
+    finally:
+        await hub.stop()
+        db.close()
+        await server.stop()

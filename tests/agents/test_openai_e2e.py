@@ -10,9 +10,10 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from evolution.scripted import KEY_PHRASE, arithmetic_responder
+from reasoning.scripted import game24_oracle
 from traitlets.config import Config
 
 from pygent_jupyter.hub import Hub
@@ -20,12 +21,10 @@ from pygent_jupyter.services.agents import AgentsService
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing import OpenAITestServer, Reply
 
-from evolution.scripted import KEY_PHRASE, arithmetic_responder
-from reasoning.scripted import game24_oracle
 from .conftest import Peer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mcp"))
-from mcp_fixtures import sdk_entry, write_config  # noqa: E402
+from mcp_fixtures import sdk_entry, write_config
 
 KEY_ENV = "PYGENT_E2E_OPENAI_KEY"
 SECRET = "sk-e2e-secret-value"
@@ -107,7 +106,7 @@ async def test_the_mcp_tool_loop_runs_over_the_openai_backend(tmp_path: Path) ->
         events = await peer.exchange(
             "chat_message", {"message": {"content": "What is 2+40?"}}, "chat_response", timeout=20
         )
-        response = [e for e in events if e["type"] == "chat_response"][0]["data"]["message"]
+        response = next(e for e in events if e["type"] == "chat_response")["data"]["message"]
         assert response["content"] == "The sum is 42." and response["metadata"]["backend"] == "gpu"
         [result] = [e["data"] for e in events if e["type"] == "tool_call_result"]
         assert (result["server_id"], result["tool"], result["is_error"]) == (

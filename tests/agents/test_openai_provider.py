@@ -13,7 +13,7 @@ import pytest
 from pygent_jupyter.llm import LLMProvider
 from pygent_jupyter.llm.backends import BackendError, BackendSpec, parse_backends
 from pygent_jupyter.llm.openai_compat import OpenAIProvider, to_openai_messages
-from pygent_jupyter.protocol import ErrorCode
+from pygent_jupyter.protocol import ErrorCode, PygentError
 from pygent_jupyter.testing import OpenAITestServer, Reply
 
 SECRET = "sk-test-0123456789abcdef-secret"
@@ -284,3 +284,22 @@ def test_credentials_come_from_env_or_file(tmp_path) -> None:  # type: ignore[no
         read_credential(BackendSpec("c", "openai", api_key_file=str(tmp_path / "missing")))
     assert "k2" not in str(info.value)
     assert read_credential(BackendSpec("d", "openai")) is None
+
+
+async def test_the_embeddings_endpoint_is_a_memory_embedder(server: OpenAITestServer) -> None:
+    from pygent_jupyter.services.memory.embedders import OpenAIEmbedder
+
+    embedder = OpenAIEmbedder(make(server), "test-embed")
+    assert embedder.name == "openai:gpu/test-embed" and embedder.dim is None
+    vectors = await embedder.embed(["alpha", "beta"])
+    assert vectors.shape == (2, server.embedding_dim) and embedder.dim == server.embedding_dim
+    assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-5  # unit rows
+    server.embedding_dim = 8  # the server now answers in another space: refused
+    with pytest.raises(PygentError) as info:
+        await embedder.embed(["gamma"])
+    assert info.value.code == ErrorCode.CONFLICT
+    missing = OpenAIEmbedder(make(server), "no-such-model")
+    with pytest.raises(PygentError) as info:
+        await missing.embed(["x"])
+    assert info.value.code == ErrorCode.UNAVAILABLE and "no-such-model" in info.value.message
+    assert await missing.probe() is False

@@ -48,3 +48,44 @@ def test_unknown_names_are_client_errors():
         builtin_task_set("nope")
     with pytest.raises(ValueError, match="built-in name"):
         task_set_from_json({"name": "nope"})
+
+
+# -- over the socket: what the panel's seed client sends (population settings only) ------------
+
+SERVICES = [
+    "pygent_jupyter.services.agents:AgentsService",
+    "pygent_jupyter.services.evolution.service:EvolutionService",
+]
+
+
+@pytest.fixture
+def pygent_config():
+    return {"PygentJupyter": {"services": SERVICES}}
+
+
+async def test_a_run_without_task_set_uses_the_starter_set_and_its_examples(pygent_app, ws_client):
+    from .scripted import ScriptedChatModel
+    from .test_service import collect, use
+
+    prompts: list[list[dict]] = []
+
+    def responder(messages, options):  # right on sentiment, wrong elsewhere
+        prompts.append(messages)
+        return "positive" if "Review:" in messages[-1]["content"] else "no idea"
+
+    use(pygent_app, ScriptedChatModel(responder))
+    client = await ws_client()
+    await client.send(
+        "start_evolution", {"population_size": 2, "generations": 1, "seed": 3}, id="s1"
+    )
+    progress, complete = await collect(client, "s1")
+    assert progress[0]["task_set"] == {"name": "starter", "tasks": 16}
+    assert complete["status"] == "completed"
+    generations = [p for p in progress if p["phase"] == "generation"]
+    assert 0 < generations[0]["best"] < 1  # 3 of 16 items right (+ partial credit)
+    # the set's examples are the few-shot pool: some variant shows them to the model
+    assert any(
+        m["role"] == "assistant" and m["content"] in ("positive", "negative", "2", "6", "NO")
+        for messages in prompts
+        for m in messages
+    )

@@ -143,12 +143,18 @@ async def test_an_interrupted_cluster_run_resumes_from_checkpoint_and_journal(
     fitness = functools.partial(cpu_fitness, delay=0.05, log=str(calls))
     seen: list[dict[str, Any]] = []
     run = Evolution(
-        SPEC, fitness, executor=client, checkpoint_path=checkpoint, on_event=seen.append,
+        SPEC,
+        fitness,
+        executor=client,
+        checkpoint_path=checkpoint,
+        on_event=seen.append,
         **OPTIONS,
     )
     task = run.start()
     # crash (cancel) in the middle of generation 1, after some of its evaluations arrived
-    while not [e for e in seen if e["data"].get("generation") == 1 and e["data"].get("evaluated") == 3]:
+    while not [
+        e for e in seen if e["data"].get("generation") == 1 and e["data"].get("evaluated") == 3
+    ]:
         await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -226,3 +232,54 @@ async def test_workers_call_the_model_server_with_a_key_only_they_hold(client: A
     assert result.data["stats"]["tokens"] > 0
     chats = [r for r in server.requests if r[1].endswith("/chat/completions")]
     assert len(chats) == 2 * result.data["stats"]["evaluations"]
+
+
+def costly_fitness(genome: Any) -> tuple[float, int]:
+    """A score and the tokens it 'spent' (as an LLM-based fitness reports them)."""
+    return -float(np.dot(genome, genome)), 100
+
+
+async def test_budgets_count_what_the_workers_did(client: Any) -> None:
+    by_count = await evolve(
+        SPEC,
+        costly_fitness,
+        executor=client,
+        population_size=12,
+        generations=50,
+        max_evaluations=30,
+        seed=2,
+    )
+    assert by_count.reason == "evaluations"
+    assert by_count.data["stats"]["evaluations"] == 30  # none over: the rest were cancelled
+    assert by_count.data["stats"]["tokens"] == 3000
+    by_tokens = await evolve(
+        SPEC,
+        costly_fitness,
+        executor=client,
+        population_size=12,
+        generations=50,
+        max_tokens=2500,
+        seed=2,
+    )
+    assert by_tokens.reason == "tokens"
+    assert by_tokens.data["stats"]["tokens"] == 2500
+
+
+async def test_the_widget_shows_each_evaluation_while_a_generation_is_built(
+    client: Any,
+) -> None:
+    from pygent_jupyter.widgets import EvolutionWidget
+
+    widget = EvolutionWidget()
+    headers: list[str] = []
+
+    def feed(event: dict[str, Any]) -> None:
+        widget.feed(event)
+        if event["data"].get("phase") == "evaluation":
+            widget._draw()
+            headers.append(widget.header.value)
+
+    await evolve(SPEC, cpu_fitness, executor=client, on_event=feed, **OPTIONS)
+    assert "generation 0: 1/12 evaluated" in headers[0]
+    assert "generation 0: 12/12 evaluated" in headers[11]
+    assert [g["generation"] for g in widget.generations] == [0, 1, 2, 3]

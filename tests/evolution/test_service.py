@@ -164,7 +164,7 @@ async def test_bad_requests_get_clear_errors(pygent_app: Any, ws_client: Any) ->
     use(pygent_app, ScriptedChatModel(arithmetic_responder))
     client = await ws_client()
     bad = [
-        ({"genome": GENOME}, "invalid"),  # no task set
+        ({"genome": GENOME, "task_set": {"name": "nope"}}, "built-in name"),
         ({"genome": GENOME, "task_set": TASKS, "operators": {"selection": "lottery"}}, "invalid"),
         ({"genome": GENOME, "task_set": TASKS, "population_size": 500}, "population_size"),
         (

@@ -56,7 +56,12 @@ def test_reopening_a_conversation_selects_its_model_again(clock: FakeClock, sent
             "seq": 500,  # after the example backend_status (older seqs are replays)
             "data": {
                 "conversations": [
-                    {"id": "cv-9", "title": "t", "backend": "local", "model": "smollm2-135m-instruct.q4_1"}
+                    {
+                        "id": "cv-9",
+                        "title": "t",
+                        "backend": "local",
+                        "model": "smollm2-135m-instruct.q4_1",
+                    }
                 ],
                 "has_more": False,
             },

@@ -382,3 +382,30 @@ def test_bad_batch_arguments_are_value_errors():
         run_batch("game24", [99999], provider=provider)
     with pytest.raises(ValueError, match="unknown parameter"):
         run_batch("game24", [900], provider=provider, n_selectt_sample=2)
+
+
+def test_open_problems_read_yes_no_and_are_sent_as_chat():
+    from pygent_jupyter.services.reasoning import OpenProblemTask
+
+    task = OpenProblemTask()
+    outputs = ["Yes, it is on track.", "No.", "I am sure.", "1. Buy a rocket."]
+    assert task.value_outputs_unwrap("p", ["a"], outputs) == value_from_counts(
+        {"likely": 1, "impossible": 1, "sure": 1}
+    )
+    seen: list[str] = []
+
+    class ChatOnly(ScriptedProvider):
+        async def generate(self, prompt, *, model=None, options=None):
+            seen.append("generate")
+            return await super().generate(prompt, model=model, options=options)
+
+        async def chat(self, messages, *, model=None, options=None, tools=None):
+            seen.append("chat")
+            assert messages == [{"role": "user", "content": messages[0]["content"]}]
+            return await super().generate(messages[0]["content"], model=model, options=options)
+
+    solve(task, "p", provider=ChatOnly(lambda p, o: "one\ntwo\nsure"), max_calls=4)
+    assert set(seen) == {"chat"}
+    seen.clear()
+    solve(task, "p", provider=ChatOnly(lambda p, o: "one"), max_calls=2, api="generate")
+    assert set(seen) == {"generate"}

@@ -178,6 +178,16 @@ export class EvolutionTab extends PygentTab {
 
   private _progress(d: EvolutionProgressData): void {
     const run = this._run(d.run_id);
+    if (d.phase === 'evaluation') {
+      // one finished evaluation (live from a cluster): progress text only, no plot point
+      if (d.run_id === this._current) {
+        this._summary.textContent =
+          `Generation ${d.generation}: ${d.evaluated ?? '?'}/${d.to_evaluate ?? '?'} evaluated` +
+          ` · best so far ${fmt(d.best_so_far)}` +
+          (typeof d.evaluations === 'number' ? ` · ${d.evaluations} evaluations` : '');
+      }
+      return;
+    }
     run.progress.push(d);
     if (d.run_id === this._current) {
       this._plot(d);

@@ -14,6 +14,7 @@ from ..spec import (
     obj,
     string,
 )
+from .notebook import ATTACHMENTS
 
 ID = identifier()
 
@@ -51,6 +52,7 @@ MESSAGES = [
                     required=["content"],
                 ),
                 "conversation_id": ID,
+                "attachments": ATTACHMENTS,
             },
             required=["message"],
         ),

@@ -145,7 +145,7 @@ MESSAGES = [
         "prompts seed the run; without `genome.models` the active backend's default model. "
         "Events for the run carry `reply_to` this message's id and go to all of the user's "
         "connections. `register` (default 1) best variants become agent types for this "
-        "user, named `<agent_name>-<run>[-k]`. `executor: \"dask\"` evaluates the variants "
+        'user, named `<agent_name>-<run>[-k]`. `executor: "dask"` evaluates the variants '
         "on the server's Dask cluster (`unavailable` when none is configured or reachable).",
         {
             "type": "start_evolution",

@@ -36,7 +36,8 @@ from .factory import (
 )
 from .local import LocalProvider
 from .ollama import OllamaError, OllamaProvider, export_host, normalize_host
-from .store import ConversationStore, new_id, utc_day
+from .scope import ChatScope, current_chat
+from .store import ConversationStore, new_id
 
 if TYPE_CHECKING:
     from ...hub import Hub, Request
@@ -119,9 +120,7 @@ class AgentsService(Service):
         "'model'. Models without a price have cost null.",
     ).tag(config=True)
 
-    currency = Unicode("USD", help="Unit of `prices` and costs (shown to users).").tag(
-        config=True
-    )
+    currency = Unicode("USD", help="Unit of `prices` and costs (shown to users).").tag(config=True)
 
     daily_token_budget = Int(
         0,
@@ -240,9 +239,7 @@ class AgentsService(Service):
             reachable = state.reachable
         return reachable
 
-    async def choose(
-        self, backend: str | None = None
-    ) -> tuple[LLMProvider, list[Fallback]]:
+    async def choose(self, backend: str | None = None) -> tuple[LLMProvider, list[Fallback]]:
         """The provider for a request naming ``backend`` (None: the trait's choice), and the
         backends passed over on the way (to announce). A named backend is never replaced;
         'auto' waits (bounded) for first probes and re-checks a down backend before falling
@@ -282,7 +279,9 @@ class AgentsService(Service):
             await self.check_budget(user)
         provider, fallbacks = await self.choose(backend or None)
         for fb in fallbacks:
-            self.log.info("%s run falls back from %s to %s (%s)", source, fb.skipped, fb.chosen, fb.reason)
+            self.log.info(
+                "%s run falls back from %s to %s (%s)", source, fb.skipped, fb.chosen, fb.reason
+            )
         if user is None and not model:
             return provider
         store = self.store
@@ -357,11 +356,7 @@ class AgentsService(Service):
             raise PygentError(
                 ErrorCode.RATE_LIMITED,
                 f"your daily model budget is spent ({spent['total_tokens']} tokens"
-                + (
-                    f", {spent['cost']:.4f} {self.currency}"
-                    if spent["cost"] is not None
-                    else ""
-                )
+                + (f", {spent['cost']:.4f} {self.currency}" if spent["cost"] is not None else "")
                 + f" today); it resets at 00:00 UTC (day {usage['day']})",
                 details={
                     "reason": "budget",
@@ -583,6 +578,7 @@ class AgentsService(Service):
         parts: list[str] = []
         first_token: list[float] = []
         try:
+            current_chat.set(ChatScope(request, conv_id, answer_id))
             context = await self._gather_context(user, content)
             tools, call_tool = await self._gather_tools(request, conv_id, answer_id)
             turn = AgentTurn(
@@ -727,9 +723,7 @@ class AgentsService(Service):
                             parts.append(chunk.delta)
                 raise PygentError(ErrorCode.INTERNAL, "the agent ended without an answer")
             except (OllamaError, BackendError) as error:
-                code = (
-                    error.ollama_code if isinstance(error, OllamaError) else error.backend_code
-                )
+                code = error.ollama_code if isinstance(error, OllamaError) else error.backend_code
                 failed = turn.provider.name
                 tried.add(failed)
                 order = [n for n in self.backend_order() if n not in tried]

@@ -238,8 +238,7 @@ class ConversationStore:
                 ).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT * FROM agent_conversations WHERE user=? ORDER BY updated DESC "
-                    "LIMIT ?",
+                    "SELECT * FROM agent_conversations WHERE user=? ORDER BY updated DESC LIMIT ?",
                     (user, limit + 1),
                 ).fetchall()
             return [_conversation(r) for r in rows[:limit]], len(rows) > limit
@@ -285,7 +284,6 @@ class ConversationStore:
                     raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id!r}")
 
         await self.db.run(write)
-
 
     async def preferences(self, user: str, conversation_id: str) -> tuple[str, str]:
         """The ``(backend, model)`` last picked for this conversation (``""`` when none)."""

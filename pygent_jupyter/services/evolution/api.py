@@ -177,7 +177,8 @@ class Evolution:
         return asyncio.ensure_future(self.run())
 
     def stop(self) -> None:
-        """Finish the evaluations in flight, then complete with what there is."""
+        """Start no more evaluations (in-process, those in flight finish; on an executor
+        they are cancelled), then complete with what there is. Thread-safe."""
         self.engine.stop()
 
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-from ...llm import LLMProvider
 from ...executors import DaskExecutor, ExecutorError, UnpicklableError, worker_provider
 from ...hub import Request as _Request
+from ...llm import LLMProvider
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
 from . import store
@@ -372,9 +372,7 @@ class EvolutionService(Service):
                 " stop one first",
             )
         executor = await self._executor_for(request.data)
-        run = self._build(
-            request, run_id, await self._run_provider(request), executor=executor
-        )
+        run = self._build(request, run_id, await self._run_provider(request), executor=executor)
         db = self.hub.db
         if db is not None:
             config = {k: v for k, v in request.data.items() if k != "run_id"}
@@ -436,9 +434,7 @@ class EvolutionService(Service):
                         key_prefix="pygent-evolution",
                     )
                 except ExecutorError as exc:
-                    raise PygentError(
-                        ErrorCode.UNAVAILABLE, str(exc), field="executor"
-                    ) from None
+                    raise PygentError(ErrorCode.UNAVAILABLE, str(exc), field="executor") from None
             return self._dask
 
     async def resume_evolution(self, request: Request) -> None:

@@ -269,4 +269,3 @@ class OpenAIEmbedder:
         except PygentError:
             return False
         return True
-

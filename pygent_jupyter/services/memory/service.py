@@ -473,7 +473,9 @@ class MemoryService(Service):
         embedder = await self._embedder_for(name)
         texts = [str(item["text"]) for item in items]
         metadatas = [dict(item.get("metadata") or {}) for item in items]
-        size = sum(_utf8_len(t) + _utf8_len(json.dumps(m)) for t, m in zip(texts, metadatas))
+        size = sum(
+            _utf8_len(t) + _utf8_len(json.dumps(m)) for t, m in zip(texts, metadatas, strict=True)
+        )
         await self._check_quota(name, len(texts), size)
         vectors = await embedder.embed(texts)
         embedded = time.perf_counter()

@@ -219,7 +219,8 @@ class OllamaService(Service):
 
 
 def _backends_key(status: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(
+    """What a ``backend_status`` change is: reachability, models, the default."""
+    backends = tuple(
         (
             b.get("name"),
             b.get("reachable"),
@@ -227,7 +228,8 @@ def _backends_key(status: dict[str, Any]) -> tuple[Any, ...]:
             tuple(sorted(str(m.get("name")) for m in b.get("models") or [])),
         )
         for b in status.get("backends") or []
-    ) + (tuple(sorted((status.get("default") or {}).items())),)
+    )
+    return (*backends, tuple(sorted((status.get("default") or {}).items())))
 
 
 def _names(models: list[dict[str, Any]] | None) -> list[tuple[str, str]] | None:

@@ -97,7 +97,7 @@ class ExperimentStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._path = Path(path) if path is not None else None
         self._lock = threading.Lock()
-        self._ready = False
+        self._ready: set[Path] = set()  # files whose schema exists (the path may change)
 
     @property
     def path(self) -> Path:
@@ -115,9 +115,9 @@ class ExperimentStore:
         try:
             conn.execute("PRAGMA foreign_keys=ON")
             with self._lock:
-                if not self._ready:
+                if path not in self._ready:
                     conn.executescript(_SCHEMA)
-                    self._ready = True
+                    self._ready.add(path)
             yield conn
         finally:
             conn.close()

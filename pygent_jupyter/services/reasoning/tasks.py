@@ -167,6 +167,19 @@ def _last_label(output: str) -> str | None:
     return None
 
 
+_SYNONYMS = {"yes": "likely", "no": "impossible"}
+
+
+def _open_label(output: str) -> str | None:
+    label = _last_label(output)
+    if label is not None:
+        return label
+    for word in re.findall(r"[a-z]+", output.lower()):
+        if word in _SYNONYMS:
+            return _SYNONYMS[word]
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Game of 24
 # ---------------------------------------------------------------------------------------------
@@ -424,6 +437,11 @@ class OpenProblemTask(Task):
 
     def value_prompt(self, x: str, path: Sequence[str]) -> str | None:
         return _VALUE_OPEN.format(problem=x, steps=self._steps_text(path) or "(empty)")
+
+    def value_outputs_unwrap(self, x: str, path: Sequence[str], outputs: Sequence[str]) -> float:
+        """As :meth:`Task.value_outputs_unwrap`, also reading a plain ``yes`` as ``likely``
+        and ``no`` as ``impossible`` (small instruct models answer the question that way)."""
+        return value_from_counts(Counter(filter(None, (_open_label(o) for o in outputs))))
 
 
 def make_task(name: str, *, prompts: str = "ours", **kwargs: Any) -> Task:

@@ -22,9 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import re
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from _server import free_port, start_jupyter_server
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from pygent_jupyter import safe_regex  # noqa: E402
 from pygent_jupyter.testing.ollama_server import OllamaTestServer, Reply  # noqa: E402
 
 TOKEN = "bench-token"
@@ -173,22 +177,54 @@ async def prepare_large(port: int, items: int, size: int) -> None:
     await ws.close()
 
 
-async def attack_large(port: int, searches: int, k: int) -> int:
-    """Large replies to a client that then leaves; returns bytes received."""
+async def attack_large(port: int, searches: int, k: int, window: int = 6) -> int:
+    """``searches`` memory searches of ~1 MB replies (``window`` in flight, under the
+    per-connection command limit) by a client that then leaves; returns bytes received."""
     ws = await connect(port, "attacker-large")
     received = 0
-    for i in range(searches):
-        await ws.send(
-            json.dumps({"type": "memory_search", "id": f"s{i}", "data": {"query": "lorem", "k": k}})
-        )
-    got = 0
-    while got < searches:
+    sent = done = 0
+    while done < searches:
+        while sent < searches and sent - done < window:
+            data = {"query": "lorem", "k": k}
+            await ws.send(json.dumps({"type": "memory_search", "id": f"s{sent}", "data": data}))
+            sent += 1
         frame = await ws.recv()
         received += len(frame)
         if '"reply_to":"s' in frame:
-            got += 1
+            if '"type":"error"' in frame:
+                raise RuntimeError(f"memory_search failed: {frame[:300]}")
+            done += 1
     await ws.close()
     return received
+
+
+def _run_attack(name: str, *args: Any) -> Any:
+    """Run one attack coroutine in this (separate) process: the attacker's own work, such as
+    reading 1 MB frames, must not delay the bystander's client."""
+    attacks = {
+        "pattern": attack_pattern,
+        "flood": attack_flood,
+        "large": attack_large,
+        "prepare": prepare_large,
+    }
+    return asyncio.run(attacks[name](*args))
+
+
+async def in_process(pool: ProcessPoolExecutor, name: str, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(pool, _run_attack, name, *args)
+
+
+def regex_cost() -> dict[str, float]:
+    """What the pattern attack costs per match: Python's ``re`` on a shorter answer (22
+    characters; each one more doubles it) against RE2 on the answer the model gives."""
+    started = time.perf_counter()
+    re.search("(a+)+$", "a" * 22 + "!", re.IGNORECASE | re.MULTILINE)
+    python_re = (time.perf_counter() - started) * 1000
+    pattern = safe_regex.compile("(a+)+$", ignore_case=True, multiline=True)
+    started = time.perf_counter()
+    pattern.search(EVIL_ANSWER)
+    linear = (time.perf_counter() - started) * 1000
+    return {"python_re_22_chars_ms": round(python_re, 1), "re2_28_chars_ms": round(linear, 3)}
 
 
 def rss_mb(proc: psutil.Process) -> float:
@@ -200,25 +236,40 @@ async def settle_rss(proc: psutil.Process, seconds: float = 3.0) -> float:
     return rss_mb(proc)
 
 
-async def main(quick: bool) -> dict[str, Any]:
+async def sample_rss(proc: psutil.Process, peak: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_mb(proc))
+        await asyncio.sleep(0.05)
+
+
+async def main(quick: bool, replay_bytes: int | None = None) -> dict[str, Any]:
     ollama = OllamaTestServer(models=["llama3.2:latest", "all-minilm:latest"])
     ollama.responder = lambda body: Reply(EVIL_ANSWER)
     ollama.start_in_thread()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        args = [
-            "--PygentJupyter.services=["
-            "'pygent_jupyter.services.memory.service:MemoryService',"
-            "'pygent_jupyter.services.agents:AgentsService',"
-            "'pygent_jupyter.services.evolution.service:EvolutionService']",
-            f"--OllamaProvider.host={ollama.host}",
-            "--OllamaProvider.model=llama3.2",
-            "--AgentsService.backend=ollama",
-            "--MemoryService.embedder=ollama",
-            f"--MemoryService.ollama_host={ollama.host}",
-            "--MemoryService.ollama_model=all-minilm",
-            "--EvolutionService.max_runs_per_user=4",
-        ]
+        config = {
+            "PygentJupyter": {
+                "services": [
+                    "pygent_jupyter.services.memory.service:MemoryService",
+                    "pygent_jupyter.services.agents:AgentsService",
+                    "pygent_jupyter.services.evolution.service:EvolutionService",
+                ]
+            },
+            "OllamaProvider": {"host": ollama.host, "model": "llama3.2"},
+            "AgentsService": {"backend": "ollama"},
+            "MemoryService": {
+                "embedder": "ollama",
+                "ollama_host": ollama.host,
+                "ollama_model": "all-minilm",
+            },
+            "EvolutionService": {"max_runs_per_user": 4},
+        }
+        if replay_bytes is not None:  # e.g. 2**40: the ring bounded by count only, as before
+            config["PygentJupyter"]["replay_buffer_bytes"] = replay_bytes
+        Path(tmp, "cfg").mkdir()
+        Path(tmp, "cfg", "jupyter_server_config.json").write_text(json.dumps(config))
+        args: list[str] = []
         server = start_jupyter_server(port, tmp, TOKEN, args)
         try:
             await wait_up(port)
@@ -233,33 +284,42 @@ async def main(quick: bool) -> dict[str, Any]:
             results: dict[str, Any] = {}
             await bystander.measure(idle)  # warm-up
             results["idle"] = await bystander.measure(idle)
+            calls = len(ollama.requests)
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            await in_process(pool, "prepare", port, 10, 100_000)  # also starts the process
             results["pattern"] = await bystander.measure(
-                lambda: attack_pattern(port, 2 if quick else 4, 3.0 if quick else 8.0)
+                lambda: in_process(pool, "pattern", port, 2 if quick else 4, 3.0 if quick else 8.0)
             )
+            results["pattern"]["model_calls"] = len(ollama.requests) - calls
+            results["regex"] = regex_cost()
             results["flood"] = await bystander.measure(
-                lambda: attack_flood(port, 5000 if quick else 20000)
+                lambda: in_process(pool, "flood", port, 5000 if quick else 20000)
             )
-            await prepare_large(port, 10, 100_000)
-            await attack_large(port, 3, 10)  # warm the path once (allocator, caches)
+            await in_process(pool, "large", port, 3, 10)  # warm the path once (allocator, caches)
             await asyncio.sleep(1)
             baseline = await settle_rss(proc)
             searches = 50 if quick else 150
             sent: list[int] = []
 
             async def large() -> None:
-                sent.append(await attack_large(port, searches, 10))
+                sent.append(await in_process(pool, "large", port, searches, 10))
 
+            peak = [baseline]
+            stop = asyncio.Event()
+            sampler = asyncio.ensure_future(sample_rss(proc, peak, stop))
             results["large"] = await bystander.measure(large)
-            peak = rss_mb(proc)
+            stop.set()
+            await sampler
             after = await settle_rss(proc, 5.0)
             results["rss"] = {
                 "baseline_mb": round(baseline, 1),
-                "peak_mb": round(peak, 1),
+                "peak_mb": round(peak[0], 1),
                 "after_mb": round(after, 1),
                 "ratio": round(after / baseline, 3),
                 "replied_mb": round(sum(sent) / 2**20, 1),
             }
             await bystander.ws.close()
+            pool.shutdown()
         finally:
             server.terminate()
             server.wait(20)
@@ -276,6 +336,11 @@ def report(results: dict[str, Any]) -> bool:
         ratio = r["p99"] / idle
         ok &= ratio <= 10 or phase == "idle"
         print(f"{phase:<10}{r['n']:>7}{r['p50']:>10.2f}{r['p99']:>10.2f}{ratio:>10.1f}")
+    print(
+        f"pattern phase: {results['pattern']['model_calls']} model calls scored with (a+)+$; "
+        f"one match costs {results['regex']['python_re_22_chars_ms']} ms with Python re on 22 "
+        f"characters (x2 per character), {results['regex']['re2_28_chars_ms']} ms with RE2 on 28"
+    )
     rss = results["rss"]
     print(
         f"RSS: baseline {rss['baseline_mb']} MB, peak {rss['peak_mb']} MB, after "
@@ -290,8 +355,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--replay-bytes",
+        type=int,
+        help="c.PygentJupyter.replay_buffer_bytes for the server (default: its default, 4 MiB)",
+    )
     options = parser.parse_args()
-    measured = asyncio.run(main(options.quick))
+    measured = asyncio.run(main(options.quick, options.replay_bytes))
     if options.json:
         Path(options.json).write_text(json.dumps(measured, indent=2))
     sys.exit(0 if report(measured) else 1)

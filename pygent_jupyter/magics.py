@@ -285,6 +285,8 @@ class PygentMagics(Magics):
     @argument("--model", "-m", default=None, help="model name")
     @argument("--conversation", "-c", default=None, help="continue this conversation id")
     @argument("--timeout", type=float, default=300.0, help="seconds to wait between chunks")
+    @argument("--vars", default="", help="comma-separated variables to attach (summaries)")
+    @argument("--act", action="store_true", help="let the agent propose cells (you approve)")
     def _cell_args(self, rest: str) -> None:
         """%%pygent options."""
 
@@ -299,6 +301,11 @@ class PygentMagics(Magics):
         data: dict[str, Any] = {"message": message}
         if args.conversation:
             data["conversation_id"] = args.conversation
+        from .widgets.actions import KernelActions
+        from .widgets.link import new_id
+
+        actions = KernelActions(self.shell, cell)  # the calling cell + variables, approvals
+        data["attachments"] = actions.attachments(args.vars.split(","), act=args.act)
         handle: Any = None  # shown with the first reply, so an error stays one line
         text, final = "", None
         last_draw = 0.0
@@ -315,6 +322,9 @@ class PygentMagics(Magics):
                     last_draw = now
             elif event["type"] == "chat_response":
                 final = event["data"]
+            elif event["type"] == "agent_action_request":
+                reply = actions.handle(event["data"])
+                self.link.send_nowait("agent_action_result", reply, new_id("act"))
         answer = str((final or {}).get("message", {}).get("content", text))
         if handle is not None:
             handle.update(Markdown(answer))

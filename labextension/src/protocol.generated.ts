@@ -272,15 +272,8 @@ export type ChatMessageData = {
     kind: "notebook" | "cell" | "file" | "variable";
     /** a path in the server's contents */
     path?: string;
-    /** notebook: its cells, from the live model */
-    cells?: Array<{
-      id: string;
-      cell_type?: "code" | "markdown" | "raw";
-      source: string;
-      /** the cell's outputs as text */
-      outputs?: string;
-      execution_count?: number | null;
-    }>;
+    /** notebook: its cells from the live model, each shaped like `cell` (checked by the notebook service, which says which cell is wrong: validating thousands of cells here would cost more than the rest of the turn) */
+    cells?: Array<unknown>;
     active_cell_id?: string;
     cell?: {
       id: string;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import struct
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -32,6 +32,8 @@ AUTH_RESOURCE = "pygent"
 KERNEL_TOKEN_HEADER = "X-Pygent-Token"
 CLOSE_UNSUPPORTED = 1003
 CLOSE_BAD_CLIENT_ID = 4400
+FAIR_BURST = 32
+"""Frames one socket may have handled before its reader yields a loop turn to the others."""
 
 
 class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -79,6 +81,7 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     kernel_credential = False
     _compressing = False
+    _frames = 0
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -135,8 +138,22 @@ class PygentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return future
         return ws.stream.write(b"".join(_text_frame(f.encode()) for f in frames))
 
-    def on_message(self, message: str | bytes) -> None:
-        if self.connection is None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """Hand the frame to the Hub. Every ``FAIR_BURST``-th frame first yields one loop turn:
+        Tornado reads buffered frames without yielding, so a flooding client would otherwise
+        hold the loop while everyone else's frames wait."""
+        self._frames += 1
+        if self._frames % FAIR_BURST == 0:
+            return self._after_a_turn(message)
+        self._handle(message)
+        return None
+
+    async def _after_a_turn(self, message: str | bytes) -> None:
+        await asyncio.sleep(0)
+        self._handle(message)
+
+    def _handle(self, message: str | bytes) -> None:
+        if self.connection is None or self.connection.closed:
             return
         if isinstance(message, bytes):
             self.connection.close(CLOSE_UNSUPPORTED, "binary frames are not supported")

@@ -66,6 +66,7 @@ async def environment(
     for key, value in agents.items():
         setattr(config.AgentsService, key, value)
     config.OllamaService.interval = 0.2
+    config.OllamaService.backend_interval = 0.2
     service = AgentsService(hub, config=config)
     hub.register(service)
     if monitor:

@@ -283,3 +283,28 @@ async def test_the_widget_shows_each_evaluation_while_a_generation_is_built(
     assert "generation 0: 1/12 evaluated" in headers[0]
     assert "generation 0: 12/12 evaluated" in headers[11]
     assert [g["generation"] for g in widget.generations] == [0, 1, 2, 3]
+
+
+async def test_a_game24_batch_runs_its_items_on_the_cluster(client: Any) -> None:
+    from pygent_jupyter.services.reasoning.api import arun_batch
+
+    from reasoning.scripted import ScriptedProvider, game24_oracle  # tests/reasoning
+
+    local_model = ScriptedProvider(game24_oracle())
+    local = await arun_batch("game24", range(900, 904), provider=local_model, record=False)
+    model = ScriptedProvider(game24_oracle())
+    arrived: list[Any] = []
+    remote = await arun_batch(
+        "game24",
+        range(900, 904),
+        provider=model,
+        executor=client,
+        record=False,
+        on_result=arrived.append,
+    )
+    assert [r.index for r in remote.results] == [900, 901, 902, 903]
+    assert [(r.solved, r.answer, r.llm_calls, r.tokens) for r in remote.results] == [
+        (r.solved, r.answer, r.llm_calls, r.tokens) for r in local.results
+    ]
+    assert sorted(r.index for r in arrived) == [900, 901, 902, 903]  # each as it finished
+    assert model.calls == [] and local_model.calls  # the searches ran on the workers

@@ -163,6 +163,9 @@ def test_cell_magic_streams_markdown_with_variables(
     shell.run_cell_magic(
         "pygent", "--agent coding --model smollm2", "Describe {question} in one line.\n"
     )
+    attachments = link.sent[0][1].pop("attachments")  # the calling cell (issue 13)
+    assert attachments[0]["kind"] == "notebook" and attachments[0]["actions"] is False
+    assert attachments[0]["cells"][0]["source"] == "Describe {question} in one line.\n"
     assert link.sent == [
         (
             "chat_message",

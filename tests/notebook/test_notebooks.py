@@ -31,7 +31,12 @@ EXPECTED = {
         "| score | text | metadata |",
         "Ollama serves local language models",
     ],
-    "09_paper_tables.ipynb": ["tot_b5 ", "| cot_sc | 0.090 |", "batches recorded", "to paper_tables.jsonl"],
+    "09_paper_tables.ipynb": [
+        "tot_b5 ",
+        "| cot_sc | 0.090 |",
+        "batches recorded",
+        "to paper_tables.jsonl",
+    ],
 }
 
 

@@ -81,8 +81,13 @@ CELLS = [
 def _notebook() -> dict[str, Any]:
     return {
         "cells": [
-            {"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
-             "execution_count": None}
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": src,
+                "outputs": [],
+                "execution_count": None,
+            }
             for src in CELLS
         ],
         "metadata": {
@@ -137,7 +142,7 @@ def page() -> Iterator[Any]:
 
 def _shot(locator: Any, name: str) -> None:
     path = SHOTS / f"{name}.png"
-    locator.scroll_into_view_if_needed()
+    locator.evaluate("el => el.scrollIntoView()")
     locator.page.wait_for_timeout(300)
     locator.screenshot(path=str(path))
     keep_screenshot(path)
@@ -160,12 +165,19 @@ def _open(page: Any, server: LabServer) -> None:
 
 
 def _outputs(page: Any) -> dict[str, Any]:
-    return {
-        "chat": page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output").first,
-        "metrics": page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea-output").first,
-        "evolution": page.locator(".jp-Cell").nth(3).locator(".jp-OutputArea-output").first,
-        "reasoning": page.locator(".jp-Cell").nth(4).locator(".jp-OutputArea-output").first,
-    }
+    """Each widget's output (live or its saved snapshot), by cell."""
+
+    def out(index: int) -> Any:
+        return (
+            page.locator(".jp-Cell")
+            .nth(index)
+            .locator(
+                ".jp-OutputArea-output:has(.pygent-w), .jp-OutputArea-output:has(.jp-pygent-widget-fallback)"
+            )
+            .first
+        )
+
+    return {"chat": out(1), "metrics": out(2), "evolution": out(3), "reasoning": out(4)}
 
 
 @pytest.mark.timeout(900)
@@ -206,8 +218,13 @@ def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServ
         for index, name in ((2, "metrics"), (3, "evolution"), (4, "reasoning")):
             out = outs[name]
             # outputs below the fold render when scrolled to (JupyterLab's windowing)
-            page.locator(".jp-Cell").nth(index).scroll_into_view_if_needed()
-            out.locator(".pygent-plot").first.wait_for(timeout=180_000)
+            cell = page.locator(".jp-Cell").nth(index)
+            cell.evaluate("el => el.scrollIntoView()")
+            try:
+                out.locator(".pygent-plot").first.wait_for(timeout=120_000)
+            except Exception:
+                cell.screenshot(path=str(SHOTS / f"failed-{name}-cell.png"))
+                raise
             out.scroll_into_view_if_needed()
             out.locator(".pygent-plot .ytick text").first.wait_for(timeout=60_000)
             assert out.locator(".pygent-plot .ytick text").count() > 0, name
@@ -215,8 +232,7 @@ def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServ
                 assert out.locator(".pygent-plot .xtick text").count() > 0, name
         outs["metrics"].scroll_into_view_if_needed()
         page.wait_for_function(
-            "() => document.querySelectorAll('.pygent-plot .scatterlayer path.point')"
-            ".length > 2",
+            "() => document.querySelectorAll('.pygent-plot .scatterlayer path.point').length > 2",
             timeout=120_000,
         )
 

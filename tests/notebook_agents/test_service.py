@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from .harness import Client, environment, notebook
-
 from pygent_jupyter.testing.scripted_tools import ScriptedToolModel, Step, tool_call
+
+from .harness import Client, environment, notebook
 
 
 def _chat(client: Client, content: str, attachments: list, **extra: object) -> str:
     return client.send(
         "chat_message",
-        {"message": {"content": content, "agentId": "notebook"}, "attachments": attachments, **extra},
+        {
+            "message": {"content": content, "agentId": "notebook"},
+            "attachments": attachments,
+            **extra,
+        },
     )
 
 
 async def test_insert_run_and_undo_with_approval(tmp_path: Path) -> None:
     model = ScriptedToolModel(
-        Step(tool_calls=[tool_call("notebook_insert_cell", source="y = x1 + 1", after_cell_id="c1")]),
+        Step(
+            tool_calls=[tool_call("notebook_insert_cell", source="y = x1 + 1", after_cell_id="c1")]
+        ),
         Step(tool_calls=[tool_call("notebook_run_cell", cell_id="c9")]),
         Step(tool_calls=[tool_call("notebook_replace_cell", cell_id="nope", source="z")]),
         Step("y is 2."),
@@ -37,7 +43,11 @@ async def test_insert_run_and_undo_with_approval(tmp_path: Path) -> None:
         assert len(model.calls) == 1
         rec = await lab.request(
             "agent_action_result",
-            {"proposal_id": data["proposal_id"], "decision": "applied", "result": {"cell_ids": ["c9"], "index": 1}},
+            {
+                "proposal_id": data["proposal_id"],
+                "decision": "applied",
+                "result": {"cell_ids": ["c9"], "index": 1},
+            },
             "agent_action_recorded",
         )
         assert rec["data"]["status"] == "applied" and rec["data"]["journal_id"]
@@ -46,7 +56,11 @@ async def test_insert_run_and_undo_with_approval(tmp_path: Path) -> None:
         assert "y = x1 + 1" in run["diff"]  # the view knows the inserted cell's source
         await lab.request(
             "agent_action_result",
-            {"proposal_id": run["proposal_id"], "decision": "applied", "result": {"outputs": "2\n"}},
+            {
+                "proposal_id": run["proposal_id"],
+                "decision": "applied",
+                "result": {"outputs": "2\n"},
+            },
             "agent_action_recorded",
         )
         answer = await lab.wait("chat_response", reply_to=mid)
@@ -62,13 +76,17 @@ async def test_insert_run_and_undo_with_approval(tmp_path: Path) -> None:
         assert {"waiting", "done"} <= {p["state"] for p in progress}
         # journal
         conv = answer["data"]["conversation_id"]
-        journal = await lab.request("agent_journal_list", {"conversation_id": conv}, "agent_journal")
+        journal = await lab.request(
+            "agent_journal_list", {"conversation_id": conv}, "agent_journal"
+        )
         entries = journal["data"]["entries"]
         assert [e["kind"] for e in entries] == ["run_cell", "insert_cell"]
         assert entries[1]["cell_ids"] == ["c9"] and entries[1]["after"] == "y = x1 + 1"
         assert entries[1]["client_id"] == "lab-1" and entries[1]["user"] == "ada"
         # undo the last two: the insert becomes a delete, the run has nothing to revert
-        plan = await lab.request("agent_undo", {"conversation_id": conv, "count": 2}, "agent_undo_plan")
+        plan = await lab.request(
+            "agent_undo", {"conversation_id": conv, "count": 2}, "agent_undo_plan"
+        )
         steps = plan["data"]["steps"]
         assert [s["op"] for s in steps] == ["none", "delete_cells"]
         assert steps[1]["cell_ids"] == ["c9"]
@@ -97,7 +115,11 @@ async def test_rejection_reaches_the_model(tmp_path: Path) -> None:
             {"proposal_id": req["proposal_id"], "decision": "rejected", "reason": "keep it"},
             "agent_action_recorded",
         )
-        assert rec["data"] == {"proposal_id": req["proposal_id"], "status": "rejected", "journal_id": None}
+        assert rec["data"] == {
+            "proposal_id": req["proposal_id"],
+            "status": "rejected",
+            "journal_id": None,
+        }
         await lab.wait("chat_response", reply_to=mid)
         assert model.tool_messages()[0].startswith("The user rejected this delete_cell: keep it")
         journal = await lab.request("agent_journal_list", {}, "agent_journal")
@@ -119,7 +141,11 @@ async def test_unanswered_proposal_expires_and_model_is_told(tmp_path: Path) -> 
         assert service.proposals == {}
         late = await lab.request(
             "agent_action_result",
-            {"proposal_id": req["proposal_id"], "decision": "applied", "result": {"cell_ids": ["c2"]}},
+            {
+                "proposal_id": req["proposal_id"],
+                "decision": "applied",
+                "result": {"cell_ids": ["c2"]},
+            },
             "agent_action_recorded",
         )
         assert late["type"] == "error" and late["data"]["code"] == "not_found"
@@ -151,7 +177,11 @@ async def test_only_the_requesting_client_answers(tmp_path: Path) -> None:
         req = (await lab.wait("agent_action_request", reply_to=mid))["data"]
         assert other_tab.events("agent_action_request") == []
         assert mallory.events("agent_action_request") == []
-        answer = {"proposal_id": req["proposal_id"], "decision": "applied", "result": {"cell_ids": ["n"]}}
+        answer = {
+            "proposal_id": req["proposal_id"],
+            "decision": "applied",
+            "result": {"cell_ids": ["n"]},
+        }
         stolen = await mallory.request("agent_action_result", answer, "agent_action_recorded")
         assert stolen["data"]["code"] == "not_found"
         wrong_tab = await other_tab.request("agent_action_result", answer, "agent_action_recorded")
@@ -194,7 +224,11 @@ async def test_step_budget_and_auto_approve(tmp_path: Path) -> None:
             assert req["auto_approved"] is True and req["max_steps"] == 2
             lab.send(
                 "agent_action_result",
-                {"proposal_id": req["proposal_id"], "decision": "applied", "result": {"cell_ids": [f"n{n}"]}},
+                {
+                    "proposal_id": req["proposal_id"],
+                    "decision": "applied",
+                    "result": {"cell_ids": [f"n{n}"]},
+                },
             )
         await lab.wait("chat_response", reply_to=mid)
         assert "step budget (2 actions) is spent" in model.tool_messages()[2]
@@ -204,7 +238,10 @@ async def test_step_budget_and_auto_approve(tmp_path: Path) -> None:
 
 async def test_no_notebook_no_tools_and_attachments_are_bounded(tmp_path: Path) -> None:
     model = ScriptedToolModel(Step("plain"), Step("with notebook"))
-    async with environment(tmp_path, model, notebook_budget=3000, attachment_budget=100) as (hub, _):
+    async with environment(tmp_path, model, notebook_budget=3000, attachment_budget=100) as (
+        hub,
+        _,
+    ):
         lab = Client(hub)
         mid = lab.send("chat_message", {"message": {"content": "hi"}})
         await lab.wait("chat_response", reply_to=mid)
@@ -226,3 +263,23 @@ async def test_no_notebook_no_tools_and_attachments_are_bounded(tmp_path: Path) 
         assert memories[0]["kind"] == "attachments"
         assert set(memories[0]["truncated"]) == {"notebook:analysis.ipynb", "variable:df"}
         assert len(system) < 3000 + 100 + 2000
+
+
+async def test_malformed_cells_are_named_and_the_chat_goes_on(tmp_path: Path) -> None:
+    model = ScriptedToolModel(Step("fine"))
+    async with environment(tmp_path, model) as (hub, _):
+        lab = Client(hub)
+        att = notebook(3)
+        att["cells"][1]["source"] = 5
+        mid = _chat(lab, "look", [att])
+        response = await lab.wait("chat_response", reply_to=mid)
+        assert response["data"]["message"]["content"] == "fine"
+        system = model.calls[0]["messages"][0]["content"]
+        assert "cells[1].source must be a string" in system
+        assert model.calls[0]["tools"] == []  # no tools on a notebook it cannot trust
+        bad = await lab.request(
+            "chat_message",
+            {"message": {"content": "x"}, "attachments": [{"kind": "telepathy"}]},
+            "chat_response",
+        )
+        assert bad["type"] == "error" and bad["data"]["code"] == "invalid"

@@ -56,3 +56,26 @@ async def test_open_problem_builds_a_tree_on_the_embedded_model(local_provider):
         n.value is not None for n in tree.nodes.values() if n.parent_id and n.status != "proposed"
     )
     assert tree.best_path
+
+
+async def test_paper_mode_and_a_baseline_run_on_the_embedded_model(local_provider, tmp_path):
+    pytest.importorskip("tot.prompts.game24")
+    from pygent_jupyter.services.reasoning import ExperimentStore
+    from pygent_jupyter.services.reasoning.api import arun_batch
+
+    store = ExperimentStore(tmp_path / "runs.db")
+    tot = await arun_batch(
+        "game24", [900], preset="paper", provider=local_provider, max_calls=4, record=store
+    )
+    io = await arun_batch(
+        "game24",
+        [900],
+        method="io",
+        prompts="paper",
+        provider=local_provider,
+        n_samples=2,
+        record=store,
+    )
+    assert tot.results[0].error is None and tot.results[0].llm_calls >= 1
+    assert io.results[0].llm_calls == 2 and io.results[0].tokens > 0
+    assert len(store.to_frame()) == 2

@@ -34,7 +34,13 @@ ATTACHMENT = obj(
     {
         "kind": string(enum=["notebook", "cell", "file", "variable"]),
         "path": PATH,
-        "cells": arr(CELL, maxItems=5000, description="notebook: its cells, from the live model"),
+        "cells": {
+            "type": "array",
+            "maxItems": 5000,
+            "description": "notebook: its cells from the live model, each shaped like `cell` "
+            "(checked by the notebook service, which says which cell is wrong: validating "
+            "thousands of cells here would cost more than the rest of the turn)",
+        },
         "active_cell_id": CELL_ID,
         "cell": CELL,
         "name": string(minLength=1, maxLength=256, description="variable: its name"),

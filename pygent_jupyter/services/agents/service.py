@@ -504,7 +504,9 @@ class AgentsService(Service):
             return {"state": "down", "error": self.start_error}
         active = self.provider()
         state = "up"
-        if active is self.ollama and not self.ollama.reachable:
+        if (active is self.ollama and not self.ollama.reachable) or (
+            self._override is None and self._reachable(active.name) is False
+        ):
             state = "degraded"
         return {
             "state": state,

@@ -9,7 +9,15 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Budgets", "NotebookView", "cut", "diff", "render_cell", "render_notebook"]
+__all__ = [
+    "Budgets",
+    "NotebookView",
+    "check_cells",
+    "cut",
+    "diff",
+    "render_cell",
+    "render_notebook",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,40 @@ def cut(text: str, budget: int) -> tuple[str, bool]:
         return text, False
     keep = max(0, budget - 24)
     return f"{text[:keep]}\n… [{len(text) - keep} chars cut]", True
+
+
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def check_cells(cells: Any) -> str | None:
+    """Why a notebook attachment's ``cells`` are malformed (the first problem), or None.
+
+    Each cell: ``id`` (1-128 characters), ``source`` (a string), optionally ``cell_type``
+    (code, markdown, raw), ``outputs`` (a string) and ``execution_count`` (an integer or
+    null); ids are unique. (The protocol schema leaves the items to this check: it is ~50x
+    faster than JSON Schema over thousands of cells.)"""
+    if not isinstance(cells, list):
+        return "cells must be a list"
+    seen: set[str] = set()
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            return f"cells[{i}] must be an object"
+        cid = cell.get("id")
+        if not isinstance(cid, str) or not 0 < len(cid) <= 128:
+            return f"cells[{i}].id must be a string of 1 to 128 characters"
+        if cid in seen:
+            return f"cells[{i}].id {cid!r} is not unique"
+        seen.add(cid)
+        if not isinstance(cell.get("source"), str):
+            return f"cells[{i}].source must be a string"
+        if cell.get("cell_type", "code") not in _CELL_TYPES:
+            return f"cells[{i}].cell_type must be one of {', '.join(_CELL_TYPES)}"
+        if not isinstance(cell.get("outputs", ""), str):
+            return f"cells[{i}].outputs must be a string (the outputs as text)"
+        count = cell.get("execution_count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+            return f"cells[{i}].execution_count must be an integer or null"
+    return None
 
 
 @dataclass

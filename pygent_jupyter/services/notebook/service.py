@@ -19,7 +19,15 @@ from ...protocol.messages.notebook import ACTION_KINDS
 from ..agents.factory import AgentTurn, LLMAgent
 from ..agents.scope import ChatScope, current_chat
 from ..base import Service
-from .context import Budgets, NotebookView, cut, diff, render_cell, render_notebook
+from .context import (
+    Budgets,
+    NotebookView,
+    check_cells,
+    cut,
+    diff,
+    render_cell,
+    render_notebook,
+)
 from .journal import Journal, undo_step
 
 if TYPE_CHECKING:
@@ -283,6 +291,9 @@ class NotebookService(Service):
             try:
                 if kind == "notebook":
                     await scope.request.authorize("contents", "read")
+                    problem = check_cells(att.get("cells") or [])
+                    if problem:
+                        raise ActionError(problem)
                     text, was_cut = render_notebook(att, budgets)
                 elif kind == "cell":
                     cell = att.get("cell") or {}
@@ -326,7 +337,12 @@ class NotebookService(Service):
         if "notebook" not in scope.state:
             view = None
             for att in scope.request.data.get("attachments") or []:
-                if att["kind"] == "notebook" and att.get("actions", True) and att.get("path"):
+                if (
+                    att["kind"] == "notebook"
+                    and att.get("actions", True)
+                    and att.get("path")
+                    and check_cells(att.get("cells") or []) is None
+                ):
                     view = NotebookView.from_attachment(att)
                     break
             scope.state["notebook"] = view

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,12 @@ class OllamaService(Service):
         5.0, help="Seconds between two polls of Ollama's /api/version and /api/ps."
     ).tag(config=True)
 
+    backend_interval = Float(
+        30.0,
+        help="Seconds between two health probes (GET /v1/models) of the agents service's "
+        "other backends (OpenAI-compatible servers); a chat failure probes at once.",
+    ).tag(config=True)
+
     def __init__(self, hub: Hub, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
         self._own: OllamaProvider | None = None
@@ -57,6 +64,8 @@ class OllamaService(Service):
         self._wake = asyncio.Event()
         self._started = False
         self._backends_key: tuple[Any, ...] | None = None
+        self._backends_probed = 0.0
+        self._backends_due = False
 
     # -- sources ----------------------------------------------------------------------------
 
@@ -127,7 +136,8 @@ class OllamaService(Service):
         }
 
     def poll_now(self) -> None:
-        """Ask for a poll as soon as possible (e.g. after a chat failure)."""
+        """Ask for a poll (of every backend) as soon as possible (e.g. after a chat failure)."""
+        self._backends_due = True
         self._wake.set()
 
     async def _run(self) -> None:
@@ -185,7 +195,11 @@ class OllamaService(Service):
         registry = agents.registry
         before = {n: st.reachable for n, st in registry.states.items()}
         others = [n for n in registry.names() if registry.get(n) is not self.provider]
-        await asyncio.gather(*(registry.probe(n) for n in others))
+        now = time.monotonic()
+        if self._backends_due or now - self._backends_probed >= self.backend_interval:
+            self._backends_due = False
+            self._backends_probed = now
+            await asyncio.gather(*(registry.probe(n) for n in others))
         for name in registry.names():
             if registry.get(name) is self.provider:  # Ollama: this poll's result, no 2nd probe
                 state = registry.states[name]

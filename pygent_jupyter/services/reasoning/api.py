@@ -518,7 +518,7 @@ async def arun_batch(
     report = BatchReport(
         params=config,
         task=task,
-        method=method,
+        method=config["method"],
         prompts=config["prompts"],
         model=model or _safe(lambda: llm.default_model),
         backend=_backend_name(llm, backend),

@@ -83,7 +83,7 @@ async def request(ws: Any, type_: str, data: dict[str, Any], msg_id: str) -> dic
 class Bystander:
     """Pings every ``interval`` seconds on its own socket and records round trips (ms)."""
 
-    def __init__(self, ws: Any, interval: float = 0.005) -> None:
+    def __init__(self, ws: Any, interval: float = 0.001) -> None:
         self.ws = ws
         self.interval = interval
         self.rtts: list[float] = []

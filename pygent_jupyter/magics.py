@@ -639,7 +639,7 @@ class PygentMagics(Magics):
         data = {"conversation_id": args.conversation} if args.conversation else {}
         usage = self.link.request("get_usage", data, reply_type="usage")["data"]
         display(Markdown(usage_markdown(usage)))
-        return usage
+        return None
 
     def _backends(self, rest: str) -> Any:
         """%pygent backends: every backend, reachable or not, and its models."""
@@ -654,7 +654,7 @@ class PygentMagics(Magics):
             )
         head = "| backend | kind | state | models |\n|---|---|---|---|\n"
         display(Markdown(head + "\n".join(rows)))
-        return status
+        return None
 
 
 def usage_markdown(usage: dict[str, Any]) -> str:

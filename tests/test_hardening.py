@@ -601,3 +601,73 @@ class TestReplayMemoryUnderLoad:
         resumed = await again.recv("resumed")
         assert resumed["data"]["replayed"] == 1
         assert (await again.request("ping", {}))["type"] == "pong"
+
+
+# -- per-user memory quotas --------------------------------------------------------------
+
+
+async def test_memory_quota_refuses_adds_beyond_items_and_bytes(tmp_path: Path) -> None:
+    from pygent_jupyter.services.memory.service import MemoryService
+
+    db = Database(tmp_path / "hub.db")
+    hub = Hub(db=db)
+    hub.register(
+        MemoryService(hub=hub, embedder="local", max_items_per_user=3, max_bytes_per_user=2000)
+    )
+    await hub.start()
+    try:
+        conn, transport = _peer(hub)
+
+        async def ask(msg_id: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+            hub.handle_frame(conn, json.dumps({"type": type_, "id": msg_id, "data": data}))
+            for _ in range(600):
+                for event in _events(transport):
+                    if event.get("reply_to") == msg_id:
+                        return event
+                await asyncio.sleep(0.05)
+            raise TimeoutError(msg_id)
+
+        added = await ask("a1", "memory_add", {"items": [{"text": "one"}, {"text": "two"}]})
+        assert added["type"] == "memory_update", added
+        over = await ask("a2", "memory_add", {"items": [{"text": "three"}, {"text": "four"}]})
+        assert over["data"]["code"] == "forbidden"
+        assert over["data"]["details"] == {"quota": "items", "limit": 3, "used": 2, "requested": 2}
+        assert "memory_delete" in over["data"]["message"]
+        big = await ask("a3", "memory_add", {"items": [{"text": "x" * 2500}]})
+        assert big["data"]["code"] == "forbidden" and big["data"]["details"]["quota"] == "bytes"
+        ids = added["data"]["ids"]
+        deleted = await ask("d1", "memory_delete", {"ids": ids})
+        assert deleted["type"] == "memory_update"
+        again = await ask("a4", "memory_add", {"items": [{"text": "three"}, {"text": "four"}]})
+        assert again["type"] == "memory_update", again  # room again after a delete
+    finally:
+        await hub.stop()
+        db.close()
+
+
+class TestCorruptDatabase:
+    """A damaged database file: one ERROR naming it, no traceback, the socket still answers."""
+
+    @pytest.fixture
+    def pygent_config(self, tmp_path: Path) -> dict[str, Any]:
+        broken = tmp_path / "broken.db"
+        broken.write_bytes(b"\x00garbage, not SQLite" * 500)
+        return {"PygentJupyter": {"db_path": str(broken)}}
+
+    async def test_operator_sees_the_file_and_clients_see_unavailable(
+        self, ws_client: Any, pygent_app: Any, jp_fetch: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        client = await ws_client(greet=False)
+        status = await client.recv("connection_status")
+        assert status["data"]["capabilities"] == []
+        await client.send("memory_stats", {}, id="m1")
+        error = await client.recv("error")
+        assert error["reply_to"] == "m1" and error["data"]["code"] == "unavailable"
+        health = json.loads((await jp_fetch("pygent", "api", "health")).body)
+        assert all("database" in why for why in health["unavailable"].values())
+        assert health["unavailable"]
+        records = caplog.get_records("setup") + caplog.records
+        messages = [r for r in records if pygent_app.db_path in r.getMessage()]
+        assert messages and all(r.levelno == logging.ERROR for r in messages)
+        assert "move it aside" in messages[0].getMessage()
+        assert not [r for r in records if r.exc_info], "no traceback in the log"

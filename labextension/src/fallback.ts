@@ -44,6 +44,7 @@ export class PygentWidgetRenderer extends Panel implements IRenderMime.IRenderer
   private _modelId = '';
   private _model: IRenderMime.IMimeModel | null = null;
   private _observer: MutationObserver | null = null;
+  private _rendering = false;
 
   constructor(private _registry: IRegistryLike) {
     super();
@@ -60,10 +61,19 @@ export class PygentWidgetRenderer extends Panel implements IRenderMime.IRenderer
     this._model = model;
     const view = model.data[WIDGET_VIEW_MIME] as { model_id?: string } | undefined;
     const modelId = view?.model_id ?? '';
-    if (this._live && modelId === this._modelId) {
+    if (modelId === this._modelId && (this._live || this._rendering)) {
       return; // the same widget (e.g. our own snapshot update re-rendered the output)
     }
     this._modelId = modelId;
+    this._rendering = true;
+    try {
+      await this._renderLive(model, modelId);
+    } finally {
+      this._rendering = false;
+    }
+  }
+
+  private async _renderLive(model: IRenderMime.IMimeModel, modelId: string): Promise<void> {
     await this._renderFallback(model);
     this._live?.dispose();
     this._live = null;

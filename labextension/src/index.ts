@@ -15,6 +15,7 @@ import { DEFAULT_SETTINGS, IPanelSettings, PanelContext } from './context';
 import { PygentPanel, pygentIcon } from './panel';
 import { PygentStatus } from './status';
 import { watchNotebooks } from './fallback';
+import { installNotebookAgent } from './notebook/agent';
 
 export { PygentConnection } from './connection';
 export * from './protocol.generated';
@@ -83,6 +84,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const ctx = new PanelContext(conn, rendermime, fetchJSON);
     const panel = new PygentPanel(ctx);
     app.shell.add(panel, 'right', { rank: 900 });
+    installNotebookAgent(app, conn, panel.chat.node); // notebook agents (issue 13)
 
     const open = () => {
       app.shell.activateById(panel.id);

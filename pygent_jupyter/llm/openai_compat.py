@@ -36,7 +36,7 @@ import openai
 from openai import AsyncOpenAI
 
 from . import ChatChunk, ChatMessage, Completion, Options
-from .backends import BackendError, BackendSpec, public_url
+from .backends import BackendError, BackendSpec, parse_backends, public_url
 
 try:  # recent `openai` releases run on httpx2 (the same exception names as httpx)
     import httpx2 as _httpx2
@@ -81,6 +81,36 @@ class OpenAIProvider:
         #: the outcome of the last probe or call: True, False or None (never tried)
         self.reachable: bool | None = None
         _ = self.client  # build it (and its lazy imports) at configuration time
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        *,
+        model: str,
+        api_key: str | None = None,
+        api_key_env: str = "",
+        name: str = "openai",
+        **options: Any,
+    ) -> OpenAIProvider:
+        """A provider for notebooks and scripts (e.g. ``solve(..., provider=llm)``):
+        ``base_url`` (…/v1), the default ``model``, the key given or read from ``api_key_env``;
+        ``options`` are the other backend keys (``timeout``, ``top_k``, ``logprobs``…)."""
+        from .backends import read_credential
+
+        [spec] = parse_backends(
+            [
+                {
+                    "name": name,
+                    "kind": "openai",
+                    "base_url": base_url,
+                    "default_model": model,
+                    **({"api_key_env": api_key_env} if api_key_env else {}),
+                    **options,
+                }
+            ]
+        )
+        return cls(spec, api_key if api_key is not None else read_credential(spec))
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIProvider(name={self.name!r}, base_url={public_url(self.base_url)!r})"

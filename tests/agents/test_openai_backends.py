@@ -120,7 +120,8 @@ async def test_picked_backend_and_model_stick_to_the_conversation(tmp_path: Path
             assert of(events, "chat_response")[0]["message"]["metadata"]["model"] == "test-big"
             events = await chat(peer, {"content": "two"}, conversation_id=conv)
             assert of(events, "chat_response")[0]["message"]["metadata"]["backend"] == "gpu"
-            assert server.requests[-1][2]["model"] == "test-big"
+            chats = [b for _m, p, b in server.requests if p == "/v1/chat/completions"]
+            assert chats[-1]["model"] == "test-big"
             # a new conversation uses the default (Ollama, first in the list)
             events = await chat(peer, {"content": "three"})
             assert of(events, "chat_response")[0]["message"]["metadata"]["backend"] == "ollama"
@@ -136,12 +137,17 @@ async def test_picked_backend_and_model_stick_to_the_conversation(tmp_path: Path
 
 
 async def test_a_slow_first_probe_is_waited_for_not_passed_over(tmp_path: Path) -> None:
-    """Ollama answers its first probe only after 0.8 s: the first chat waits for it instead of
-    falling to the next backend (issue 12)."""
-    ollama = OllamaTestServer(models=["llama3.2:latest"], latency=0.8)
+    """Ollama answers each request after 0.5 s, so its first probe is still out when the
+    service has started (start waits 0.3 s here) and the first chat arrives: the chat waits
+    for the probe instead of falling to the next backend (issue 12)."""
+    ollama = OllamaTestServer(models=["llama3.2:latest"], latency=0.5)
     await ollama.start()
     try:
-        async with environment(tmp_path, ollama=ollama, ollama_first=True) as (hub, _s, _srv):
+        async with environment(
+            tmp_path, ollama=ollama, ollama_first=True, backend_probe_timeout=0.3
+        ) as (hub, service, _srv):
+            assert service.registry.states["ollama"].reachable is None  # probe still out
+            assert service.provider().name == "ollama"  # and not passed over meanwhile
             peer = Peer(hub, "ada")
             ollama.script("from ollama")
             events = await chat(peer, {"content": "hi"}, timeout=10)
@@ -383,3 +389,16 @@ async def test_memory_embeds_with_the_backends_embeddings(tmp_path: Path) -> Non
         await hub.stop()
         db.close()
         await server.stop()
+
+
+async def test_a_missing_credential_fails_that_backend_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(KEY_ENV)
+    async with environment(tmp_path) as (hub, service, _server):
+        assert "PYGENT_TEST_OPENAI_KEY is not set" in caplog.text
+        peer = Peer(hub, "ada")
+        events = await peer.exchange("list_backends", {"refresh": True}, "backend_status")
+        gpu = of(events, "backend_status")[0]["backends"][0]
+        assert gpu["reachable"] is False and gpu["error"] == "auth_failed"
+        assert hub.health()["services"]["agents"]["state"] in ("up", "degraded")

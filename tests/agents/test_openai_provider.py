@@ -303,3 +303,19 @@ async def test_the_embeddings_endpoint_is_a_memory_embedder(server: OpenAITestSe
         await missing.embed(["x"])
     assert info.value.code == ErrorCode.UNAVAILABLE and "no-such-model" in info.value.message
     assert await missing.probe() is False
+
+
+async def test_connect_builds_a_provider_for_notebooks(
+    server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pygent_jupyter.services.reasoning.api import asolve
+
+    monkeypatch.setenv("NB_KEY", SECRET)
+    llm = OpenAIProvider.connect(server.base_url, model="test-chat", api_key_env="NB_KEY")
+    _made.append(llm)
+    server.responder = lambda body: Reply("Answer: 42")
+    tree = await asolve("open", "What is 6 x 7?", provider=llm, max_depth=1)
+    assert tree.stats.llm_calls > 0
+    assert {b["model"] for _m, p, b in server.requests if p == "/v1/chat/completions"} == {
+        "test-chat"
+    }

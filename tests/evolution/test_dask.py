@@ -286,9 +286,9 @@ async def test_the_widget_shows_each_evaluation_while_a_generation_is_built(
 
 
 async def test_a_game24_batch_runs_its_items_on_the_cluster(client: Any) -> None:
-    from pygent_jupyter.services.reasoning.api import arun_batch
-
     from reasoning.scripted import ScriptedProvider, game24_oracle  # tests/reasoning
+
+    from pygent_jupyter.services.reasoning.api import arun_batch
 
     local_model = ScriptedProvider(game24_oracle())
     local = await arun_batch("game24", range(900, 904), provider=local_model, record=False)

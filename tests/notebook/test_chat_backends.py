@@ -109,3 +109,35 @@ def test_usage_markdown_prints_models_totals_and_budget() -> None:
     assert "1,140 tokens in 3 answers" in text
     assert "198,860 of 200,000 tokens left" in text
     assert "budget is spent" in text
+
+
+def test_pygent_usage_and_backends_magics(capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from pygent_jupyter.magics import PygentMagics
+
+    from .test_magics import FakeLink
+
+    def script(type_: str, data: dict[str, Any], msg_id: str) -> list[dict[str, Any]]:
+        if type_ == "get_usage":
+            assert data == {"conversation_id": "cv-1"}
+            return [{"type": "usage", "data": example("usage")["data"]}]
+        if type_ == "list_backends":
+            return [{"type": "backend_status", "data": example("backend_status")["data"]}]
+        if type_ == "get_history":
+            return []
+        return []
+
+    shell = InteractiveShell.instance()
+    shell.register_magics(PygentMagics(shell, link_factory=lambda: FakeLink(script)))
+    with capture_output() as out:
+        assert shell.run_line_magic("pygent", "usage --conversation cv-1") is None
+    text = "".join(o.data.get("text/markdown", "") for o in out.outputs)
+    assert "*this conversation*: 380 tokens in 1 answers" in text
+    assert "| gpu | qwen2.5-7b | 3 | 900 | 240 | 0.0003 USD |" in text
+    with capture_output() as out:
+        shell.run_line_magic("pygent", "backends")
+    text = "".join(o.data.get("text/markdown", "") for o in out.outputs)
+    assert "| gpu (default) | openai | up | Qwen/Qwen2.5-7B-Instruct |" in text
+    assert "| local | local | up | smollm2-135m-instruct.q4_1 |" in text

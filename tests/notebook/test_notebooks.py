@@ -31,6 +31,14 @@ EXPECTED = {
         "| score | text | metadata |",
         "Ollama serves local language models",
     ],
+    "08_notebook_agent.ipynb": [
+        "shape: 100 rows x 3 columns",
+        "+df.plot(x='x', y='y')",
+        "Applied: inserted cell c3.",
+        "The user rejected this delete_cell: keep my imports",
+        "undo: delete_cells ['c3']",
+        "undone: [True, True]",
+    ],
     "09_paper_tables.ipynb": [
         "tot_b5 ",
         "| cot_sc | 0.090 |",

@@ -60,7 +60,7 @@ MESSAGES = [
         "Answered by `typing_indicator`, `chat_stream`*, `chat_response`, `usage`, "
         "`typing_indicator`. `backend`/`model` pick who answers (see `list_backends`); both are "
         "remembered for the conversation, so later turns without them use the same. A spent "
-        "daily budget is refused with `rate_limited` (`details.reason: \"budget\"`).",
+        'daily budget is refused with `rate_limited` (`details.reason: "budget"`).',
         {
             "type": "chat_message",
             "id": "m1",
@@ -190,8 +190,8 @@ MESSAGES = [
         "(`mean(exp(logprob))`), `null` when the backend returns no log-probabilities. "
         "`memories`: context items from memory that went into the prompt; `tool_calls`: the "
         "tools the model called; `cost` (in `currency`) when the price table knows the model; "
-        "`fallback` when a backend was passed over. A cancelled or failed answer has `incomplete: true` and a "
-        "`reason` (`cancelled` or an error code) and is saved as such.",
+        "`fallback` when a backend was passed over. A cancelled or failed answer has "
+        "`incomplete: true` and a `reason` (`cancelled` or an error code) and is saved as such.",
         {
             "type": "chat_response",
             "reply_to": "m1",
@@ -378,7 +378,12 @@ MESSAGES = [
                     "cost": 0.00009,
                     "by_model": [],
                 },
-                "budget": {"tokens": 200000, "cost": None, "tokens_left": 198860, "exceeded": False},
+                "budget": {
+                    "tokens": 200000,
+                    "cost": None,
+                    "tokens_left": 198860,
+                    "exceeded": False,
+                },
             },
         },
         domain="chat",

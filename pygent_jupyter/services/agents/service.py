@@ -216,7 +216,9 @@ class AgentsService(Service):
                 try:
                     key = read_credential(spec)
                 except ValueError as exc:
-                    self._config_error = str(exc)
+                    # one backend's missing credential must not take chat down: it stays
+                    # listed, and its probe reports the refusal (auth_failed)
+                    self.log.error("pygent: %s", exc)
                     key = None
                 provider = OpenAIProvider(spec, key, probe_timeout=self.backend_probe_timeout)
             self.registry.add(spec, provider)

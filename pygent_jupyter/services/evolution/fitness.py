@@ -106,7 +106,7 @@ class Evaluator:
     ``details["error"]``; it does not stop the run.
 
     With an ``executor`` (:mod:`pygent_jupyter.executors`) evaluations run there instead,
-    at most ``max(concurrency, 2 x its slots)`` in flight, and a stop or a spent budget
+    at most ``max(concurrency, 8 x its slots, 64)`` in flight, and a stop or a spent budget
     cancels those in flight. ``prepaid`` results (restored from a journal after an
     interruption, see :meth:`prepay`) count as evaluations without calling the function.
     """
@@ -248,7 +248,9 @@ class Evaluator:
         executor = self.executor
         if self._handle is None:
             self._handle = executor.prepare(self.fn, "the fitness function")
-        window = max(self.concurrency, 2 * await executor.slots())
+        # a deep window keeps the workers fed and batches the fetches; what is still queued
+        # when a stop or a budget ends the generation is cancelled before it runs
+        window = max(self.concurrency, 8 * await executor.slots(), 64)
         batch = self._batch = executor.batch()
         todo = iter(order)
         exhausted = False

@@ -48,7 +48,21 @@ async def evolution(provider, seed: int, population: int, generations: int) -> l
     fitness = AgentVariantEvaluator(
         provider, task_set, few_shot_pool=few_shot, max_answer_tokens=task_set.max_answer_tokens
     )
-    engine = Engine(spec, Evaluator(fitness, concurrency=4), config, run_id=f"first-{seed}")
+    def progress(kind: str, data: dict) -> None:  # one line per generation, as it ends
+        if kind == "evolution_progress" and data.get("phase") == "generation":
+            print(
+                f"generation {data['generation']}: best {data['best']:.3f} "
+                f"mean {data['mean']:.3f} ({data['evaluations']} evaluations)",
+                flush=True,
+            )
+
+    engine = Engine(
+        spec,
+        Evaluator(fitness, concurrency=4),
+        config,
+        run_id=f"first-{seed}",
+        on_event=progress,
+    )
     result = await engine.run()
     return result.logbook
 

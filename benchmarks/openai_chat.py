@@ -13,9 +13,12 @@ recording when it writes each token. Alternating runs read the same stream three
 - direct: ``openai.AsyncOpenAI().chat.completions.create(stream=True)``;
 - provider: :class:`~pygent_jupyter.llm.openai_compat.OpenAIProvider` ``chat_stream`` in this
   process (the same client underneath, plus our mapping);
+- hub: the agents service in this process (a Hub on a SQLite file, no socket): the whole
+  server-side chat path (user turn committed, history, prompt, agent, one ``chat_stream``
+  frame per delta, usage row) up to the frame handed to the connection's transport;
 - /pygent/ws: a client of the socket on a real Jupyter Server (subprocess) whose agents
-  service has the test server configured as backend ``gpu`` (user turn committed to SQLite,
-  history, prompt, every delta forwarded as its own ``chat_stream``, usage row written).
+  service has the test server configured as backend ``gpu`` (the same, plus the WebSocket
+  and a second process).
 
 TTFT is measured from sending the request; per-token latency from the server writing a token
 to the client holding it (same clock). "added" is the path minus direct.
@@ -157,6 +160,70 @@ async def run_pygent(ws: Any, server: OpenAITestServer, run: int) -> tuple[float
     return arrivals[0] - sent, _lat(arrivals, server)
 
 
+class _Transport:
+    """Notes when each ``chat_stream`` frame of one exchange reaches the transport."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.done = asyncio.Event()
+
+    async def _written(self) -> None:
+        return None
+
+    def write_frames(self, frames: Any) -> Any:
+        now = time.perf_counter()
+        for frame in frames:
+            if '"chat_stream"' in frame:
+                self.arrivals.append(now)
+            elif '"chat_response"' in frame:
+                self.done.set()
+        return self._written()
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
+
+
+async def start_hub(tmp: str, base_url: str) -> tuple[Any, Any]:
+    from traitlets.config import Config
+
+    from pygent_jupyter.hub import Hub
+    from pygent_jupyter.server.connections import Connection
+    from pygent_jupyter.services.agents import AgentsService
+    from pygent_jupyter.storage import Database
+
+    os.environ["BENCH_OPENAI_KEY"] = KEY
+    hub = Hub(db=Database(Path(tmp) / "hub.db"))
+    config = Config()
+    config.AgentsService.backends = [
+        {
+            "name": "gpu",
+            "base_url": base_url,
+            "api_key_env": "BENCH_OPENAI_KEY",
+            "default_model": "test-chat",
+        }
+    ]
+    hub.register(AgentsService(hub, config=config))
+    await hub.start()
+    transport = _Transport()
+    conn = Connection(transport, "bench")
+    hub.open(conn)
+    return hub, (conn, transport)
+
+
+async def run_hub(
+    hub: Any, peer: Any, server: OpenAITestServer, run: int
+) -> tuple[float, list[float]]:
+    conn, transport = peer
+    server.token_times.clear()
+    transport.arrivals.clear()
+    transport.done.clear()
+    data = {"message": {"content": "benchmark", "backend": "gpu"}}
+    sent = time.perf_counter()
+    hub.handle_frame(conn, json.dumps({"type": "chat_message", "id": f"h{run}", "data": data}))
+    await asyncio.wait_for(transport.done.wait(), 60)
+    return transport.arrivals[0] - sent, _lat(transport.arrivals, server)
+
+
 async def streaming(args: argparse.Namespace) -> None:
     server = OpenAITestServer(models=["test-chat"], api_key=KEY, token_delay=args.gap)
     server.responder = lambda body: Reply(" ".join(f"t{i}" for i in range(args.tokens)))
@@ -166,7 +233,7 @@ async def streaming(args: argparse.Namespace) -> None:
         [{"name": "gpu", "base_url": server.base_url, "default_model": "test-chat"}]
     )
     provider = OpenAIProvider(spec, KEY)
-    paths = ("direct", "provider", "pygent")
+    paths = ("direct", "provider", "hub", "pygent")
     ttfts: dict[str, list[float]] = {p: [] for p in paths}
     lats: dict[str, list[float]] = {p: [] for p in paths}
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,9 +241,11 @@ async def streaming(args: argparse.Namespace) -> None:
         proc = start_server(port, tmp, server.base_url)
         try:
             ws = await connect(port)
+            hub, peer = await start_hub(args.hub_db_dir or tmp, server.base_url)
             for _ in range(2):  # warm every path (connections, caches, first probe)
                 await run_direct(client, server)
                 await run_provider(provider, server)
+                await run_hub(hub, peer, server, -1)
                 await run_pygent(ws, server, -1)
             for run in range(args.runs):
                 for name in paths:
@@ -184,11 +253,15 @@ async def streaming(args: argparse.Namespace) -> None:
                         ttft, lat = await run_direct(client, server)
                     elif name == "provider":
                         ttft, lat = await run_provider(provider, server)
+                    elif name == "hub":
+                        ttft, lat = await run_hub(hub, peer, server, run)
                     else:
                         ttft, lat = await run_pygent(ws, server, run)
                     ttfts[name].append(ttft)
                     lats[name] += lat
             await ws.close()
+            await hub.stop()
+            hub.db.close()
         finally:
             proc.terminate()
             proc.wait(10)
@@ -200,7 +273,10 @@ async def streaming(args: argparse.Namespace) -> None:
         f"{args.runs} runs x {args.tokens} tokens, {args.gap * ms:g} ms apart "
         f"(Python {sys.version.split()[0]}, openai {openai.__version__}, {os.cpu_count()} CPUs)\n"
     )
-    print(f"{'':32}{'direct openai':>14}{'provider':>10}{'added':>9}{'/pygent/ws':>12}{'added':>9}")
+    print(
+        f"{'':32}{'direct openai':>14}{'provider':>10}{'added':>9}{'hub':>9}{'added':>9}"
+        f"{'/pygent/ws':>12}{'added':>9}"
+    )
     rows = [
         ("time to first token p50 (ms)", ttfts, 0.5),
         ("time to first token p99 (ms)", ttfts, 0.99),
@@ -208,9 +284,13 @@ async def streaming(args: argparse.Namespace) -> None:
         ("per-token latency p99 (ms)", lats, 0.99),
     ]
     for name, values, q in rows:
-        d, p, w = (pct(values[k], q) * ms for k in paths)
-        print(f"{name:32}{d:14.3f}{p:10.3f}{p - d:9.3f}{w:12.3f}{w - d:9.3f}")
-    for label, key in (("provider", "provider"), ("/pygent/ws chat", "pygent")):
+        d, p, h, w = (pct(values[k], q) * ms for k in paths)
+        print(f"{name:32}{d:14.3f}{p:10.3f}{p - d:9.3f}{h:9.3f}{h - d:9.3f}{w:12.3f}{w - d:9.3f}")
+    for label, key in (
+        ("provider", "provider"),
+        ("chat in the hub", "hub"),
+        ("/pygent/ws chat", "pygent"),
+    ):
         added_ttft = (pct(ttfts[key], 0.5) - pct(ttfts["direct"], 0.5)) * ms
         added_tok = (pct(lats[key], 0.5) - pct(lats["direct"], 0.5)) * ms
         print(
@@ -277,6 +357,11 @@ async def main() -> None:
     parser.add_argument("--call-time", type=float, default=0.05)
     parser.add_argument("--skip-tot", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
+    parser.add_argument(
+        "--hub-db-dir",
+        default=None,
+        help="directory of the in-process hub's database (e.g. /dev/shm to leave out fsync)",
+    )
     args = parser.parse_args()
     if not args.skip_stream:
         await streaming(args)

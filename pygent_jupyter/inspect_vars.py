@@ -15,7 +15,14 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["inspection_expression", "summarize", "summarize_json", "summarize_many"]
+__all__ = [
+    "JsonText",
+    "inspection_expression",
+    "summarize",
+    "summarize_display",
+    "summarize_json",
+    "summarize_many",
+]
 
 DEFAULT_BUDGET = 2000
 _ROWS = 5
@@ -126,10 +133,30 @@ def summarize_json(names: Iterable[str], budget: int = DEFAULT_BUDGET) -> str:
     return json.dumps(summarize_many(namespace, list(names), budget), default=str)
 
 
+class JsonText:
+    """JSON whose ``text/plain`` representation is the JSON itself (not a quoted ``repr`` of a
+    string), so a front end reading ``user_expressions`` can ``JSON.parse`` it as is."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text)
+
+
+def summarize_display(names: Iterable[str], budget: int = DEFAULT_BUDGET) -> JsonText:
+    """:func:`summarize_json` as a :class:`JsonText` (what :func:`inspection_expression` runs)."""
+    return JsonText(summarize_json(names, budget))
+
+
 def inspection_expression(names: Iterable[str], budget: int = DEFAULT_BUDGET) -> str:
     """A ``user_expressions`` expression that returns :func:`summarize_json` for ``names``
-    (run with ``silent=True, store_history=False``: nothing shows, nothing is counted)."""
+    (run with ``silent=True, store_history=False``: nothing shows, nothing is counted). Its
+    ``text/plain`` is the JSON list of summaries, parseable as is."""
     return (
-        "__import__('pygent_jupyter.inspect_vars', fromlist=['summarize_json'])"
-        f".summarize_json({list(names)!r}, {int(budget)})"
+        "__import__('pygent_jupyter.inspect_vars', fromlist=['summarize_display'])"
+        f".summarize_display({list(names)!r}, {int(budget)})"
     )

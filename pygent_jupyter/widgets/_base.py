@@ -314,6 +314,28 @@ class EventWidget(W.VBox):
             self._snapshot_due = False
             self._refresh_snapshot()
 
+    def _plot_view(self, figure: Any, plot: str) -> W.Widget:
+        """The view of ``figure`` to show: a themed inline SVG (``"svg"``, the default) or the
+        interactive plotly ``FigureWidget`` (``"plotly"``).
+
+        SVG is the default because plotly 7's ``FigureWidget`` stops redrawing once it is
+        updated after being displayed (seen in JupyterLab 4.6), and live widgets update.
+        """
+        if plot not in ("svg", "plotly"):
+            raise ValueError(f"plot must be 'svg' or 'plotly', not {plot!r}")
+        self.plot = plot
+        self.chart = W.HTML(layout=W.Layout(width="100%"))
+        self.chart.add_class("pygent-chart")
+        return figure if plot == "plotly" else self.chart
+
+    def _draw_chart(self, figure: Any, title: str) -> None:
+        if getattr(self, "plot", "svg") == "svg":
+            from .render import figure_svg
+
+            self.chart.value = figure_svg(figure, title=title) or (
+                "<i class='pygent-muted'>no data yet</i>"
+            )
+
     def _refresh_snapshot(self, now: float | None = None) -> None:
         self._snapshot_at = self._clock() if now is None else now
         value = STYLE + self.snapshot_html()

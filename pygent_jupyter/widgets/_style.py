@@ -49,7 +49,8 @@ _CSS = f"""
 @keyframes pygent-blink {{ 50% {{ opacity: 0; }} }}
 .pygent-w pre, .pygent-fallback pre {{ white-space: pre; overflow-x: auto; max-width: 100%; }}
 .pygent-code pre, .pygent-msg pre {{ margin: 4px 0; padding: 6px; border-radius: 4px;
-  background: var(--jp-cell-editor-background, #f5f5f5);
+  background: var(--jp-layout-color0, #ffffff);
+  border: 1px solid var(--jp-border-color2, #e0e0e0);
   color: var(--jp-content-font-color1, #1f1f1f);
   font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 13px); }}
 .pygent-code .k, .pygent-code .kn, .pygent-code .kd, .pygent-code .kc, .pygent-code .ow {{

@@ -30,7 +30,7 @@ class EvolutionWidget(EventWidget):
 
     EVENTS = ("evolution_progress", "evolution_complete")
 
-    def __init__(self, *, run_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, run_id: str | None = None, plot: str = "svg", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run_id = run_id
         self.generations: list[dict[str, Any]] = []
@@ -78,7 +78,7 @@ class EvolutionWidget(EventWidget):
         bottom = W.HBox([self.best, self.genealogy])
         top.add_class("pygent-row")
         bottom.add_class("pygent-row")
-        self.children = (top, self.figure, bottom, self.status)
+        self.children = (top, self._plot_view(self.figure, plot), bottom, self.status)
         self.throttle.request()
 
     def start(self, **options: Any) -> concurrent.futures.Future[Any]:
@@ -131,6 +131,7 @@ class EvolutionWidget(EventWidget):
             for trace in self.figure.data:
                 trace.x = gens
                 trace.y = [_num(g.get(trace.name)) for g in self.generations]
+        self._draw_chart(self.figure, "fitness (best / mean / worst) and diversity per generation")
         last = self.generations[-1] if self.generations else {}
         head = f"<b>Evolution</b> {esc(self.run_id or '')}"
         if last:

@@ -43,7 +43,7 @@ class MetricsDashboard(EventWidget):
         "subscribed",
     )
 
-    def __init__(self, *, window: float = 300.0, **kwargs: Any) -> None:
+    def __init__(self, *, window: float = 300.0, plot: str = "svg", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.window = window
         self.system: deque[tuple[float, float, float | None]] = deque()
@@ -86,7 +86,8 @@ class MetricsDashboard(EventWidget):
         self.banner = W.HTML()
         self.summary = W.HTML()
         self.backend = W.HTML()
-        self.children = (self.status, self.banner, self.summary, self.backend, self.figure)
+        view = self._plot_view(self.figure, plot)
+        self.children = (self.status, self.banner, self.summary, self.backend, view)
         self.throttle.request()
 
     # -- model ------------------------------------------------------------------------------
@@ -191,6 +192,7 @@ class MetricsDashboard(EventWidget):
         self.banner.value = self._banner_html()
         self.summary.value = self._summary_html()
         self.backend.value = self._backend_html()
+        self._draw_chart(fig, "Utilization % (top) · GPU memory % / °C (bottom)")
 
     def _banner_html(self) -> str:
         return "".join(

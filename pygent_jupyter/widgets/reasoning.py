@@ -46,7 +46,7 @@ class ReasoningTreeWidget(EventWidget):
 
     EVENTS = ("reasoning_update", "reasoning_complete")
 
-    def __init__(self, *, run_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, run_id: str | None = None, plot: str = "svg", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run_id = run_id
         self.nodes: dict[str, dict[str, Any]] = {}
@@ -106,7 +106,7 @@ class ReasoningTreeWidget(EventWidget):
         self.stop_button.on_click(lambda _b: self.stop())
         self.children = (
             W.HBox([self.header, self.stop_button]),
-            self.figure,
+            self._plot_view(self.figure, plot),
             self.answer,
             self.status,
         )
@@ -241,6 +241,7 @@ class ReasoningTreeWidget(EventWidget):
             nodes.marker.opacity = opac
             nodes.marker.symbol = symbols
             best.x, best.y = bx, by
+        self._draw_chart(self.figure, "Tree of Thought: x branch, y depth (colour: value)")
         pruned = sum(1 for n in self.nodes.values() if n.get("status") == "pruned")
         head = (
             f"<b>Tree of Thought</b> {esc(self.run_id or '')} &middot; step {self.step}"

@@ -138,8 +138,24 @@ def _trace_color(trace: Any, index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _viridis(v: float, lo: float, hi: float) -> str:
+    """A colour on a 3-stop viridis-like scale for ``v`` in [lo, hi]."""
+    t = 0.5 if hi <= lo else min(1.0, max(0.0, (v - lo) / (hi - lo)))
+    stops = ((68, 1, 84), (33, 145, 140), (253, 231, 37))
+    seg = 0 if t < 0.5 else 1
+    f = t * 2 - seg
+    a, b = stops[seg], stops[seg + 1]
+    r, g, bl = (round(a[j] + (b[j] - a[j]) * f) for j in range(3))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
 def figure_svg(
-    fig: Any, *, width: int = 640, panel_height: int = 150, title: str = ""
+    fig: Any,
+    *,
+    width: int = 640,
+    panel_height: int = 150,
+    title: str = "",
+    radius: float = 3,
 ) -> str:
     """An inline SVG of ``fig``'s scatter traces: one panel per y axis, ticks, legend.
 
@@ -150,6 +166,7 @@ def figure_svg(
     panels: dict[str, list[tuple[str, str, list[tuple[float, float] | None], str]]] = {}
     is_time = False
     fixed: dict[str, tuple[float, float]] = {}
+    per_point: dict[str, list[str]] = {}
     for i, trace in enumerate(fig.data):
         xs = list(trace.x or [])
         ys = list(trace.y or [])
@@ -174,6 +191,14 @@ def figure_svg(
         if not overlay and getattr(host, "range", None) and key not in fixed:
             fixed[key] = (float(host.range[0]), float(host.range[1]))
         mode = str(trace.mode or "lines")
+        marker = getattr(trace, "marker", None)
+        values = getattr(marker, "color", None) if marker is not None else None
+        if isinstance(values, (list, tuple)) and values and all(
+            isinstance(v, (int, float)) for v in values
+        ):
+            lo = float(getattr(marker, "cmin", None) or min(values))
+            hi = float(getattr(marker, "cmax", None) or max(values))
+            per_point[str(trace.name or f"trace {i}")] = [_viridis(v, lo, hi) for v in values]
         panels.setdefault(key, []).append((str(trace.name or f"trace {i}"), mode, pts, ""))
         panels[key][-1] = (*panels[key][-1][:3], _trace_color(trace, i))
     if not panels:
@@ -234,10 +259,14 @@ def figure_svg(
                         out.append(f"<polyline fill='none' points='{path}' "
                                    f"style='stroke:{color};stroke-width:1.6'/>")
             if "markers" in mode or len(points) == 1:
-                out.extend(
-                    f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='3' style='fill:{color}'/>"
-                    for x, y in points[-200:]
-                )
+                shades = per_point.get(name)
+                start = max(0, len(points) - 200)
+                for k, (x, y) in enumerate(points[start:], start):
+                    fill = shades[k] if shades and k < len(shades) else color
+                    out.append(
+                        f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='{radius}' "
+                        f"style='fill:{fill};stroke:{_FG};stroke-width:0.5'/>"
+                    )
     base = top + len(panels) * (panel_height + gap) - gap
     for t in nice_ticks(x0, x1, 6):
         if not x0 <= t <= x1:

@@ -60,7 +60,7 @@ def test_dataframe_summary_through_a_real_kernel_silently() -> None:
             reply = kc.get_shell_msg(timeout=30)
         expr = reply["content"]["user_expressions"]["s"]
         assert expr["status"] == "ok", expr
-        summaries = json.loads(eval(expr["data"]["text/plain"]))  # a repr of the JSON string
+        summaries = json.loads(expr["data"]["text/plain"])  # the JSON itself, no quoting
         df, nope = summaries
         assert df["shape"] == [50, 2] and df["dtypes"] == {"x": "int64", "y": "float64"}
         assert "50 rows x 2 columns" in df["text"] and df["truncated"] is True

@@ -283,3 +283,31 @@ async def test_malformed_cells_are_named_and_the_chat_goes_on(tmp_path: Path) ->
             "chat_response",
         )
         assert bad["type"] == "error" and bad["data"]["code"] == "invalid"
+
+
+async def test_a_closed_notebook_or_dead_kernel_is_a_clear_failure(tmp_path: Path) -> None:
+    model = ScriptedToolModel(
+        Step(tool_calls=[tool_call("notebook_run_cell", cell_id="c1")]), Step("The kernel died.")
+    )
+    async with environment(tmp_path, model) as (hub, _):
+        lab = Client(hub)
+        mid = _chat(lab, "run", [notebook(1)])
+        req = (await lab.wait("agent_action_request", reply_to=mid))["data"]
+        rec = await lab.request(
+            "agent_action_result",
+            {
+                "proposal_id": req["proposal_id"],
+                "decision": "failed",
+                "result": {"error": "the kernel died while the cell ran"},
+            },
+            "agent_action_recorded",
+        )
+        assert rec["data"]["status"] == "failed" and rec["data"]["journal_id"] is None
+        await lab.wait("chat_response", reply_to=mid)
+        assert model.tool_messages()[0] == (
+            "Applying the run_cell failed: the kernel died while the cell ran. Nothing was changed."
+        )
+        bad = await lab.request(
+            "agent_action_result", {"proposal_id": "prop-x", "decision": "maybe"}, "x"
+        )
+        assert bad["data"]["code"] == "invalid"

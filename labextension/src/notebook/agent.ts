@@ -100,6 +100,37 @@ export function outputsText(outputs: Array<Record<string, unknown>>, limit = 400
   return text.length > limit ? `${text.slice(0, limit)}… [cut]` : text;
 }
 
+/** Most characters of cells one message carries (the socket refuses frames over 1 MiB). */
+export const MAX_NOTEBOOK_CHARS = 600_000;
+
+/**
+ * Cut the cells in place until they fit MAX_NOTEBOOK_CHARS: outputs go first, then long
+ * sources are shortened (the server cuts further to its budgets and says so).
+ */
+export function fitFrame(cells: Array<Record<string, unknown>>): void {
+  const size = () =>
+    cells.reduce(
+      (n, c) => n + String(c.source ?? '').length + String(c.outputs ?? '').length + 64,
+      0
+    );
+  if (size() <= MAX_NOTEBOOK_CHARS) {
+    return;
+  }
+  for (const c of cells) {
+    delete c.outputs;
+  }
+  let limit = 20_000;
+  while (size() > MAX_NOTEBOOK_CHARS && limit >= 100) {
+    for (const c of cells) {
+      const src = String(c.source ?? '');
+      if (src.length > limit) {
+        c.source = `${src.slice(0, limit)}\n… [cut by the panel]`;
+      }
+    }
+    limit = Math.floor(limit / 2);
+  }
+}
+
 export class NotebookAgentView {
   readonly node: HTMLElement;
   private _chips: HTMLElement;
@@ -252,8 +283,8 @@ export class NotebookAgentView {
       return { kind: 'variable', name, summary: `${name}: no kernel is running` };
     }
     const expr =
-      "__import__('pygent_jupyter.inspect_vars', fromlist=['summarize_json'])" +
-      `.summarize_json([${JSON.stringify(name)}], 2000)`;
+      "__import__('pygent_jupyter.inspect_vars', fromlist=['summarize_display'])" +
+      `.summarize_display([${JSON.stringify(name)}], 2000)`;
     const reply = await kernel.requestExecute({
       code: '',
       silent: true,
@@ -264,8 +295,7 @@ export class NotebookAgentView {
     if (!result || result.status !== 'ok' || !result.data) {
       return { kind: 'variable', name, summary: `${name}: could not be summarized` };
     }
-    // text/plain is the repr of a JSON string
-    const json = JSON.parse(JSON.parse(result.data['text/plain'].replace(/^'|'$/g, '"')));
+    const json = JSON.parse(result.data['text/plain']); // the JSON itself (JsonText)
     const s = json[0] as { text: string; truncated?: boolean };
     return { kind: 'variable', name, summary: s.text, truncated: !!s.truncated };
   }
@@ -294,6 +324,7 @@ export class NotebookAgentView {
       for (let i = 0; i < nb.content.model.cells.length; i++) {
         cells.push(this._cell(nb.content.model.cells.get(i)));
       }
+      fitFrame(cells);
       const active = nb.content.activeCell?.model.id;
       out.push({
         kind: 'notebook',

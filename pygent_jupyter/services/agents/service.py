@@ -384,8 +384,9 @@ class AgentsService(Service):
     def provider(self, backend: str | None = None) -> LLMProvider:
         """The LLM provider that answers now, without waiting: the one set with
         :meth:`set_provider`, else ``backend`` (this call's, else the trait's), where 'auto'
-        is the first backend known reachable, else the first whose first probe is still
-        pending, else the embedded model. (:meth:`choose` is the waiting, announcing one.)"""
+        is the first backend in order not known to be down (one whose first probe is still
+        out counts as up), else the last (the embedded model). (:meth:`choose` is the
+        waiting, announcing one.)"""
         if self._override is not None and backend is None:
             return self._override
         choice = backend or self.backend
@@ -393,12 +394,8 @@ class AgentsService(Service):
         if found is not None:
             return found
         order = self.backend_order()
-        states = [(name, self._reachable(name)) for name in order]
-        for name, up in states:
-            if up:
-                return self.registry.providers[name]
-        for name, up in states:
-            if up is None:
+        for name in order:
+            if self._reachable(name) is not False:  # up, or its first probe still out
                 return self.registry.providers[name]
         return self.registry.providers[order[-1]]
 
@@ -540,27 +537,32 @@ class AgentsService(Service):
                 field="data.message.agentId",
             )
         await self.check_budget(user)
-        requested_conv = request.data.get("conversation_id")
-        backend_name = message.get("backend") or ""
-        model_name = message.get("model") or ""
-        if requested_conv and not backend_name and not model_name:
-            # the picker's choice sticks per conversation
-            backend_name, model_name = await store.preferences(user, requested_conv)
-            if backend_name and self.registry.get(backend_name) is None:
-                backend_name, model_name = "", ""  # the admin removed that backend since
-        provider, fallbacks = await self.choose(backend_name or None)
-        if fallbacks and model_name and not message.get("model"):
-            model_name = ""  # a remembered model belongs to the backend passed over
+        asked_backend = message.get("backend") or ""
+        asked_model = message.get("model") or ""
+        if asked_backend and self.registry.get(asked_backend) is None:
+            raise PygentError(
+                ErrorCode.NOT_FOUND,
+                f"no backend {asked_backend!r}; configured: {', '.join(self.registry.names())}",
+                field="data.message.backend",
+            )
+        asked = (asked_backend, asked_model) if asked_backend or asked_model else None
         conv_id, user_msg, history = await store.add_user_message(
             user,
-            requested_conv,
+            request.data.get("conversation_id"),
             content,
             agent_name,
             history=self.history_window,
             history_chars=self.history_max_chars,
+            preferences=asked,
         )
-        if message.get("backend") or message.get("model"):
-            await store.set_preferences(user, conv_id, backend_name, model_name)
+        # the picker's choice sticks per conversation (same trip to the database)
+        remembered = user_msg.pop("preferences", ("", ""))
+        backend_name, model_name = asked or remembered
+        if backend_name and self.registry.get(backend_name) is None:
+            backend_name, model_name = "", ""  # the admin removed that backend since
+        provider, fallbacks = await self.choose(backend_name or None)
+        if fallbacks and model_name and not asked_model:
+            model_name = ""  # a remembered model belongs to the backend passed over
         answer_id = new_id("msg")
         started = time.perf_counter()
         ids = {"conversation_id": conv_id, "agentId": agent_name}

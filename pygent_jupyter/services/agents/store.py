@@ -115,11 +115,14 @@ class ConversationStore:
         message_id: str | None = None,
         history: int = 0,
         history_chars: int = 0,
+        preferences: tuple[str, str] | None = None,
     ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         """Commit the user's turn (creating the conversation when ``conversation_id`` is None
         or new to this user). Returns the conversation id, the stored message and, in the
         same trip to the database thread, up to ``history`` earlier messages (see
-        :meth:`window`)."""
+        :meth:`window`). ``preferences`` (backend, model) are remembered for the conversation
+        in the same transaction; the stored message's ``preferences`` is what the
+        conversation holds afterwards."""
         conv_id = conversation_id or new_id("cv")
         msg_id = message_id or new_id("msg")
 
@@ -134,6 +137,16 @@ class ConversationStore:
                 stored = _insert(
                     conn, user, conv_id, msg_id, "user", content, agent_id, "complete", {}, now
                 )
+                if preferences is not None:
+                    conn.execute(
+                        "UPDATE agent_conversations SET backend=?, model=? WHERE user=? AND id=?",
+                        (*preferences, user, conv_id),
+                    )
+            row = conn.execute(
+                "SELECT backend, model FROM agent_conversations WHERE user=? AND id=?",
+                (user, conv_id),
+            ).fetchone()
+            stored["preferences"] = (row["backend"], row["model"])
             earlier = (
                 _window(conn, user, conv_id, stored["n"], history, history_chars)
                 if history > 0
@@ -282,32 +295,6 @@ class ConversationStore:
                 )
                 if cur.rowcount == 0:
                     raise PygentError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id!r}")
-
-        await self.db.run(write)
-
-    async def preferences(self, user: str, conversation_id: str) -> tuple[str, str]:
-        """The ``(backend, model)`` last picked for this conversation (``""`` when none)."""
-
-        def read(conn: sqlite3.Connection) -> tuple[str, str]:
-            row = conn.execute(
-                "SELECT backend, model FROM agent_conversations WHERE user=? AND id=?",
-                (user, conversation_id),
-            ).fetchone()
-            return (row["backend"], row["model"]) if row is not None else ("", "")
-
-        return await self.db.run(read)
-
-    async def set_preferences(
-        self, user: str, conversation_id: str, backend: str, model: str
-    ) -> None:
-        """Remember the picker's ``backend``/``model`` for this conversation."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "UPDATE agent_conversations SET backend=?, model=? WHERE user=? AND id=?",
-                    (backend, model, user, conversation_id),
-                )
 
         await self.db.run(write)
 

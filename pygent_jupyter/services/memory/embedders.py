@@ -112,14 +112,14 @@ class MiniLMEmbedder:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _valid_unicode(text: str) -> str:
     """``text`` with any lone surrogate replaced (it cannot be sent as UTF-8)."""
     if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-8", "replace").decode("utf-8")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class OllamaEmbedder:

@@ -223,6 +223,12 @@ class Hub:
             "connections": len(self.connections),
             "services": {n: s.health() for n, s in self.services.items()},
             "unavailable": dict(self.unavailable),
+            "replay": {
+                "users": len(self._streams),
+                "events": sum(len(s.ring) for s in self._streams.values()),
+                "bytes": sum(s.ring_bytes for s in self._streams.values()),
+                "bytes_per_user_limit": self.replay_bytes,
+            },
         }
 
     def on_topic_change(self, listener: Callable[[str, int], None]) -> None:

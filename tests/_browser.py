@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the JavaScript below keeps its long lines)
 """Helpers shared by the browser tests: WCAG contrast from rendered colours, screenshots."""
 
 from __future__ import annotations

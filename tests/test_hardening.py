@@ -588,6 +588,7 @@ class TestReplayMemoryUnderLoad:
             tracemalloc.stop()
         stats = hub.replay_stats()[user]
         assert stats["bytes"] <= 2 * 1024 * 1024
+        assert hub.health()["replay"]["bytes"] <= 2 * 1024 * 1024  # what operators see
         assert held < 4 * 1024 * 1024, f"{held / 2**20:.1f} MiB held after 150 MB of replies"
 
         again = await ws_client(query="?client_id=big")

@@ -341,8 +341,9 @@ class EventWidget(W.VBox):
         value = STYLE + self.snapshot_html()
         if self.snapshot.value != value:
             self.snapshot.value = value
-        if self.snapshot not in self.children:
-            self.children = (*self.children, self.snapshot)
+        children: tuple[W.Widget, ...] = tuple(self.children)  # type: ignore[has-type]
+        if self.snapshot not in children:
+            self.children = (*children, self.snapshot)
 
     def snapshot_html(self) -> str:
         """Static HTML of the current state (no scripts; themed by the shared stylesheet).

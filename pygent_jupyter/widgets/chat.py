@@ -31,6 +31,7 @@ def _picker_layout() -> W.Layout:
     """Pickers share the row and wrap onto new lines when the output is narrow."""
     return W.Layout(flex="1 1 200px", min_width="160px", max_width="340px", width="auto")
 
+
 DEFAULT_AGENTS = ("general", "coding", "reasoning")
 _DEFAULT_MODEL = "(default)"
 _SEP = "\x1f"  # between backend and model in a picker value
@@ -167,9 +168,7 @@ class ChatWidget(EventWidget):
             self.typing = agent
         msg_id, future = self.request("chat_message", data)
         if self.connection_state != "connected":
-            self.show_error(
-                "offline: your message waits and is sent when the connection is back"
-            )
+            self.show_error("offline: your message waits and is sent when the connection is back")
         self.active_request = msg_id
         self.throttle.request()
         return future
@@ -478,13 +477,21 @@ class ChatWidget(EventWidget):
         if not self.messages:
             parts.append("<i class='pygent-muted'>No messages yet.</i>")
         if self.typing:
-            parts.append(f"<div class='pygent-typing pygent-muted'>{esc(self.typing)} is typing…</div>")
+            parts.append(
+                f"<div class='pygent-typing pygent-muted'>{esc(self.typing)} is typing…</div>"
+            )
         # column-reverse: the browser keeps the view at the newest message as it grows
         return f"<div class='pygent-chat-log'><div>{''.join(parts)}</div></div>"
 
     def _snapshot_body(self) -> str:
-        title = next((c.get("title") for c in self.conversations
-                      if (c.get("id") or c.get("conversation_id")) == self.conversation_id), "")
+        title = next(
+            (
+                c.get("title")
+                for c in self.conversations
+                if (c.get("id") or c.get("conversation_id")) == self.conversation_id
+            ),
+            "",
+        )
         head = f"<b>Chat</b> · {esc(title or self.conversation_id or 'new conversation')}"
         return f"<div class='pygent-meta'>{head}</div>{self._messages_html()}"
 

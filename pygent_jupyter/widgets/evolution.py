@@ -137,7 +137,8 @@ class EvolutionWidget(EventWidget):
         if last:
             head += (
                 f" &middot; generation {esc(last.get('generation'))} &middot; best "
-                f"{esc(last.get('best'))} &middot; {esc(last.get('evaluations', '?'))} "
+                f"{esc(_fmt_num(last.get('best')))} &middot; "
+                f"{esc(last.get('evaluations', '?'))} "
                 "evaluations"
             )
         live_row = self.live

@@ -229,7 +229,8 @@ class MCPPanel(EventWidget):
                 f"<td>{esc(h.get('last_error') or s.get('error') or '')}</td></tr>"
             )
         self.table.value = (
-            "<table class='pygent-table'><tr><th>server</th><th>state</th><th>ping</th><th>tools</th>"
+            "<table class='pygent-table'><tr><th>server</th><th>state</th><th>ping</th>"
+            "<th>tools</th>"
             "<th>last error</th></tr>" + "".join(rows) + "</table>"
             if rows
             else "<i>No MCP servers configured: an admin lists them in the file named by "

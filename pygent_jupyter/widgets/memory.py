@@ -148,8 +148,9 @@ class MemoryWidget(EventWidget):
             for r in self.results
         ]
         if self.results:
-            self.table.value = f"<b>{len(self.results)} results for “{esc(self.query_text)}”</b>" + (
-                html_table(("score", "text", "metadata"), rows)
+            self.table.value = (
+                f"<b>{len(self.results)} results for “{esc(self.query_text)}”</b>"
+                + (html_table(("score", "text", "metadata"), rows))
             )
         elif self.query_text and self.last_update.get("kind") == "results":
             self.table.value = f"<i>no results for “{esc(self.query_text)}”</i>"

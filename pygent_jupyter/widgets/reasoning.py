@@ -18,7 +18,8 @@ __all__ = ["ReasoningTreeWidget", "TreeLayout"]
 class TreeLayout:
     """Incremental layered layout: each new node gets a position in O(1); none ever moves.
 
-    ``y`` is the depth (the figure's axis is reversed, so the root is on top). ``x`` is the next free slot of the node's layer, pushed right
+    ``y`` is the depth (the figure's axis is reversed, so the root is on top). ``x`` is the
+    next free slot of the node's layer, pushed right
     to at least its parent's ``x`` so subtrees stay under their parents.
     """
 

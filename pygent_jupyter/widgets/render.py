@@ -105,6 +105,15 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def _ticks(lo: float, hi: float, count: int, *, integer: bool = False) -> list[float]:
+    """Round ticks; whole numbers only when ``integer`` (generations, depths)."""
+    ticks = nice_ticks(lo, hi, count)
+    if integer:
+        step = max(1, round((hi - lo) / max(1, count)))
+        ticks = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1, step)]
+    return ticks
+
+
 def _fmt(v: float) -> str:
     a = abs(v)
     if a >= 100 or v == int(v):
@@ -167,6 +176,7 @@ def figure_svg(
     is_time = False
     fixed: dict[str, tuple[float, float]] = {}
     per_point: dict[str, list[str]] = {}
+    integer_y: set[str] = set()
     for i, trace in enumerate(fig.data):
         xs = list(trace.x or [])
         ys = list(trace.y or [])
@@ -175,7 +185,7 @@ def figure_svg(
         if not xs:
             xs = list(range(len(ys)))
         pts: list[tuple[float, float] | None] = []
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=False):
             fx, fy = _as_float(x), _as_float(y)
             if fx is not None and fy is not None:
                 pts.append((fx, fy))
@@ -188,13 +198,17 @@ def figure_svg(
         host = fig.layout[f"yaxis{axis[1:]}"] if axis != "y" else fig.layout.yaxis
         overlay = getattr(host, "overlaying", None)
         key = str(overlay) if overlay else axis
+        if getattr(host, "dtick", None) == 1:
+            integer_y.add(key)
         if not overlay and getattr(host, "range", None) and key not in fixed:
             fixed[key] = (float(host.range[0]), float(host.range[1]))
         mode = str(trace.mode or "lines")
         marker = getattr(trace, "marker", None)
         values = getattr(marker, "color", None) if marker is not None else None
-        if isinstance(values, (list, tuple)) and values and all(
-            isinstance(v, (int, float)) for v in values
+        if (
+            isinstance(values, (list, tuple))
+            and values
+            and all(isinstance(v, (int, float)) for v in values)
         ):
             lo = float(getattr(marker, "cmin", None) or min(values))
             hi = float(getattr(marker, "cmax", None) or max(values))
@@ -211,8 +225,10 @@ def figure_svg(
         f"aria-label='{esc(title or 'chart')}'>"
     ]
     if title:
-        out.append(f"<text x='{left}' y='14' style='fill:{_FG};font-size:12px;font-weight:600'>"
-                   f"{esc(title)}</text>")
+        out.append(
+            f"<text x='{left}' y='14' style='fill:{_FG};font-size:12px;font-weight:600'>"
+            f"{esc(title)}</text>"
+        )
     all_x = [p[0] for series in panels.values() for _, _, pts, _ in series for p in pts if p]
     flip = getattr(fig.layout.yaxis, "autorange", None) == "reversed"
     x0, x1 = min(all_x), max(all_x)
@@ -230,8 +246,9 @@ def figure_svg(
         y0, y1 = fixed.get(key, (min(ys), max(ys)))
         if y1 <= y0:
             y0, y1 = y0 - 1, y1 + 1
-        ticks = nice_ticks(y0, y1, 4)
-        y0, y1 = min(y0, ticks[0]), max(y1, ticks[-1])
+        ticks = _ticks(y0, y1, 4, integer=key in integer_y)
+        if ticks:
+            y0, y1 = min(y0, ticks[0]), max(y1, ticks[-1])
 
         def sy(y: float, ptop: float = ptop, y0: float = y0, y1: float = y1) -> float:
             frac = (y - y0) / (y1 - y0)
@@ -239,10 +256,14 @@ def figure_svg(
 
         for t in ticks:
             y = sy(t)
-            out.append(f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' "
-                       f"style='stroke:{_GRID}'/>")
-            out.append(f"<text x='{left - 4}' y='{y + 4:.1f}' text-anchor='end' "
-                       f"style='fill:{_FG};font-size:11px'>{esc(_fmt(t))}</text>")
+            out.append(
+                f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' "
+                f"style='stroke:{_GRID}'/>"
+            )
+            out.append(
+                f"<text x='{left - 4}' y='{y + 4:.1f}' text-anchor='end' "
+                f"style='fill:{_FG};font-size:11px'>{esc(_fmt(t))}</text>"
+            )
         for name, mode, pts, color in series:
             legend.append((name, color))
             segments: list[list[tuple[float, float]]] = [[]]
@@ -256,8 +277,10 @@ def figure_svg(
                 for seg in segments:
                     if len(seg) > 1:
                         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in seg)
-                        out.append(f"<polyline fill='none' points='{path}' "
-                                   f"style='stroke:{color};stroke-width:1.6'/>")
+                        out.append(
+                            f"<polyline fill='none' points='{path}' "
+                            f"style='stroke:{color};stroke-width:1.6'/>"
+                        )
             if "markers" in mode or len(points) == 1:
                 shades = per_point.get(name)
                 start = max(0, len(points) - 200)
@@ -268,17 +291,23 @@ def figure_svg(
                         f"style='fill:{fill};stroke:{_FG};stroke-width:0.5'/>"
                     )
     base = top + len(panels) * (panel_height + gap) - gap
-    for t in nice_ticks(x0, x1, 6):
+    xaxis = fig.layout.xaxis
+    x_ticks = [] if xaxis.visible is False else _ticks(x0, x1, 6, integer=xaxis.dtick == 1)
+    for t in x_ticks:
         if not x0 <= t <= x1:
             continue
         label = datetime.fromtimestamp(t).strftime("%H:%M:%S") if is_time else _fmt(t)
-        out.append(f"<text x='{sx(t):.1f}' y='{base + 14}' text-anchor='middle' "
-                   f"style='fill:{_FG};font-size:11px'>{esc(label)}</text>")
+        out.append(
+            f"<text x='{sx(t):.1f}' y='{base + 14}' text-anchor='middle' "
+            f"style='fill:{_FG};font-size:11px'>{esc(label)}</text>"
+        )
     x = left
     for name, color in legend[:8]:
-        out.append(f"<rect x='{x}' y='{height - 12}' width='10' height='10' "
-                   f"style='fill:{color}'/><text x='{x + 14}' y='{height - 3}' "
-                   f"style='fill:{_FG};font-size:11px'>{esc(name)}</text>")
+        out.append(
+            f"<rect x='{x}' y='{height - 12}' width='10' height='10' "
+            f"style='fill:{color}'/><text x='{x + 14}' y='{height - 3}' "
+            f"style='fill:{_FG};font-size:11px'>{esc(name)}</text>"
+        )
         x += 24 + 7 * len(name)
     out.append("</svg>")
     return "".join(out)
@@ -288,8 +317,10 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A themed, scrollable HTML table (cells are escaped)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return (f"<div class='pygent-table-wrap'><table class='pygent-table'><tr>{head}</tr>"
-            f"{body}</table></div>")
+    return (
+        f"<div class='pygent-table-wrap'><table class='pygent-table'><tr>{head}</tr>"
+        f"{body}</table></div>"
+    )
 
 
 def theme_figure(fig: Any, *, height: int) -> Any:

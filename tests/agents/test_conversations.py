@@ -43,7 +43,8 @@ async def test_titles_search_rename_delete(hub_env, ollama_server):
     # rename: whitespace collapsed; bob cannot rename alice's; empty titles are invalid
     renamed = last(
         await alice.exchange(
-            "rename_conversation", {"conversation_id": c1, "title": "  Strings \n reversed "},
+            "rename_conversation",
+            {"conversation_id": c1, "title": "  Strings \n reversed "},
             "chat_history",
         )
     )
@@ -60,21 +61,19 @@ async def test_titles_search_rename_delete(hub_env, ollama_server):
         )
     )
     assert err["type"] == "error" and err["data"]["code"] == "invalid"
-    err = last(
-        await alice.exchange("rename_conversation", {"conversation_id": c1}, "chat_history")
-    )
+    err = last(await alice.exchange("rename_conversation", {"conversation_id": c1}, "chat_history"))
     assert err["type"] == "error" and err["data"]["code"] == "invalid"
 
     # delete: gone with its messages; bob cannot delete; a second delete is not_found
     err = last(await bob.exchange("delete_conversation", {"conversation_id": c2}, "chat_history"))
     assert err["data"]["code"] == "not_found"
-    gone = last(await alice.exchange("delete_conversation", {"conversation_id": c2}, "chat_history"))
+    gone = last(
+        await alice.exchange("delete_conversation", {"conversation_id": c2}, "chat_history")
+    )
     assert gone["data"]["deleted"] == c2
     listed = last(await alice.exchange("get_history", {}, "chat_history"))["data"]
     assert [c["id"] for c in listed["conversations"]] == [c1]
-    err = last(
-        await alice.exchange("get_history", {"conversation_id": c2}, "chat_history")
-    )
+    err = last(await alice.exchange("get_history", {"conversation_id": c2}, "chat_history"))
     assert err["data"]["code"] == "not_found"
     err = last(await alice.exchange("delete_conversation", {"conversation_id": c2}, "chat_history"))
     assert err["data"]["code"] == "not_found"

@@ -395,10 +395,24 @@ async def test_a_missing_credential_fails_that_backend_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv(KEY_ENV)
-    async with environment(tmp_path) as (hub, service, _server):
+    async with environment(tmp_path) as (hub, _service, _server):
         assert "PYGENT_TEST_OPENAI_KEY is not set" in caplog.text
         peer = Peer(hub, "ada")
         events = await peer.exchange("list_backends", {"refresh": True}, "backend_status")
         gpu = of(events, "backend_status")[0]["backends"][0]
         assert gpu["reachable"] is False and gpu["error"] == "auth_failed"
         assert hub.health()["services"]["agents"]["state"] in ("up", "degraded")
+
+
+async def test_ollama_list_models_answers_for_the_default_backend(tmp_path: Path) -> None:
+    async with environment(tmp_path) as (hub, _service, server):
+        peer = Peer(hub, "ada")
+        events = await peer.exchange("ollama_list_models", {}, "ollama_model_update")
+        [update] = of(events, "ollama_model_update")
+        assert update["backend"] == "gpu"
+        assert [m["name"] for m in update["models"]] == ["test-chat", "test-big"]
+        await server.stop()
+        events = await peer.exchange("ollama_list_models", {}, "ollama_model_update")
+        assert of(events, "backend_error")[0]["code"] == "unreachable"
+        assert of(events, "error")[0]["code"] == "unavailable"
+        await server.restart()

@@ -308,3 +308,12 @@ async def test_a_game24_batch_runs_its_items_on_the_cluster(client: Any) -> None
     ]
     assert sorted(r.index for r in arrived) == [900, 901, 902, 903]  # each as it finished
     assert model.calls == [] and local_model.calls  # the searches ran on the workers
+    # the blocking notebook form takes the same executor
+    from pygent_jupyter.services.reasoning import run_game24_batch
+
+    report = await asyncio.to_thread(
+        run_game24_batch, 900, 902, provider=model, executor=client, record=False
+    )
+    assert [(r.index, r.solved) for r in report.results] == [
+        (r.index, r.solved) for r in local.results[:2]
+    ]

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _browser import keep_screenshot, low_contrast  # tests/_browser.py (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _browser import keep_screenshot  # tests/_browser.py (tests/ is on sys.path)
 
 from .test_browser import ARTIFACTS, BASE_URL, BUILT, CHROMIUM, TOKEN, UI, _free_port, _wait_http

@@ -56,19 +56,19 @@ def test_markdown_blocks_render_once_while_streaming() -> None:
     info = markdown_html.cache_info()
     assert info.hits == len(blocks)  # the finished blocks came from the cache
     # highlighting uses classes (coloured from JupyterLab variables), never inline colours
-    assert "class=\"pygent-code\"" in markdown_html("```py\nimport os\n```")
-    assert "style=\"color" not in markdown_html("```py\nimport os\n```")
+    assert 'class="pygent-code"' in markdown_html("```py\nimport os\n```")
+    assert 'style="color' not in markdown_html("```py\nimport os\n```")
 
 
-def test_chat_log_scrolls_itself_and_has_no_hardcoded_colours(
-    clock: FakeClock, sent: Sent
-) -> None:
+def test_chat_log_scrolls_itself_and_has_no_hardcoded_colours(clock: FakeClock, sent: Sent) -> None:
     chat = make(ChatWidget, clock, sent)
     for i in range(30):
         chat.submit(f"question {i}")
         _, msg_id = sent.last("chat_message")
-        chat.feed(example("chat_response", message={"id": f"a{i}", "content": f"answer {i}"})
-                  | {"reply_to": msg_id})
+        chat.feed(
+            example("chat_response", message={"id": f"a{i}", "content": f"answer {i}"})
+            | {"reply_to": msg_id}
+        )
     clock.advance(1)
     html = chat.history.value
     assert html.startswith("<div class='pygent-chat-log'>")  # the scroll box (column-reverse)
@@ -82,8 +82,10 @@ def test_display_bundle_carries_a_static_fallback(clock: FakeClock, sent: Sent) 
     chat = make(ChatWidget, clock, sent)
     chat.submit("hello")
     _, msg_id = sent.last("chat_message")
-    chat.feed(example("chat_response", message={"id": "a1", "content": "**hi there**"})
-              | {"reply_to": msg_id})
+    chat.feed(
+        example("chat_response", message={"id": "a1", "content": "**hi there**"})
+        | {"reply_to": msg_id}
+    )
     bundle = chat._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and bundle[FALLBACK_MIME]["widget"] == "ChatWidget"
     assert "<strong>hi there</strong>" in bundle["text/html"]
@@ -91,8 +93,10 @@ def test_display_bundle_carries_a_static_fallback(clock: FakeClock, sent: Sent) 
     # the hidden snapshot the lab extension saves follows later events too
     chat.submit("again")
     _, msg_id = sent.last("chat_message")
-    chat.feed(example("chat_response", message={"id": "a2", "content": "second answer"})
-              | {"reply_to": msg_id})
+    chat.feed(
+        example("chat_response", message={"id": "a2", "content": "second answer"})
+        | {"reply_to": msg_id}
+    )
     clock.advance(5)
     assert "second answer" in chat.snapshot.value
     assert chat.snapshot in chat.children and chat.snapshot.layout.display == "none"
@@ -118,8 +122,10 @@ def test_offline_status_and_epoch_reset(clock: FakeClock, sent: Sent) -> None:
 def test_metrics_figure_follows_theme_and_width(clock: FakeClock) -> None:
     dash = make(MetricsDashboard, clock)
     for i in range(5):
-        dash.feed(example("system_metrics", sampled_at=1_700_000_000 + i, cpu_percent=10.0 * i)
-                  | {"seq": i + 1})
+        dash.feed(
+            example("system_metrics", sampled_at=1_700_000_000 + i, cpu_percent=10.0 * i)
+            | {"seq": i + 1}
+        )
     clock.advance(3)
     layout = dash.figure.layout
     assert layout.width is None and layout.autosize  # no fixed width
@@ -142,20 +148,29 @@ def test_reasoning_tree_unscored_nodes_depth_axis_and_stop(clock: FakeClock, sen
     _, msg_id = sent.last("start_reasoning")
     nodes = [
         {"id": "n0", "parent_id": None, "depth": 0, "thought": "root", "status": "proposed"},
-        {"id": "n0.0", "parent_id": "n0", "depth": 1, "thought": "a", "status": "evaluated",
-         "value": 0.7},
+        {
+            "id": "n0.0",
+            "parent_id": "n0",
+            "depth": 1,
+            "thought": "a",
+            "status": "evaluated",
+            "value": 0.7,
+        },
         {"id": "n0.1", "parent_id": "n0", "depth": 1, "thought": "b", "status": "proposed"},
     ]
     for n in nodes:
-        tree.feed(example("reasoning_update", run_id="tot-1", node=n, event="node")
-                  | {"reply_to": msg_id})
+        tree.feed(
+            example("reasoning_update", run_id="tot-1", node=n, event="node") | {"reply_to": msg_id}
+        )
     clock.advance(1)
-    edges, scored, best, unscored = tree.figure.data
+    _edges, scored, _best, unscored = tree.figure.data
     assert list(scored.marker.color) == [0.7]  # nodes without a value are not "0"
     assert len(unscored.x) == 2
     assert min(scored.y + unscored.y) == 0 and tree.figure.layout.yaxis.dtick == 1
-    tree.feed(example("reasoning_complete", run_id="tot-1", answer=None, solved=None,
-                      status="stopped") | {"reply_to": msg_id})
+    tree.feed(
+        example("reasoning_complete", run_id="tot-1", answer=None, solved=None, status="stopped")
+        | {"reply_to": msg_id}
+    )
     clock.advance(1)
     assert "stopped" in tree.answer.value and "no answer" in tree.answer.value
     assert "None" not in tree.answer.value
@@ -171,10 +186,27 @@ def test_evolution_improvement_is_readable() -> None:
 
 def test_evolution_genealogy_scrolls(clock: FakeClock, sent: Sent) -> None:
     evo = make(EvolutionWidget, clock, sent)
-    lineage = [{"generation": g, "id": f"ind-{g}", "op": "mutate", "parents": [f"ind-{g - 1}"],
-                "fitness": g / 10} for g in range(60)]
-    evo.feed(example("evolution_progress", run_id="evo-1", generation=1, best=0.5, mean=0.5,
-                     worst=0.5, phase="generation"))
+    lineage = [
+        {
+            "generation": g,
+            "id": f"ind-{g}",
+            "op": "mutate",
+            "parents": [f"ind-{g - 1}"],
+            "fitness": g / 10,
+        }
+        for g in range(60)
+    ]
+    evo.feed(
+        example(
+            "evolution_progress",
+            run_id="evo-1",
+            generation=1,
+            best=0.5,
+            mean=0.5,
+            worst=0.5,
+            phase="generation",
+        )
+    )
     evo.feed(example("evolution_complete", run_id="evo-1", lineage=lineage))
     clock.advance(1)
     assert "pygent-table-wrap" in evo.genealogy.value  # a bounded, scrolling box
@@ -183,7 +215,7 @@ def test_evolution_genealogy_scrolls(clock: FakeClock, sent: Sent) -> None:
 def test_memory_enter_searches_and_add_refreshes_counts(clock: FakeClock, sent: Sent) -> None:
     mem = make(MemoryWidget, clock, sent)
     mem.query.value = "tea"  # what pressing Enter syncs (continuous_update=False)
-    data, msg_id = sent.last("memory_search")
+    data, _ = sent.last("memory_search")
     assert data["query"] == "tea"
     mem.add("note")
     _, add_id = sent.last("memory_add")
@@ -205,14 +237,24 @@ def test_conversation_commands_and_labels(clock: FakeClock, sent: Sent) -> None:
     fut = chat.rename_conversation("Better title")
     data, msg_id = sent.last("rename_conversation")
     assert data == {"conversation_id": "cv-1", "title": "Better title"}
-    chat.feed({"type": "chat_history", "reply_to": msg_id,
-               "data": {"conversations": [{**rows[0], "title": "Better title"}]}})
+    chat.feed(
+        {
+            "type": "chat_history",
+            "reply_to": msg_id,
+            "data": {"conversations": [{**rows[0], "title": "Better title"}]},
+        }
+    )
     assert fut.result(1)["conversations"][0]["title"] == "Better title"
     assert chat.conversations[0]["title"] == "Better title" and len(chat.conversations) == 2
     fut = chat.delete_conversation()
     _, msg_id = sent.last("delete_conversation")
-    chat.feed({"type": "chat_history", "reply_to": msg_id,
-               "data": {"conversations": [], "deleted": "cv-1", "has_more": False}})
+    chat.feed(
+        {
+            "type": "chat_history",
+            "reply_to": msg_id,
+            "data": {"conversations": [], "deleted": "cv-1", "has_more": False},
+        }
+    )
     assert chat.conversation_id is None and [c["id"] for c in chat.conversations] == ["cv-2"]
     chat.search_conversations("same")
     assert sent.last("get_history")[0] == {"query": "same", "limit": 50}

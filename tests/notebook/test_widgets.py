@@ -237,7 +237,7 @@ def test_chat_streams_deltas_then_final_markdown(clock: FakeClock, sent: Sent) -
     clock.advance(1)
     assert future.result(0)["content"] == final
     html = chat.history.value
-    assert "<pre" in html and "return" in html and "class=\"k\"" in html  # highlighted
+    assert "<pre" in html and "return" in html and 'class="k"' in html  # highlighted
     assert "<script>" not in html and "&lt;script&gt;" in html  # raw HTML never runs
     assert "42.0 tok/s" in html
     assert "&#9612;" not in html and chat.indicator.value == ""

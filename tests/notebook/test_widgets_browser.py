@@ -266,7 +266,10 @@ def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServ
         _set_theme(lab_server, "JupyterLab Dark")
         page.reload()
         page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
-        page.locator(".pygent-chat-history .pygent-chat-log").first.wait_for(timeout=120_000)
+        # the live widget (restored from the kernel) or its saved snapshot
+        page.locator(".jp-OutputArea-output .pygent-chat-log:visible").first.wait_for(
+            timeout=120_000
+        )
         page.wait_for_timeout(3000)
         bad = low_contrast(page, ".jp-OutputArea-output .pygent-w")
         outs = _outputs(page)

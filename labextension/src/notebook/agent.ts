@@ -265,7 +265,13 @@ export class NotebookAgentView {
     if (word === 'file' && arg) {
       this._extra.push({ kind: 'file', path: arg });
     } else if (word === 'var' && arg) {
-      this._extra.push(await this._variable(arg));
+      this._extra.push(
+        await this._variable(arg).catch(err => ({
+          kind: 'variable',
+          name: arg,
+          summary: `${arg}: could not be summarized (${String(err)})`
+        }))
+      );
     } else if (word === 'cell' && this._current?.content.activeCell) {
       const model = this._current.content.activeCell.model;
       this._extra.push({ kind: 'cell', cell: this._cell(model) });

@@ -985,6 +985,9 @@ class AgentsService(Service):
         except OllamaError as error:
             request.reply("ollama_error", error.event_data())
             raise
+        except BackendError as error:
+            request.reply("backend_error", error.event_data())
+            raise
         data: dict[str, Any] = {"backend": provider.name, "models": models}
         if provider is self.ollama:
             data["host"] = self.ollama.host

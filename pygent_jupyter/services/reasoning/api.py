@@ -461,6 +461,50 @@ def run_item(index: int | None, x: str, config: dict[str, Any], model: ModelSpec
     return asyncio.run(arun_item(index, x, config, model.provider()))
 
 
+def run_item_on_worker(index: int | None, x: str, config: dict[str, Any], model: Any) -> ItemResult:
+    """:func:`arun_item` on an executor's worker; ``model`` is what the executor shipped for
+    the provider (see :func:`pygent_jupyter.executors.worker_provider`)."""
+    from ...executors import resolve, run_on_worker_loop
+
+    result: ItemResult = run_on_worker_loop(arun_item(index, x, config, resolve(model)))
+    return result
+
+
+async def _run_on_executor(
+    spec: Any,
+    selected: list[tuple[int | None, str]],
+    config: dict[str, Any],
+    llm: LLMProvider,
+    on_result: Callable[[ItemResult], Any] | None,
+) -> list[ItemResult]:
+    """Every item as a task of the executor ``spec`` (a ``distributed.Client``, a cluster, an
+    address or ``"processes"``); ``on_result`` per item as it finishes; results in order."""
+    from ...executors import Executor, ExecutorError, as_executor, worker_provider
+
+    executor = as_executor(spec)
+    assert executor is not None
+    owned = not isinstance(spec, Executor)
+    handle = executor.prepare(worker_provider(llm), "the model provider")
+    batch = executor.batch()
+    results: list[ItemResult | None] = [None] * len(selected)
+    try:
+        for pos, (index, x) in enumerate(selected):
+            batch.submit(pos, run_item_on_worker, index, x, config, handle)
+        async for pos, value, error in batch.results():
+            if error is not None:
+                raise error if isinstance(error, ExecutorError) else ExecutorError(str(error))
+            results[pos] = value
+            if on_result is not None:
+                on_result(value)
+    finally:
+        if batch.pending:
+            await batch.cancel()
+        executor.release(handle)
+        if owned:
+            await executor.aclose()
+    return [r for r in results if r is not None]
+
+
 def _tot_score(task: Task, x: str, tree: ReasoningTree) -> tuple[float, dict[str, Any]]:
     if task.name == "crosswords":
         metrics = task.score(x, tree.answer)  # type: ignore[attr-defined]
@@ -507,6 +551,7 @@ async def arun_batch(
     record: bool | Any = True,
     name: str | None = None,
     on_result: Callable[[ItemResult], Any] | None = None,
+    executor: Any = None,
     **params: Any,
 ) -> BatchReport:
     """See :func:`run_batch`."""
@@ -538,7 +583,10 @@ async def arun_batch(
         return result
 
     # the batch loop (one place): items in order, ``parallel`` at a time
-    report.results = list(await asyncio.gather(*(one(i, x) for i, x in selected)))
+    if executor is None or executor == "inprocess":
+        report.results = list(await asyncio.gather(*(one(i, x) for i, x in selected)))
+    else:  # every item a task of the executor, as many at once as it has slots
+        report.results = await _run_on_executor(executor, selected, config, llm, on_result)
     report.wall_time = time.monotonic() - began
     report.params = {**config, "items": [i if i is not None else x for i, x in selected]}
     if record is not False and record is not None:  # (an empty store is falsy)
@@ -582,6 +630,11 @@ def run_batch(
     - ``record``: save the batch in the experiment records (``True``: the default store
       :data:`.records.runs`; or an :class:`.records.ExperimentStore`; ``False``: don't).
 
+    - ``executor``: run each item as a task of a ``distributed.Client``, a Dask cluster or
+      scheduler address, or ``"processes"`` (a local pool); ``on_result`` is called per item
+      as it finishes; the workers call the model themselves (see ``docs/scale-out.md``), and
+      the value cache is per item.
+
     Other keyword arguments are :class:`ToTParams` fields.
     """
     return _run_sync(
@@ -620,7 +673,8 @@ def run_game24_batch(
 ) -> BatchReport:
     """ToT on Game of 24 puzzles ``start``..``end-1`` (:func:`run_batch` with ``task="game24"``).
 
-    Defaults are the paper's setting: BFS, propose, value x 3, beam 5.
+    Defaults are the paper's setting: BFS, propose, value x 3, beam 5. ``executor=client``
+    runs the puzzles on a Dask cluster (see :func:`run_batch`).
     """
     if not 0 <= start < end <= len(load_puzzles()):
         raise ValueError(f"need 0 <= start < end <= {len(load_puzzles())}")

@@ -48,6 +48,7 @@ async def evolution(provider, seed: int, population: int, generations: int) -> l
     fitness = AgentVariantEvaluator(
         provider, task_set, few_shot_pool=few_shot, max_answer_tokens=task_set.max_answer_tokens
     )
+
     def progress(kind: str, data: dict) -> None:  # one line per generation, as it ends
         if kind == "evolution_progress" and data.get("phase") == "generation":
             print(

@@ -30,6 +30,7 @@ import pickle
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,7 +297,7 @@ class _PoolBatch(Batch):
             if f.cancelled():
                 return
             error = f.exception()
-            if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+            if isinstance(error, BrokenProcessPool):
                 error = ExecutorError(f"a worker process died: {error}")
             self._deliver(tag, None if error else f.result(), error)
 

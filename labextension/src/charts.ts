@@ -233,7 +233,7 @@ export class LineChart {
       parts.push(
         `<line class="jp-pygent-grid" x1="${left}" x2="${width - right}" y1="${y}" y2="${y}"/>`,
         `<text class="jp-pygent-tick" x="${left - 4}" y="${y}" dy="0.32em" text-anchor="end">` +
-          `${formatValue(t)}${escapeXml(unit)}</text>`
+          `${Number.isInteger(t) ? String(t) : formatValue(t)}${escapeXml(unit)}</text>`
       );
     }
     parts.push(

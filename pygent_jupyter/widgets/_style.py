@@ -58,7 +58,7 @@ _CSS = f"""
 .pygent-code .s, .pygent-code .s1, .pygent-code .s2, .pygent-code .sd, .pygent-code .sa {{
   color: var(--jp-mirror-editor-string-color, #ba2121); }}
 .pygent-code .c, .pygent-code .c1, .pygent-code .cm, .pygent-code .ch {{
-  color: var(--jp-mirror-editor-comment-color, #408080); font-style: italic; }}
+  color: {_FG}; font-style: italic; }}
 .pygent-code .m, .pygent-code .mi, .pygent-code .mf {{
   color: var(--jp-mirror-editor-number-color, #080); }}
 .pygent-code .nf, .pygent-code .nc {{ color: var(--jp-mirror-editor-def-color, #00f); }}

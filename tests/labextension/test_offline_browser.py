@@ -128,9 +128,11 @@ def test_offline_is_shown_and_a_message_sent_meanwhile_is_answered(lab: Lab) -> 
                 ".textContent.includes('next try in')",
                 timeout=10_000,
             )
-            box = page.locator(".jp-pygent-chat-input")
-            box.fill("Say hello.")  # works under JupyterLab's own "server error" dialogs too
-            box.press("Enter")
+            news = page.locator(".jp-toast-button", has_text="No")
+            if news.count():
+                news.first.click()
+            page.locator("textarea.jp-pygent-chat-input").fill("Say hello.")
+            page.locator(".jp-pygent-send").click()
             page.wait_for_selector(".jp-pygent-queued", timeout=5_000)
             shot = ARTIFACTS / "offline-banner.png"
             page.locator("#pygent-panel").screenshot(path=str(shot))

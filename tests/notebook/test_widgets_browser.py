@@ -11,6 +11,7 @@ Screenshots of each widget in both themes go to ``test-artifacts/widgets/`` (and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,8 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from _browser import keep_screenshot, low_contrast  # tests/_browser.py (tests/ is on sys.path)
+
 from .conftest import ARTIFACTS, LabServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -153,12 +154,10 @@ def _open(page: Any, server: LabServer) -> None:
 
     page.goto(f"{server.url}lab/tree/{NOTEBOOK}?token={server.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
-    try:  # the kernel picker, when JupyterLab asks
+    with contextlib.suppress(PlaywrightTimeout):  # the kernel picker, when JupyterLab asks
         page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True).click(
             timeout=5_000
         )
-    except PlaywrightTimeout:
-        pass
     news = page.locator(".jp-toast-button", has_text="No")
     if news.count():
         news.first.click()
@@ -172,7 +171,8 @@ def _outputs(page: Any) -> dict[str, Any]:
             page.locator(".jp-Cell")
             .nth(index)
             .locator(
-                ".jp-OutputArea-output:has(.pygent-w), .jp-OutputArea-output:has(.jp-pygent-widget-fallback)"
+                ".jp-OutputArea-output:has(.pygent-w), "
+                ".jp-OutputArea-output:has(.jp-pygent-widget-fallback)"
             )
             .first
         )

@@ -280,3 +280,50 @@ async def test_a_checkpoint_taken_when_the_run_stagnated_resumes_as_ended() -> N
     resumed = await Engine.from_checkpoint(states[-1], BitString(8), lambda g: 1.0).run()
     assert full.reason == resumed.reason == "stagnation"
     assert resumed.data["generations"] == full.data["generations"]
+
+
+async def test_varied_children_never_repeat_an_evaluated_genome() -> None:
+    """A small agent-genome space where crossover and mutation often reproduce known variants:
+    with ``novelty_retries`` every varied child is a new genome (no cache hits), the run stays
+    reproducible, and without it (DEAP's plain ``varAnd``) children repeat known genomes."""
+    from pygent_jupyter.services.evolution import AgentGenomeSpec, AgentVariantEvaluator
+    from pygent_jupyter.services.evolution.tasks import builtin_task_set
+
+    from .scripted import ScriptedChatModel
+
+    task_set = builtin_task_set("starter")
+
+    def run(retries: int) -> Engine:
+        model = ScriptedChatModel(lambda messages, options: str(len(messages)))
+        spec = AgentGenomeSpec(
+            seed_prompts=["A.", "B."],
+            models=["scripted"],
+            prompt_pool=["C.", "D."],
+            few_shot_pool=task_set.examples,
+            evolve=("system_prompt", "few_shot"),
+        )
+        fitness = AgentVariantEvaluator(model, task_set, few_shot_pool=task_set.examples)
+        config = EvolutionConfig(
+            population_size=8, generations=5, seed=4, cxpb=0.5, mutpb=0.5, novelty_retries=retries
+        )
+        return Engine(spec, fitness, config)
+
+    novel = run(3)
+    result = await novel.run()
+    keys = [novel.spec.key(node["genome"]) for node in novel.genealogy.values()]
+    assert len(set(keys)) == len(keys) == result.data["stats"]["evaluations"]
+    assert result.data["stats"]["cache_hits"] == 0
+    assert all(row["generation_evaluations"] > 0 for row in result.logbook)
+    again = await run(3).run()
+    assert _trace(again) == _trace(result)
+
+    plain = run(0)
+    await plain.run()
+    plain_keys = [plain.spec.key(node["genome"]) for node in plain.genealogy.values()]
+    assert len(set(plain_keys)) < len(plain_keys)  # the plain operators do repeat genomes
+    assert plain.evaluator.evaluations < novel.evaluator.evaluations
+
+
+def test_novelty_retries_is_validated() -> None:
+    with pytest.raises(ValueError, match="novelty_retries"):
+        EvolutionConfig(novelty_retries=-1)

@@ -195,8 +195,15 @@ def _steps(root: str) -> dict[str, Any]:
                 timeout=30_000,
             )
             # run x = 21, then attach x: summarized silently in the notebook's kernel
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
-            page.wait_for_selector(".jp-Notebook .jp-InputPrompt:has-text('[1]')", timeout=60_000)
+            # (not awaited: evaluate has no timeout and the kernel may still be starting)
+            page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-cell'); }")
+            select = page.locator(".jp-Dialog .jp-mod-accept")  # "Select Kernel", when asked
+            try:
+                select.wait_for(timeout=15_000)
+                select.click()
+            except Exception:
+                pass  # the kernel started without asking
+            page.wait_for_selector(".jp-Notebook .jp-InputPrompt:has-text('[1]')", timeout=120_000)
             page.locator(".jp-pygent-at").fill("@var x")
             page.locator(".jp-pygent-at").press("Enter")
             page.locator(".jp-pygent-chip", has_text="variable: x").wait_for(timeout=30_000)

@@ -2,7 +2,8 @@
 
 One generation: keep ``elitism`` best, select the rest with the configured selector, vary pairs
 (crossover with ``cxpb``, then each child mutated with ``mutpb``, as DEAP's ``varAnd``),
-evaluate the changed children (concurrently, cached), then record statistics, hall of fame,
+mutate again a varied child that repeats a known genome (``novelty_retries``), evaluate the
+changed children (concurrently, cached), then record statistics, hall of fame,
 genealogy and a logbook row, and emit ``evolution_progress``. The run ends on the generation
 budget, an evaluation/token/time budget, stagnation, a target fitness or :meth:`Engine.stop`,
 and emits ``evolution_complete``.
@@ -71,6 +72,9 @@ class EvolutionConfig:
     min_improvement: float = 0.0
     target: float | None = None
     lexicographic: bool = False
+    #: a varied child that repeats a genome already evaluated (or one of this generation's
+    #: other children) is mutated again, at most this many times; 0 keeps DEAP's ``varAnd``
+    novelty_retries: int = 3
 
     def __post_init__(self) -> None:
         if self.population_size < 2:
@@ -84,6 +88,8 @@ class EvolutionConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.hall_of_fame < 1:
             raise ValueError("hall_of_fame must be >= 1")
+        if self.novelty_retries < 0:
+            raise ValueError("novelty_retries must be >= 0")
         if self.stagnation is not None and self.stagnation < 1:
             raise ValueError("stagnation must be >= 1 generation")
         make_selector(self.selection, tournsize=self.tournsize, pressure=self.rank_pressure)
@@ -396,9 +402,7 @@ class Engine:
             varied.append(await self._vary(odd, None, self.rng) if odd else None)
         offspring: list[Individual] = []
         ops: list[tuple[Individual, str, tuple[Individual, ...]]] = []
-        for item in varied:
-            if item is None:
-                continue
+        for item in await self._novel([item for item in varied if item is not None]):
             for genome, op, parents in item:
                 if op == "":
                     offspring.append(parents[0])
@@ -461,12 +465,42 @@ class Engine:
                 if inspect.isawaitable(mutant):
                     mutant = await mutant
                 genome, op = mutant, ("cx+mut" if op else "mut")
-            if op:
-                key = spec.key(genome)
-                same = [p for p in parents if spec.key(p.genome) == key]
-                if same:  # the operators changed nothing: the parent survives as is
-                    genome, op, parents = same[0].genome, "", (same[0],)
             out.append((genome, op, parents))
+        return out
+
+    async def _novel(
+        self, varied: list[list[tuple[Any, str, tuple[Individual, ...]]]]
+    ) -> list[list[tuple[Any, str, tuple[Individual, ...]]]]:
+        """Re-mutate varied children that repeat a known genome (one evaluated before, or an
+        earlier child of this generation), up to ``novelty_retries`` times each, in order and
+        with the engine's generator (reproducible). A child still equal to a parent becomes
+        that parent, unchanged; unvaried copies (op ``""``) are left to selection."""
+        spec = self.spec
+        key = spec.key
+        known: set[Hashable] = set(self.evaluator.cache)
+        known.update(key(node["genome"]) for node in self.genealogy.values())
+        known.update(key(ind.genome) for ind in self.population)
+        out = []
+        for item in varied:
+            children = []
+            for genome, op, parents in item:
+                if op:
+                    k = key(genome)
+                    for _ in range(self.config.novelty_retries):
+                        if k not in known:
+                            break
+                        mutant = spec.mutate(genome, self.rng)
+                        if inspect.isawaitable(mutant):
+                            mutant = await mutant
+                        genome, k = mutant, key(mutant)
+                        op = op if "mut" in op else f"{op}+mut"
+                    same = [p for p in parents if key(p.genome) == k]
+                    if same:  # the operators changed nothing: the parent survives as is
+                        genome, op, parents = same[0].genome, "", (same[0],)
+                    else:
+                        known.add(k)
+                children.append((genome, op, parents))
+            out.append(children)
         return out
 
     # -- bookkeeping ------------------------------------------------------------------------

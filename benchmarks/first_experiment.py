@@ -43,10 +43,16 @@ async def evolution(provider, seed: int, population: int, generations: int) -> l
         few_shot_pool=few_shot,
         max_few_shot=3,
         gene_rate=0.3,
+        evolve=("system_prompt", "temperature", "top_p", "few_shot"),  # the service's default
     )
-    config = EvolutionConfig(population_size=population, generations=generations, seed=seed)
+    config = EvolutionConfig(  # the service's default operators
+        population_size=population, generations=generations, seed=seed, cxpb=0.5, mutpb=0.5
+    )
     fitness = AgentVariantEvaluator(
-        provider, task_set, few_shot_pool=few_shot, max_answer_tokens=task_set.max_answer_tokens
+        provider,
+        task_set,
+        few_shot_pool=few_shot,
+        max_answer_tokens=task_set.max_answer_tokens or 256,
     )
 
     def progress(kind: str, data: dict) -> None:  # one line per generation, as it ends

@@ -73,8 +73,9 @@ class EvolutionConfig:
     target: float | None = None
     lexicographic: bool = False
     #: a varied child that repeats a genome already evaluated (or one of this generation's
-    #: other children) is mutated again, at most this many times; 0 keeps DEAP's ``varAnd``
-    novelty_retries: int = 3
+    #: other children) is mutated again, and a repeated random genome of generation 0 drawn
+    #: again, at most this many times; 0 keeps DEAP's plain ``varAnd``
+    novelty_retries: int = 5
 
     def __post_init__(self) -> None:
         if self.population_size < 2:
@@ -363,8 +364,15 @@ class Engine:
     async def _initialize(self) -> None:
         n = self.config.population_size
         genomes = list(self.initial[:n])
+        seen = {self.spec.key(g) for g in genomes}
         while len(genomes) < n:
-            genomes.append(self.spec.random(self.rng))
+            genome = self.spec.random(self.rng)
+            for _ in range(self.config.novelty_retries):  # redraw a repeated random genome
+                if self.spec.key(genome) not in seen:
+                    break
+                genome = self.spec.random(self.rng)
+            seen.add(self.spec.key(genome))
+            genomes.append(genome)
         population = [self._new(g, 0, (), "init") for g in genomes]
         complete = await self._evaluate(population)
         evaluated = [ind for ind in population if ind.result is not None]

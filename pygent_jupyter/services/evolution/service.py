@@ -54,6 +54,8 @@ DEFAULT_PROMPT_POOL = [
     "Check your answer before replying.",
     "Be concise.",
     "Follow the requested output format exactly.",
+    "Start your reply with the answer.",
+    "Answer with one word or one number.",
 ]
 
 

@@ -231,6 +231,12 @@ _EXAMPLES = {
 }
 
 
+#: The answer budget of the starter sets: every item asks for one word or number, and its
+#: checker reads the first word or number, so 10 tokens keep partial credit ("The review is
+#: positive") while costing 40% less time on the embedded model than 24 (measured).
+STARTER_ANSWER_TOKENS = 10
+
+
 def builtin_task_set(name: str = "starter") -> TaskSet:
     """A built-in task set by name (see :data:`BUILTIN_TASK_SETS`)."""
     if name == "game24":
@@ -243,9 +249,14 @@ def builtin_task_set(name: str = "starter") -> TaskSet:
     if name == "starter":
         tasks = [t for make in parts.values() for t in make()]
         examples = [e for key in parts for e in _EXAMPLES[key]]
-        return TaskSet("starter", tasks, examples=examples, max_answer_tokens=24)
+        return TaskSet("starter", tasks, examples=examples, max_answer_tokens=STARTER_ANSWER_TOKENS)
     if name in parts:
-        return TaskSet(name, parts[name](), examples=list(_EXAMPLES[name]), max_answer_tokens=24)
+        return TaskSet(
+            name,
+            parts[name](),
+            examples=list(_EXAMPLES[name]),
+            max_answer_tokens=STARTER_ANSWER_TOKENS,
+        )
     raise ValueError(
         f"unknown task set {name!r}; built in: {', '.join(BUILTIN_TASK_SETS)} (or give 'tasks')"
     )

@@ -1,13 +1,16 @@
 """A newcomer's first experiments, on the embedded model (SmolLM2-135M, llama.cpp, CPU).
 
 1. Evolution with what the Evolution panel sends (population 8, 5 generations, no task set, so
-   the built-in ``starter`` set and its few-shot examples), built exactly as
-   ``EvolutionService._build`` builds it: best and mean fitness per generation.
+   the built-in ``starter`` set and its few-shot examples), built as ``EvolutionService._build``
+   builds it (its default genes and operators, ``novelty_retries`` 5): best and mean fitness
+   per generation, and how many distinct variants were scored (``evaluations``).
 2. The Reasoning panel's default problem (an open problem, the server's defaults: BFS,
    b=5, value x 3, 3 steps, 30-call budget): the values its tree gets.
 
-Rerun: ``.venv/bin/python benchmarks/first_experiment.py`` (about 10-20 minutes on 2 cores)
-or ``--part evolution`` / ``--part reasoning``; ``--seed`` for another evolution seed.
+Rerun: ``.venv/bin/python benchmarks/first_experiment.py`` or ``--part evolution`` /
+``--part reasoning``; ``--seed`` and ``--population`` for other runs. One variant costs about
+16 short answers: 40-90 s on a busy 2-core machine, so population 4 x 5 generations (about
+19 variants) takes 15-30 minutes there.
 """
 
 from __future__ import annotations

@@ -628,7 +628,6 @@ class PygentMagics(Magics):
         display(Markdown(f"| id | title | updated | messages |\n|---|---|---|---|\n{rows}"))
         return None
 
-
     # -- usage and backends -----------------------------------------------------------------
 
     @magic_arguments(name="%pygent usage")

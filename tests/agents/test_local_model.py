@@ -64,7 +64,7 @@ class TestLocalBackend:
         for events in (first, second):
             types = [e["type"] for e in events]
             assert types[0] == "typing_indicator" and types[-1] == "typing_indicator"
-            assert types[-3:-1] == ["chat_response", "ollama_metrics"]
+            assert types[-4:-1] == ["chat_response", "ollama_metrics", "usage"]
             stream = "".join(e["data"]["delta"] for e in events if e["type"] == "chat_stream")
             message = next(e for e in events if e["type"] == "chat_response")["data"]["message"]
             assert message["content"] == stream and stream.strip()

@@ -85,14 +85,12 @@ def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabS
         assert text.strip(), "the agent's reply is empty"
         # the notebook ran to its last cell (`%pygent help`)
         page.get_by_text("%pygent metrics", exact=False).last.wait_for(timeout=300_000)
-        # the dashboards' plots have points (plotly draws one path.point per marker)
-        points = page.locator(".js-plotly-plot .scatterlayer path.point")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot .scatterlayer path.point')"
-            ".length > 0",
-            timeout=60_000,
+        # the dashboards' charts (inline SVG by default) have drawn data
+        drawn = (
+            "() => Array.from(document.querySelectorAll('svg.pygent-svg-chart'))"
+            ".some(s => s.querySelector('polyline, circle'))"
         )
-        assert points.count() > 0
+        page.wait_for_function(drawn, timeout=60_000)
         errors = page.locator(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
         )
@@ -101,7 +99,7 @@ def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabS
         chat = page.locator(".pygent-chat").first
         chat.scroll_into_view_if_needed()
         chat.screenshot(path=str(ARTIFACTS / "browser-chat-widget.png"))
-        plot = page.locator(".js-plotly-plot").last
+        plot = page.locator("svg.pygent-svg-chart").last
         plot.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         plot.screenshot(path=str(ARTIFACTS / "browser-metrics-plot.png"))

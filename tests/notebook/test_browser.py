@@ -87,8 +87,8 @@ def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabS
         page.get_by_text("%pygent metrics", exact=False).last.wait_for(timeout=300_000)
         # the dashboards' charts (inline SVG by default) have drawn data
         drawn = (
-            "() => Array.from(document.querySelectorAll('svg.pygent-svg-chart'))"
-            ".some(s => s.querySelector('polyline, circle'))"
+            "() => document.querySelectorAll("
+            "'.pygent-chart svg polyline, .pygent-chart svg circle').length > 0"
         )
         page.wait_for_function(drawn, timeout=60_000)
         errors = page.locator(
@@ -99,7 +99,7 @@ def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabS
         chat = page.locator(".pygent-chat").first
         chat.scroll_into_view_if_needed()
         chat.screenshot(path=str(ARTIFACTS / "browser-chat-widget.png"))
-        plot = page.locator("svg.pygent-svg-chart").last
+        plot = page.locator(".pygent-chart svg").last
         plot.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         plot.screenshot(path=str(ARTIFACTS / "browser-metrics-plot.png"))

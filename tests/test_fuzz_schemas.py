@@ -24,16 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
 
 from pygent_jupyter.protocol import CATALOG, client_types
 from pygent_jupyter.testing.ollama_server import OllamaTestServer
-
-hypothesis = pytest.importorskip("hypothesis")
-hypothesis_jsonschema = pytest.importorskip("hypothesis_jsonschema")
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis_jsonschema import from_schema  # noqa: E402
 
 EXAMPLES = int(os.environ.get("PYGENT_FUZZ_EXAMPLES", "10"))
 REPLY_TIMEOUT = 10.0

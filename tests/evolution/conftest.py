@@ -16,7 +16,8 @@ WORKER_KEY = "sk-worker-only-5f1c0de"
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Any]:
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(
         processes=True,
         n_workers=2,

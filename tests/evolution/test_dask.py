@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed
 import numpy as np
 import pytest
 
 from pygent_jupyter.executors import UnpicklableError
 from pygent_jupyter.services.evolution import Evolution, RealVector, evolve, load_checkpoint
 from pygent_jupyter.services.evolution.api import resume_evolution
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture
@@ -194,7 +193,6 @@ async def test_an_unpicklable_fitness_is_refused_naming_the_cause(client: Any) -
 async def test_workers_call_the_model_server_with_a_key_only_they_hold(client: Any) -> None:
     """Agent variants scored on the cluster: each worker builds its own OpenAI-compatible
     client from the backend's spec and its own environment; the key is in no task."""
-    pytest.importorskip("openai")
     import cloudpickle
 
     from pygent_jupyter.executors import worker_provider

@@ -59,7 +59,6 @@ async def test_open_problem_builds_a_tree_on_the_embedded_model(local_provider):
 
 
 async def test_paper_mode_and_a_baseline_run_on_the_embedded_model(local_provider, tmp_path):
-    pytest.importorskip("tot.prompts.game24")
     from pygent_jupyter.services.reasoning import ExperimentStore
     from pygent_jupyter.services.reasoning.api import arun_batch
 

@@ -24,9 +24,8 @@ from pygent_jupyter.services.reasoning.tasks import Task, value_from_counts
 
 from .scripted import ScriptedProvider, game24_oracle, paper_game24_oracle
 
-tot_game24 = pytest.importorskip(
-    "tot.prompts.game24", reason="pip install --no-deps tree-of-thoughts-llm"
-)
+# a test dependency (scripts/setup.sh installs it with --no-deps): missing means a broken setup
+tot_game24 = importlib.import_module("tot.prompts.game24")
 tot_text = importlib.import_module("tot.prompts.text")
 tot_crosswords = importlib.import_module("tot.prompts.crosswords")
 
@@ -343,7 +342,8 @@ def test_batch_wide_cache_saves_calls_and_matches_the_reference_scope():
 
 
 def test_records_load_into_pandas_and_export_json_lines(tmp_path):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     store = ExperimentStore(tmp_path / "runs.db")
     provider = ScriptedProvider(game24_oracle())
     report = run_batch("game24", [900, 901], provider=provider, record=store, name="smoke")

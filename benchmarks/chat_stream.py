@@ -11,7 +11,9 @@ Alternating runs then read the same stream two ways, in the same process:
 - direct: ``ollama.AsyncClient.chat(stream=True)`` against the test server;
 - pygent: a client of ``/pygent/ws`` on a real Jupyter Server (subprocess) with the extension,
   whose agents service streams from the same test server (user turn committed to SQLite,
-  history read, agent prompt built, every delta forwarded as its own ``chat_stream``);
+  history read, agent prompt built, deltas forwarded as ``chat_stream``: one per token, or
+  joined when several arrive in one loop turn; each token of a joined delta counts as
+  arriving with it);
 - the same with the server's database on tmpfs, to separate the disk's fsync from the rest.
 
 Time to first token is measured from sending the request; per-token latency is the time from
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -34,12 +35,10 @@ import time
 from typing import Any
 
 import ollama
-import websockets
+from _chat import TOKEN, connect, latencies, pct, ws_chat
 from _server import free_port, start_jupyter_server
 
 from pygent_jupyter.testing import OllamaTestServer, Reply
-
-TOKEN = "bench-token"
 
 
 def start_server(port: int, tmp: str, ollama_host: str, db_dir: str) -> subprocess.Popen[bytes]:
@@ -51,25 +50,6 @@ def start_server(port: int, tmp: str, ollama_host: str, db_dir: str) -> subproce
         "--AgentsService.backend=ollama",
     ]
     return start_jupyter_server(port, tmp, TOKEN, args)
-
-
-async def connect(port: int) -> Any:
-    for _ in range(300):
-        try:
-            ws = await websockets.connect(
-                f"ws://127.0.0.1:{port}/pygent/ws",
-                additional_headers={"Authorization": f"token {TOKEN}"},
-            )
-            await ws.recv()  # connection_status
-            return ws
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 async def run_direct(
@@ -87,38 +67,15 @@ async def run_direct(
     async for part in stream:
         if part.message.content:
             arrivals.append(time.perf_counter())
-    return arrivals[0] - sent, [a - e for a, e in zip(arrivals, server.token_times, strict=True)]
+    return arrivals[0] - sent, latencies(arrivals, server.token_times)
 
 
-async def run_pygent(
-    ws: Any, server: OllamaTestServer, n: int, run: int
-) -> tuple[float, list[float]]:
-    server.token_times.clear()
-    arrivals: list[float] = []
-    msg_id = f"run{run}"
-    sent = time.perf_counter()
-    await ws.send(
-        json.dumps(
-            {"type": "chat_message", "id": msg_id, "data": {"message": {"content": "benchmark"}}}
-        )
-    )
-    while True:
-        event = json.loads(await ws.recv())
-        if event.get("reply_to") != msg_id:
-            continue
-        if event["type"] == "chat_stream":
-            arrivals.append(time.perf_counter())
-        elif event["type"] == "chat_response":
-            break
-        elif event["type"] == "error":
-            raise RuntimeError(event["data"])
-    if len(arrivals) != n:
-        raise RuntimeError(f"{len(arrivals)} chat_stream events for {n} tokens (batched?)")
-    return arrivals[0] - sent, [a - e for a, e in zip(arrivals, server.token_times, strict=True)]
+async def run_pygent(ws: Any, server: OllamaTestServer, run: int) -> tuple[float, list[float]]:
+    return await ws_chat(ws, server, run, {"content": "benchmark"})
 
 
 async def local_throughput(tokens: int) -> dict[str, float]:
-    from pygent_jupyter.services.agents.local import LocalProvider
+    from pygent_jupyter.llm.local import LocalProvider
 
     provider = LocalProvider()
     if not provider.available:
@@ -184,13 +141,13 @@ async def main() -> None:
                 sockets[name] = await connect(port)
             await run_direct(client, server)  # warm every path (connections, caches)
             for ws in sockets.values():
-                await run_pygent(ws, server, args.tokens, -1)
+                await run_pygent(ws, server, -1)
             for run in range(args.runs):
                 for name in paths:
                     if name == "direct":
                         ttft, lat = await run_direct(client, server)
                     else:
-                        ttft, lat = await run_pygent(sockets[name], server, args.tokens, run)
+                        ttft, lat = await run_pygent(sockets[name], server, run)
                     ttfts[name].append(ttft)
                     lats[name] += lat
             for ws in sockets.values():

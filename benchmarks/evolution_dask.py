@@ -10,6 +10,14 @@
    5 generations) in-process vs on the cluster, overhead = time difference / evaluations; and
    the round trip of one task at a time.
 
+Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+(``distributed.nanny.pre-spawn-environ``). Setting any glibc malloc tunable turns off glibc's
+dynamic mmap threshold, so every NumPy array over 128 KiB is a fresh ``mmap`` and its pages
+fault in again on each allocation: ~30x the page faults of the same fitness in a plain
+process, and about half the speed. The CPU-bound part therefore runs twice on the cluster:
+with Dask's default worker environment, and with ``MALLOC_TRIM_THRESHOLD_`` left unset (the
+setting docs/scale-out.md recommends for allocation-heavy fitness functions).
+
 Run: ``.venv/bin/python benchmarks/evolution_dask.py [--repeats 3] [--ms 50]``
 """
 
@@ -23,6 +31,7 @@ import statistics
 import time
 from typing import Any
 
+import dask
 import numpy as np
 from distributed import Client, LocalCluster
 
@@ -91,6 +100,57 @@ def _load() -> str:
         return "load average unknown"
 
 
+def _page_faults(rounds: int) -> int:
+    """Minor page faults of one (warm) fitness call in the process that runs it."""
+    import resource
+
+    _work(rounds)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    _work(rounds)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def _worker_environ(tuned: bool) -> dict[str, Any]:
+    """Dask settings for the workers' environment: its defaults, or without the malloc tunable
+    when ``tuned`` (``None`` unsets a variable). The nanny copies its variables into this
+    process's ``os.environ`` before spawning, so an earlier cluster's value is removed too."""
+    if not tuned:
+        return {}
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+async def on_cluster(
+    args: argparse.Namespace, fitness: Any, rounds: int, local: Any, *, tuned: bool
+) -> tuple[list[float], bool, int]:
+    """Run the CPU-bound evolution ``args.repeats`` times on a fresh 2-worker cluster."""
+    with (
+        dask.config.set(_worker_environ(tuned)),
+        LocalCluster(
+            processes=True,
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2)
+        await timed(noop_fitness, client)  # warm up: workers import numpy and pygent
+        faults = max(client.run(_page_faults, rounds).values())
+        times, identical = [], True
+        for _ in range(args.repeats):
+            t, remote = await timed(fitness, client)
+            times.append(t)
+            identical &= (
+                _rows(local) == _rows(remote)
+                and local.best_genome == remote.best_genome
+                and {i: n["fitness"] for i, n in local.genealogy.items()}
+                == {i: n["fitness"] for i, n in remote.genealogy.items()}
+            )
+    return times, identical, faults
+
+
 async def main(args: argparse.Namespace) -> None:
     rounds = calibrate(args.ms)
     import functools
@@ -103,6 +163,25 @@ async def main(args: argparse.Namespace) -> None:
         single.append(time.perf_counter() - start)
     print(f"fitness: {rounds} rounds, {statistics.median(single) * 1000:.1f} ms per genome here")
     print(_load())
+    local_t = []
+    for _ in range(args.repeats):
+        t, local = await timed(fitness)
+        local_t.append(t)
+    evaluations = local.data["stats"]["evaluations"]
+    lm = statistics.median(local_t)
+    print(
+        f"\nCPU-bound, population {POP}, {NGEN} generations, {evaluations} evaluations, "
+        f"median of {args.repeats}; page faults per fitness call in brackets:"
+    )
+    print(f"  in-process                        {lm:7.2f} s   [{_page_faults(rounds)}]")
+    for tuned, label in ((False, "Dask defaults"), (True, "Dask, no malloc tunable")):
+        times, identical, faults = await on_cluster(args, fitness, rounds, local, tuned=tuned)
+        rm = statistics.median(times)
+        print(
+            f"  {label + ', 2 workers':<33} {rm:7.2f} s   [{faults}]   speed-up "
+            f"{lm / rm:5.2f}x   identical results: {identical}"
+        )
+
     with (
         LocalCluster(
             processes=True,
@@ -114,31 +193,7 @@ async def main(args: argparse.Namespace) -> None:
         Client(cluster) as client,
     ):
         client.wait_for_workers(2)
-        await timed(noop_fitness, client)  # warm up: workers import numpy and pygent
-        local_t, remote_t = [], []
-        identical = True
-        evaluations = 0
-        for _ in range(args.repeats):
-            t, local = await timed(fitness)
-            local_t.append(t)
-            t, remote = await timed(fitness, client)
-            remote_t.append(t)
-            evaluations = local.data["stats"]["evaluations"]
-            identical &= (
-                _rows(local) == _rows(remote)
-                and local.best_genome == remote.best_genome
-                and {i: n["fitness"] for i, n in local.genealogy.items()}
-                == {i: n["fitness"] for i, n in remote.genealogy.items()}
-            )
-        lm, rm = statistics.median(local_t), statistics.median(remote_t)
-        print(
-            f"\nCPU-bound, population {POP}, {NGEN} generations, {evaluations} evaluations, "
-            f"median of {args.repeats}:"
-        )
-        print(f"  in-process          {lm:7.2f} s   {[round(t, 2) for t in local_t]}")
-        print(f"  Dask, 2 workers     {rm:7.2f} s   {[round(t, 2) for t in remote_t]}")
-        print(f"  speed-up            {lm / rm:7.2f}x   identical results: {identical}")
-
+        await timed(noop_fitness, client)  # warm up
         noop_local, noop_remote = [], []
         for _ in range(args.repeats):
             t, local = await timed(noop_fitness)

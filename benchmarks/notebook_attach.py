@@ -30,6 +30,7 @@ from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.agents import AgentsService
 from pygent_jupyter.services.notebook import NotebookService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing.scripted_tools import ScriptedToolModel, Step
 
@@ -79,12 +80,13 @@ def notebook(cells: int) -> dict[str, Any]:
 async def main(runs: int, cells: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(Path(tmp) / "pygent.db")
-        hub = Hub(db=db)
+        hub = Hub()
         config = Config()
         config.AgentsService.backend = "local"
         agents = AgentsService(hub, config=config)
         hub.register(agents)
         hub.register(NotebookService(hub, config=config))
+        wire(hub.services.values(), db)
         await hub.start()
         model = ScriptedToolModel()
         agents.set_provider(model)  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import websockets
+from _chat import TOKEN, connect, latencies, pct, ws_chat
 from _server import free_port, start_jupyter_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,6 @@ from pygent_jupyter.llm.backends import parse_backends  # noqa: E402
 from pygent_jupyter.llm.openai_compat import OpenAIProvider  # noqa: E402
 from pygent_jupyter.testing import OpenAITestServer, Reply  # noqa: E402
 
-TOKEN = "bench-token"
 KEY = "sk-bench-key"
 MESSAGES = [{"role": "user", "content": "benchmark"}]
 
@@ -85,29 +84,8 @@ def start_server(port: int, tmp: str, base_url: str) -> subprocess.Popen[bytes]:
     return start_jupyter_server(port, tmp, TOKEN, args)
 
 
-async def connect(port: int) -> Any:
-    for _ in range(300):
-        try:
-            ws = await websockets.connect(
-                f"ws://127.0.0.1:{port}/pygent/ws",
-                additional_headers={"Authorization": f"token {TOKEN}"},
-            )
-            await ws.recv()  # connection_status
-            return ws
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def _lat(arrivals: list[float], server: OpenAITestServer) -> list[float]:
-    if len(arrivals) != len(server.token_times):
-        raise RuntimeError(f"{len(arrivals)} arrivals for {len(server.token_times)} tokens")
-    return [a - e for a, e in zip(arrivals, server.token_times, strict=True)]
+    return latencies(arrivals, server.token_times)
 
 
 async def run_direct(
@@ -141,23 +119,7 @@ async def run_provider(
 
 
 async def run_pygent(ws: Any, server: OpenAITestServer, run: int) -> tuple[float, list[float]]:
-    server.token_times.clear()
-    arrivals: list[float] = []
-    msg_id = f"run{run}"
-    sent = time.perf_counter()
-    data = {"message": {"content": "benchmark", "backend": "gpu"}}
-    await ws.send(json.dumps({"type": "chat_message", "id": msg_id, "data": data}))
-    while True:
-        event = json.loads(await ws.recv())
-        if event.get("reply_to") != msg_id:
-            continue
-        if event["type"] == "chat_stream":
-            arrivals.append(time.perf_counter())
-        elif event["type"] == "chat_response":
-            break
-        elif event["type"] == "error":
-            raise RuntimeError(event["data"])
-    return arrivals[0] - sent, _lat(arrivals, server)
+    return await ws_chat(ws, server, run, {"content": "benchmark", "backend": "gpu"})
 
 
 class _Transport:
@@ -189,10 +151,12 @@ async def start_hub(tmp: str, base_url: str) -> tuple[Any, Any]:
     from pygent_jupyter.hub import Hub
     from pygent_jupyter.server.connections import Connection
     from pygent_jupyter.services.agents import AgentsService
+    from pygent_jupyter.services.seams import wire
     from pygent_jupyter.storage import Database
 
     os.environ["BENCH_OPENAI_KEY"] = KEY
-    hub = Hub(db=Database(Path(tmp) / "hub.db"))
+    db = Database(Path(tmp) / "hub.db")
+    hub = Hub()
     config = Config()
     config.AgentsService.backends = [
         {
@@ -203,17 +167,18 @@ async def start_hub(tmp: str, base_url: str) -> tuple[Any, Any]:
         }
     ]
     hub.register(AgentsService(hub, config=config))
+    wire(hub.services.values(), db)
     await hub.start()
     transport = _Transport()
     conn = Connection(transport, "bench")
     hub.open(conn)
-    return hub, (conn, transport)
+    return hub, (conn, transport, db)
 
 
 async def run_hub(
     hub: Any, peer: Any, server: OpenAITestServer, run: int
 ) -> tuple[float, list[float]]:
-    conn, transport = peer
+    conn, transport, _db = peer
     server.token_times.clear()
     transport.arrivals.clear()
     transport.done.clear()
@@ -261,7 +226,7 @@ async def streaming(args: argparse.Namespace) -> None:
                     lats[name] += lat
             await ws.close()
             await hub.stop()
-            hub.db.close()
+            peer[2].close()
         finally:
             proc.terminate()
             proc.wait(10)

@@ -50,7 +50,7 @@ class Backend:
     def provider(self):
         if self.server is None:
             return ScriptedProvider(game24_oracle(), latency=self.latency)
-        from pygent_jupyter.services.agents.ollama import OllamaProvider
+        from pygent_jupyter.llm.ollama import OllamaProvider
 
         self.server.requests.clear()
         return OllamaProvider(host=self.server.host, model="llama3.2:latest")

@@ -13,8 +13,8 @@ import sys
 from traitlets.config import Configurable
 
 EXTRA_CLASSES = [
-    "pygent_jupyter.services.agents.ollama:OllamaProvider",
-    "pygent_jupyter.services.agents.local:LocalProvider",
+    "pygent_jupyter.llm.ollama:OllamaProvider",
+    "pygent_jupyter.llm.local:LocalProvider",
 ]
 
 

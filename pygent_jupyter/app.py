@@ -20,6 +20,7 @@ from .hub import Hub
 from .server.handler import PygentWebSocketHandler
 from .server.rest import HealthHandler, SchemaHandler
 from .services.base import Service
+from .services.seams import Publisher, wire
 from .storage import Database, DatabaseUnusable
 
 __all__ = ["ENV_TOKEN", "ENV_URL", "PygentJupyter"]
@@ -138,7 +139,6 @@ class PygentJupyter(ExtensionApp):
             self.log.error("pygent-jupyter: %s Until then no pygent service runs.", exc)
             self.db = None
         self.hub = Hub(
-            db=self.db,
             replay_size=self.replay_buffer_size,
             replay_bytes=self.replay_buffer_bytes,
             ready_timeout=self.service_ready_timeout,
@@ -151,6 +151,8 @@ class PygentJupyter(ExtensionApp):
             service = self._make_service(spec)
             if service is not None:
                 self.hub.register(service)
+        # the one place services meet: each gets the database and the others' seams
+        wire(self.hub.services.values(), self.db)
         self.settings["pygent_jupyter"] = self
 
     def _make_service(self, spec: str) -> Service | None:
@@ -158,7 +160,8 @@ class PygentJupyter(ExtensionApp):
         try:
             module_name, _, class_name = spec.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
-            return cls(hub=self.hub, parent=self)
+            publisher: Publisher = self.hub  # services reach clients only through this seam
+            return cls(hub=publisher, parent=self)
         except Exception as exc:
             self.log.exception("pygent service %r could not be loaded", spec)
             self.hub.unavailable[spec] = f"{type(exc).__name__}: {exc}"

@@ -608,9 +608,9 @@ class BackendSpec:
             from .llm.openai_compat import OpenAIProvider
 
             return OpenAIProvider(self.config, read_credential(self.config))
-        from .services.reasoning.providers import import_provider_class
+        from .llm import provider_class
 
-        return import_provider_class(self.kind)(**dict(self.settings))
+        return provider_class(self.kind)(**dict(self.settings))
 
 
 class WorkerProvider:

@@ -9,7 +9,10 @@ Contract for services (see :class:`~pygent_jupyter.services.base.Service`):
   sees ``internal`` without details;
 - ``request.reply(type, data)`` sends to the requesting client only;
   ``hub.publish(user, …)`` to all of a user's connections; ``hub.broadcast(…)`` to everyone;
-  ``hub.publish_topic(topic, …)`` to the topic's subscribers, lossy.
+  ``hub.publish_topic(topic, …)`` to the topic's subscribers, lossy;
+  ``hub.publish_user_topic(user, topic, …)`` to one user's subscribers of a topic;
+  ``await hub.allowed(user, action, resource)`` asks Jupyter's authorizer. Services see the
+  hub only as this :class:`~.services.seams.Publisher`, never its connections.
 
 Every server event carries ``seq`` (per user, increasing) and ``ts``. Reliable events are kept
 in a ring per user, bounded in count (``replay_size``) and bytes (``replay_bytes``), so that
@@ -28,22 +31,21 @@ tells every connection when a service comes up (followed by that service's greet
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._version import PROTOCOL_VERSION, __version__
 from .protocol import CATALOG, ErrorCode, Message, PygentError, decode
 from .protocol.envelope import encode
+from .protocol.session import ReplayRing, Resync
 from .server.connections import Connection, ConnectionManager, in_command
 
 if TYPE_CHECKING:
     from .services.base import Service
-    from .storage import Database
 
 __all__ = ["Hub", "Request"]
 
@@ -53,19 +55,21 @@ Handler = Callable[["Request"], Awaitable[None]]
 
 _BUILTIN = frozenset({"ping", "subscribe", "unsubscribe", "resume", "cancel"})
 
-
-@dataclass
-class _UserStream:
-    """Per-user sequence counter and the replay ring of reliable events."""
-
-    seq: int = 0
-    ring: deque[tuple[int, str | None, str]] = field(default_factory=deque)
-    ring_bytes: int = 0  # sum of len(frame) over the ring
-    evicted_upto: int = 0  # highest seq no longer in the ring
+D = TypeVar("D", bound=Mapping[str, Any])
+"""The static type of a request's ``data``: a TypedDict from ``protocol.types``."""
 
 
-class Request:
-    """One client command in flight: who sent it, what it says, how to answer it."""
+_UserStream = ReplayRing
+"""Per-user sequence counter and the replay ring of reliable events (the pure session core)."""
+
+
+class Request(Generic[D]):
+    """One client command in flight: who sent it, what it says, how to answer it.
+
+    ``Request[ChatMessageData]`` types ``data`` as that message's TypedDict (generated in
+    :mod:`pygent_jupyter.protocol.types`); a bare ``Request`` leaves it untyped. The Hub has
+    validated ``data`` against the catalog before any handler sees it.
+    """
 
     def __init__(self, hub: Hub, conn: Connection, message: Message) -> None:
         self.hub = hub
@@ -77,18 +81,39 @@ class Request:
         return self.connection.user
 
     @property
-    def data(self) -> dict[str, Any]:
-        return self.message.data
+    def data(self) -> D:
+        return cast(D, self.message.data)
 
     @property
     def id(self) -> str | None:
         return self.message.id
+
+    @property
+    def client_id(self) -> str:
+        """The requesting client's id (stable across its reconnects)."""
+        return self.connection.client_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether the requesting connection has closed."""
+        return self.connection.closed
+
+    def with_data(self, data: dict[str, Any]) -> Request:
+        """This request from the same client, carrying ``data`` (already validated) instead:
+        e.g. a run's saved start request, answered again on resume."""
+        return Request(self.hub, self.connection, dataclasses.replace(self.message, data=data))
 
     def reply(self, type_: str, data: dict[str, Any]) -> int:
         """Send an event to the requesting client (``reply_to`` this message). Returns its seq."""
         return self.hub.publish(
             self.user, type_, data, reply_to=self.id, client_id=self.connection.client_id
         )
+
+    async def reply_large(self, type_: str, data: dict[str, Any]) -> int:
+        """Like :meth:`reply`, for answers that may be megabytes (search results, history
+        pages): the JSON is encoded in a worker thread, so the loop never stalls on it."""
+        body = await asyncio.to_thread(encode, type_, data, reply_to=self.id)
+        return self.hub.publish_encoded(self.user, type_, body, client_id=self.connection.client_id)
 
     async def authorize(self, resource: str, action: str = "execute") -> None:
         """Raise ``forbidden`` unless Jupyter's authorizer lets this user do ``action``."""
@@ -103,14 +128,12 @@ class Hub:
         self,
         connections: ConnectionManager | None = None,
         *,
-        db: Database | None = None,
         replay_size: int = 1000,
         replay_bytes: int = 4 * 1024 * 1024,
         ready_timeout: float = 30.0,
         log: logging.Logger = log,
     ) -> None:
         self.connections = connections or ConnectionManager()
-        self.db = db
         self.replay_size = replay_size
         self.replay_bytes = replay_bytes
         self.ready_timeout = ready_timeout
@@ -169,7 +192,7 @@ class Hub:
         )
         if up:
             for conn in self.connections:
-                for type_, data in service.greeting(conn):
+                for type_, data in service.greeting(conn.user):
                     self.send_to(conn, type_, data)
 
     def is_ready(self, service: Service) -> bool:
@@ -249,14 +272,9 @@ class Hub:
         spec = CATALOG.get(type_)
         if spec is not None and not spec.replay:
             return
-        stream.ring.append((stream.seq, client_id, frame))
-        stream.ring_bytes += len(frame)
-        while stream.ring and (
-            len(stream.ring) > self.replay_size or stream.ring_bytes > self.replay_bytes
-        ):
-            seq, _, old = stream.ring.popleft()
-            stream.ring_bytes -= len(old)
-            stream.evicted_upto = seq
+        stream.remember(
+            stream.seq, client_id, frame, max_events=self.replay_size, max_bytes=self.replay_bytes
+        )
 
     def replay_stats(self) -> dict[str, dict[str, int]]:
         """Per user: events and bytes held for ``resume`` (for health and tests)."""
@@ -275,9 +293,16 @@ class Hub:
         client_id: str | None = None,
     ) -> int:
         """Send a reliable event to ``user`` (only to ``client_id`` when given). Returns seq."""
+        body = encode(type_, data, reply_to=reply_to)
+        return self.publish_encoded(user, type_, body, client_id=client_id)
+
+    def publish_encoded(
+        self, user: str, type_: str, body: str, *, client_id: str | None = None
+    ) -> int:
+        """:meth:`publish` for an event already encoded (without ``seq``). Returns seq."""
         stream = self._stream(user)
         stream.seq += 1
-        frame = encode(type_, data, reply_to=reply_to, seq=stream.seq)
+        frame = _with_seq(body, stream.seq)
         self._remember(stream, client_id, frame, type_)
         for conn in self.connections.of_user(user):
             if client_id is None or conn.client_id == client_id:
@@ -311,6 +336,32 @@ class Hub:
             conn.send(frame, lossy_topic=topic)
         return len(subscribers)
 
+    def publish_user_topic(
+        self,
+        user: str,
+        topic: str,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        except_client: str | None = None,
+    ) -> int:
+        """Send an event (sequenced, not replayed) to ``user``'s connections subscribed to
+        ``topic``, except the client ``except_client``; returns how many got it."""
+        sent = 0
+        for conn in self.connections.of_user(user):
+            if topic in conn.topics and conn.client_id != except_client:
+                self.send_to(conn, type_, data)
+                sent += 1
+        return sent
+
+    async def allowed(self, user: str, action: str, resource: str) -> bool:
+        """Whether Jupyter's authorizer lets ``user`` do ``action`` on ``resource``, asked
+        through one of their open connections (the authorizer needs a request); False when
+        the user has none open."""
+        for conn in self.connections.of_user(user):
+            return bool(await conn.authorize(action, resource))
+        return False
+
     # -- connection lifecycle -------------------------------------------------------------
 
     def open(self, conn: Connection) -> None:
@@ -335,7 +386,7 @@ class Hub:
         for service in self.services.values():
             if not service.started or not self.is_ready(service):
                 continue  # greeted by _announce once it is up
-            for type_, data in service.greeting(conn):
+            for type_, data in service.greeting(conn.user):
                 self.send_to(conn, type_, data)
 
     def close(self, conn: Connection) -> None:
@@ -412,7 +463,7 @@ class Hub:
                 message.id,
             )
             return
-        request = Request(self, conn, message)
+        request: Request[Any] = Request(self, conn, message)
         task = asyncio.ensure_future(self._run(handler, request, key, owner))
         conn.tasks[key] = task
         task.add_done_callback(lambda _t: conn.tasks.pop(key, None))
@@ -468,36 +519,19 @@ class Hub:
         self, conn: Connection, last_seq: int, epoch: str | None, reply_to: str | None
     ) -> None:
         stream = self._stream(conn.user)
-        if (epoch is not None and epoch != self.epoch) or last_seq > stream.seq:
-            raise PygentError(
-                ErrorCode.RESYNC,
-                "the server restarted since your last connection: reload your state",
-                details={"last_seq": stream.seq, "epoch": self.epoch},
-            )
-        if last_seq < stream.evicted_upto:
-            raise PygentError(
-                ErrorCode.RESYNC,
-                f"events after {last_seq} are no longer buffered (oldest kept: "
-                f"{stream.evicted_upto + 1}); reload your state",
-                details={"last_seq": stream.seq, "epoch": self.epoch},
-            )
-        frames = [
-            frame
-            for seq, client_id, frame in stream.ring
-            if seq > last_seq and (client_id is None or client_id == conn.client_id)
-        ]
-        size = sum(map(len, frames))
-        if size > conn.max_queue_bytes:
-            raise PygentError(
-                ErrorCode.RESYNC,
-                f"the {len(frames)} events you missed ({size} bytes) exceed what this "
-                f"connection may queue ({conn.max_queue_bytes} bytes); reload your state",
-                details={"last_seq": stream.seq, "epoch": self.epoch},
-            )
-        for frame in frames:
+        decision = stream.resume(
+            last_seq,
+            epoch,
+            current_epoch=self.epoch,
+            client_id=conn.client_id,
+            max_bytes=conn.max_queue_bytes,
+        )
+        if isinstance(decision, Resync):
+            raise PygentError(ErrorCode.RESYNC, decision.message, details=decision.details)
+        for frame in decision.frames:
             conn.send(frame)
-        replayed = len(frames)
-        self.send_to(conn, "resumed", {"replayed": replayed, "last_seq": stream.seq}, reply_to)
+        replayed = {"replayed": len(decision.frames), "last_seq": decision.last_seq}
+        self.send_to(conn, "resumed", replayed, reply_to)
 
     def _cancel(self, conn: Connection, request_id: str, reply_to: str | None) -> None:
         for candidate in self.connections.of_user(conn.user):

@@ -1,26 +1,42 @@
-"""Generate the lab extension's TypeScript message types from the protocol's JSON Schemas.
+"""Generate the message types, TypeScript and Python, from the protocol's JSON Schemas.
 
 Usage::
 
-    python scripts/gen_ts_types.py            # (re)write labextension/src/protocol.generated.ts
-    python scripts/gen_ts_types.py --check    # exit 1 if the file is stale (CI)
+    python scripts/gen_ts_types.py            # (re)write both generated files
+    python scripts/gen_ts_types.py --check    # exit 1 if either file is stale (CI)
 
-The output is a pure function of :func:`pygent_jupyter.protocol.schema_document`, so the
-TypeScript side can never drift from the server's catalog unnoticed.
+Two outputs, each a pure function of :func:`pygent_jupyter.protocol.schema_document`, so
+neither side can drift from the server's catalog unnoticed:
+
+- ``labextension/src/protocol.generated.ts``: one TypeScript type per message's ``data``;
+- ``pygent_jupyter/protocol/types.py``: one ``TypedDict`` per message's ``data`` (and nested
+  object), plus an envelope TypedDict per incoming event; ruff-format and mypy clean as written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import keyword
+import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "labextension" / "src" / "protocol.generated.ts"
 
-__all__ = ["TARGET", "main", "render", "schema_to_ts", "type_name"]
+__all__ = [
+    "PY_TARGET",
+    "TARGET",
+    "event_name",
+    "main",
+    "render",
+    "render_python",
+    "schema_to_ts",
+    "type_name",
+]
 
 
 def type_name(message_type: str) -> str:
@@ -146,25 +162,357 @@ def render(document: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+# -- Python: TypedDicts ---------------------------------------------------------------------
+
+PY_TARGET = ROOT / "pygent_jupyter" / "protocol" / "types.py"
+_PY_WIDTH = 100
+_ENVELOPE_FIELDS = (
+    ("reply_to", "NotRequired[str]", "The ``id`` of the command this answers."),
+    ("seq", "NotRequired[int]", "Per-user sequence number (server events; gaps are normal)."),
+    ("ts", "NotRequired[str | float]", "ISO-8601 UTC time (server) or epoch seconds (local)."),
+)
+
+
+def event_name(message_type: str) -> str:
+    """``chat_stream`` -> ``ChatStreamEvent`` (the whole envelope of a server event)."""
+    return type_name(message_type)[: -len("Data")] + "Event"
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[^0-9A-Za-z]+", name) if p)
+
+
+def _py_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _union(parts: list[str]) -> str:
+    seen: list[str] = []
+    for part in parts:
+        for piece in _split_union(part):
+            if piece not in seen:
+                seen.append(piece)
+    if "Any" in seen:
+        return "Any"
+    if "None" in seen:  # None last reads best: ``str | None``
+        seen = [p for p in seen if p != "None"] + ["None"]
+    return " | ".join(seen)
+
+
+def _split_union(expr: str) -> list[str]:
+    """Top-level ``|`` parts of a type expression (brackets respected)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(expr):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(expr[start:i].strip())
+            start = i + 1
+    parts.append(expr[start:].strip())
+    return parts
+
+
+def _docstring(text: str, indent: int) -> list[str]:
+    """A docstring wrapped to the line width, ruff-format stable."""
+    pad = " " * indent
+    text = " ".join(text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').split())
+    if text.endswith('"'):
+        text += " "
+    one = f'{pad}"""{text}"""'
+    if len(one) <= _PY_WIDTH:
+        return [one]
+    lines = textwrap.wrap(text, _PY_WIDTH - indent - 3, break_long_words=False)
+    if len(lines) == 1:  # ruff joins a lone line with its closing quotes: make it two
+        lines = textwrap.wrap(text, len(text) // 2 + 10, break_long_words=False)
+    out = [f'{pad}"""{lines[0]}']
+    out += [f"{pad}{line}" for line in lines[1:]]
+    out.append(f'{pad}"""')
+    return out
+
+
+class _PyModule:
+    """Collects TypedDicts and aliases in dependency order (a nested type before its user)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.names: set[str] = set()
+
+    def _claim(self, name: str) -> str:
+        if name in self.names or not name.isidentifier():
+            raise ValueError(f"generated Python type name {name!r} is not unique or not valid")
+        self.names.add(name)
+        return name
+
+    def type_of(self, schema: Any, hint: str) -> str:
+        """The Python type expression for ``schema``; nested objects become TypedDicts."""
+        if schema is True or schema == {} or not isinstance(schema, dict):
+            return "Any"
+        if "enum" in schema or "const" in schema:
+            values = schema["enum"] if "enum" in schema else [schema["const"]]
+            if any(isinstance(v, (float, dict, list)) for v in values):
+                return self.type_of(
+                    {k: v for k, v in schema.items() if k not in ("enum", "const")}, hint
+                )
+            literals = [_py_literal(v) for v in values if v is not None]
+            parts = [f"Literal[{', '.join(literals)}]"] if literals else []
+            if parts and len(parts[0]) > 60:  # a long enum gets a name of its own
+                parts = [self._alias(hint, parts[0])]
+            return _union(parts + (["None"] if None in values else []))
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                return _union(
+                    [self.type_of(sub, f"{hint}Variant{i}") for i, sub in enumerate(schema[key], 1)]
+                )
+        kinds = schema.get("type")
+        if isinstance(kinds, list):
+            return _union([self.type_of({**schema, "type": k}, hint) for k in kinds])
+        simple = {
+            "string": "str",
+            "integer": "int",
+            "number": "float",
+            "boolean": "bool",
+            "null": "None",
+        }
+        if kinds in simple:
+            return simple[kinds]
+        if kinds == "array":
+            return f"list[{self.type_of(schema.get('items', {}), hint + 'Item')}]"
+        if kinds == "object":
+            return self._object(schema, hint)
+        return "Any"
+
+    def _object(self, schema: dict[str, Any], hint: str, doc: str | None = None) -> str:
+        props: dict[str, Any] = schema.get("properties", {})
+        additional = schema.get("additionalProperties", True)
+        patterns: dict[str, Any] = schema.get("patternProperties", {})
+        if not props and (additional is not False or patterns):
+            values = [self.type_of(s, hint + "Value") for s in patterns.values()]
+            if additional is not False:
+                values.append(self.type_of(additional, hint + "Value"))
+            return f"dict[str, {_union(values)}]"
+        name = self._claim(hint)
+        required = set(schema.get("required", []))
+        fields: list[tuple[str, str, str | None]] = []
+        for key, sub in props.items():
+            expr = self.type_of(sub, hint.removesuffix("Data") + _camel(key))
+            if key not in required:
+                expr = f"NotRequired[{expr}]"
+            fields.append((key, expr, sub.get("description") if isinstance(sub, dict) else None))
+        notes = [doc] if doc else []
+        if additional is not False:
+            notes.append("The server may send keys not listed here.")
+        self.blocks.append(self._typeddict(name, fields, " ".join(notes)))
+        return name
+
+    def _typeddict(self, name: str, fields: list[tuple[str, str, str | None]], doc: str) -> str:
+        functional = any(not k.isidentifier() or keyword.iskeyword(k) for k, _, _ in fields)
+        if functional:  # a key such as ``from``: only the call syntax can spell it
+            lines = [f"# {line}" for line in textwrap.wrap(doc, _PY_WIDTH - 2)] if doc else []
+            lines += [f"{name} = TypedDict(", f'    "{name}",', "    {"]
+            lines += [f"        {json.dumps(k)}: {t}," for k, t, _ in fields]
+            lines += ["    },", ")"]
+            return "\n".join(lines)
+        lines = [f"class {name}(TypedDict):"]
+        if doc:
+            lines += _docstring(doc, 4)
+            if fields:
+                lines.append("")
+        for key, expr, fdoc in fields:
+            line = f"    {key}: {expr}"
+            if len(line) > _PY_WIDTH:
+                alias = self._alias(name + _camel(key) + "Type", expr)
+                line = f"    {key}: {alias}"
+            lines.append(line)
+            if fdoc:
+                lines += _docstring(fdoc, 4)
+        if not fields and not doc:
+            lines.append("    pass")
+        return "\n".join(lines)
+
+    def _alias(self, name: str, expr: str) -> str:
+        """Hoist a type too long for its field line into a module-level alias."""
+        self._claim(name)
+        wrapper = ""
+        if expr.startswith("NotRequired[") and expr.endswith("]"):
+            wrapper, expr = "NotRequired", expr[len("NotRequired[") : -1]
+        parts = _split_union(expr)
+        if len(f"{name} = {expr}") <= _PY_WIDTH:
+            text = f"{name} = {expr}"
+        elif len(parts) > 1:
+            text = "\n".join(
+                [f"{name} = (", f"    {parts[0]}", *[f"    | {p}" for p in parts[1:]], ")"]
+            )
+        elif expr.startswith("Literal["):
+            items = _split_items(expr[len("Literal[") : -1])
+            text = "\n".join([f"{name} = Literal[", *[f"    {i}," for i in items], "]"])
+        else:
+            raise ValueError(f"cannot lay out the type of {name}: {expr}")
+        self.blocks.append(text)
+        return f"{wrapper}[{name}]" if wrapper else name
+
+
+def _split_items(body: str) -> list[str]:
+    """Comma-separated items of a subscript body (JSON string literals respected)."""
+    items, buf, in_str, escape = [], "", False, False
+    for ch in body:
+        if in_str:
+            buf += ch
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str, buf = True, buf + ch
+        elif ch == ",":
+            items.append(buf.strip())
+            buf = ""
+        else:
+            buf += ch
+    if buf.strip():
+        items.append(buf.strip())
+    return items
+
+
+def _union_alias(name: str, members: list[str]) -> str:
+    if not members:
+        return f"{name} = None"
+    one = f"{name} = {' | '.join(members)}"
+    if len(one) <= _PY_WIDTH:
+        return one
+    return "\n".join(
+        [f"{name} = (", f"    {members[0]}", *[f"    | {m}" for m in members[1:]], ")"]
+    )
+
+
+def _literal_alias(name: str, values: list[str]) -> str:
+    if not values:  # no such message: only a catalog under test lacks one
+        return f"{name} = None"
+    one = f"{name} = Literal[{', '.join(json.dumps(v) for v in values)}]"
+    if len(one) <= _PY_WIDTH:
+        return one
+    return "\n".join([f"{name} = Literal[", *[f"    {json.dumps(v)}," for v in values], "]"])
+
+
+_PY_HEADER = '''\
+"""Typed ``data`` of every protocol message, for Python: one ``TypedDict`` per message type.
+
+GENERATED by scripts/gen_ts_types.py from :func:`pygent_jupyter.protocol.schema_document`
+(the same generator writes the lab extension's TypeScript types). Do not edit by hand: run
+``python scripts/gen_ts_types.py`` after changing the catalog; a test fails while it is stale.
+
+- ``<Type>Data`` is the ``data`` of message ``<type>`` (``chat_stream`` -> ``ChatStreamData``);
+  keys the schema does not require are ``NotRequired``, enums are ``Literal``. Server events may
+  carry keys added after this file was generated; a TypedDict only types the documented ones.
+- ``<Type>Event`` is a whole server (or client-local) event envelope, and ``IncomingEvent`` their
+  union, so ``if event["type"] == "chat_response": event["data"]["message"]`` type-checks.
+- ``DATA_TYPES`` maps each message type to its TypedDict (or ``dict`` alias).
+
+These are static types only: nothing is validated at runtime (the server validates every client
+message against the catalog; see docs/protocol.md).
+"""
+
+import sys
+from typing import Any, Final, Literal
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired, TypedDict
+else:  # Python 3.10: the typing_extensions backport knows NotRequired
+    from typing_extensions import NotRequired, TypedDict
+'''
+
+
+def render_python(document: dict[str, Any]) -> str:
+    """The complete ``pygent_jupyter/protocol/types.py`` text for a schema document."""
+    messages: dict[str, Any] = document["messages"]
+    module = _PyModule()
+    data_types: dict[str, str] = {}
+    for mtype, entry in sorted(messages.items()):
+        name = type_name(mtype)
+        doc = f"``{mtype}`` ({entry['direction']}, {entry['domain']}"
+        doc += ", lossy)" if entry.get("lossy") else ")"
+        doc += f": {entry['description']}"
+        schema = entry["data_schema"]
+        if schema.get("type") == "object" and (
+            schema.get("properties") or schema.get("additionalProperties", True) is False
+        ):
+            data_types[mtype] = module._object(schema, name, doc)
+        else:
+            expr = module.type_of(schema, name + "Body")
+            module._claim(name)
+            module.blocks.append(f"{name} = {expr}\n" + "\n".join(_docstring(doc, 0)))
+            data_types[mtype] = name
+    incoming = sorted(t for t, e in messages.items() if e["direction"] != "client")
+    for mtype in incoming:
+        entry = messages[mtype]
+        name = module._claim(event_name(mtype))
+        lines = [f"class {name}(TypedDict):"]
+        lines += _docstring(f"A whole ``{mtype}`` {entry['direction']} event.", 4)
+        lines += ["", f'    type: Literal["{mtype}"]', f"    data: {data_types[mtype]}"]
+        for key, expr, fdoc in _ENVELOPE_FIELDS:
+            lines += [f"    {key}: {expr}", *_docstring(fdoc, 4)]
+        module.blocks.append("\n".join(lines))
+    by_dir = {
+        d: sorted(t for t, e in messages.items() if e["direction"] == d)
+        for d in ("client", "server", "local")
+    }
+    tail = [
+        _literal_alias("ClientType", by_dir["client"]),
+        '"""Every type a client may send."""',
+        _literal_alias("EventType", incoming),
+        '"""Every type a client may receive: server events and client-local ones."""',
+        _union_alias("ServerEvent", [event_name(t) for t in by_dir["server"]]),
+        _union_alias("LocalEvent", [event_name(t) for t in by_dir["local"]]),
+        "IncomingEvent = ServerEvent | LocalEvent",
+        '"""Any event a client receives; narrow it on ``event["type"]``."""',
+        "",
+        "DATA_TYPES: Final[dict[str, Any]] = {",
+        *[f'    "{t}": {n},' for t, n in sorted(data_types.items())],
+        "}",
+        '"""Message type -> the TypedDict (or ``dict`` alias) of its ``data``."""',
+    ]
+    names = sorted(
+        module.names | {"ClientType", "EventType", "ServerEvent", "LocalEvent", "IncomingEvent"},
+    )
+    names.insert(0, "DATA_TYPES")  # constants first, as ruff sorts ``__all__``
+    all_ = ["__all__ = [", *[f'    "{n}",' for n in names], "]"]
+    body = "\n\n\n".join(module.blocks)
+    text = _PY_HEADER + "\n" + "\n".join(all_) + "\n\n\n" + body + "\n\n\n" + "\n".join(tail) + "\n"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    parser.add_argument("--output", type=Path, default=TARGET)
+    parser.add_argument("--check", action="store_true", help="fail if a file is stale")
+    parser.add_argument("--output", type=Path, default=TARGET, help="the TypeScript file")
+    parser.add_argument("--python-output", type=Path, default=PY_TARGET, help="the Python file")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from pygent_jupyter.protocol import schema_document
 
-    text = render(schema_document())
+    document = schema_document()
+    outputs = [(args.output, render(document)), (args.python_output, render_python(document))]
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is stale: run python scripts/gen_ts_types.py", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output} ({len(text)} bytes)")
+        stale = [path for path, text in outputs if _read(path) != text]
+        for path in stale:
+            print(f"{path} is stale: run python scripts/gen_ts_types.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs:
+        if _read(path) == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path} ({len(text)} bytes)")
     return 0
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 if __name__ == "__main__":

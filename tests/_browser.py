@@ -1,11 +1,139 @@
 # ruff: noqa: E501  (the JavaScript below keeps its long lines)
-"""Helpers shared by the browser tests: WCAG contrast from rendered colours, screenshots."""
+"""Helpers shared by the browser tests: Chromium and ``jupyter lab`` launching, WCAG contrast
+from rendered colours, screenshots."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
+"""Debian's chromium (``apt-get install -y chromium``); ``PYGENT_CHROMIUM`` overrides it."""
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """A headless Chromium browser from a started Playwright."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Wait until ``url`` answers 200 (``proc`` must stay alive); the log tail on failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"jupyter lab did not answer in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def lab_config(
+    *,
+    port: int,
+    root_dir: Path,
+    ext_dir: Path,
+    token: str,
+    db_path: Path,
+    services: list[str],
+    base_url: str = "/",
+) -> dict[str, Any]:
+    """``jupyter_server_config.json`` for a test ``jupyter lab`` with the built extension (in
+    ``ext_dir``) and the pygent ``services``; callers add their services' sections."""
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"pygent_jupyter": True},
+            "ip": "127.0.0.1",
+            "port": port,
+            "port_retries": 0,
+            "open_browser": False,
+            "root_dir": str(root_dir),
+            "allow_root": True,
+            "base_url": base_url,
+        },
+        "IdentityProvider": {"token": token},
+        "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
+        "PygentJupyter": {"db_path": str(db_path), "services": services},
+    }
+
+
+def start_lab(tmp: Path, config_dir: Path, root_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``jupyter lab`` with the config in ``config_dir`` (settings and workspaces under
+    ``tmp``), its output appended to ``log``."""
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser"],
+            cwd=root_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate ``proc`` (kill it after 20 s)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def element_screenshot(locator: Any, path: Path) -> None:
+    """Scroll ``locator``'s element into view and screenshot its box.
+
+    Measured and scrolled in one script, then taken as a clip of the page: a live widget
+    replaces its inner nodes as it redraws, so an element handle held across the scroll, the
+    stability wait and the capture (what ``locator.screenshot`` does) can be detached midway.
+    """
+    page = locator.page
+    box = locator.evaluate(
+        "el => { el.scrollIntoView({block: 'nearest'}); const r = el.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height,"
+        " vw: window.innerWidth, vh: window.innerHeight}; }"
+    )
+    page.wait_for_timeout(300)  # let the scroll paint
+    x, y = max(0.0, box["x"]), max(0.0, box["y"])
+    width = min(box["x"] + box["width"], box["vw"]) - x
+    height = min(box["y"] + box["height"], box["vh"]) - y
+    page.screenshot(
+        path=str(path), clip={"x": x, "y": y, "width": max(width, 1), "height": max(height, 1)}
+    )
+
 
 SCREENS_COPY = Path("/tmp/team/screens")
 """Screenshots are also copied here (when the folder exists) for people to look at."""

@@ -27,6 +27,7 @@ from pygent_jupyter.hub import Hub
 from pygent_jupyter.protocol import PygentError, decode, encode
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.base import Service
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database, DatabaseUnusable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -611,10 +612,11 @@ async def test_memory_quota_refuses_adds_beyond_items_and_bytes(tmp_path: Path) 
     from pygent_jupyter.services.memory.service import MemoryService
 
     db = Database(tmp_path / "hub.db")
-    hub = Hub(db=db)
+    hub = Hub()
     hub.register(
         MemoryService(hub=hub, embedder="local", max_items_per_user=3, max_bytes_per_user=2000)
     )
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         conn, transport = _peer(hub)

@@ -5,10 +5,14 @@
  * Contracts:
  * - `send()` never throws for a closed socket: commands wait in a bounded queue and go out,
  *   in order, once the socket is open again.
- * - After a reconnect the client sends `resume{last_seq}` with the newest seq it saw, so the
- *   server replays what it missed; if the server cannot (restart, buffer evicted) a local
- *   `resync` notification tells views to reload their state.
- * - Topic subscriptions are reference counted and re-sent after every reconnect.
+ * - The session rules live in `session.ts` (the mirror of `protocol/session.py`, tested
+ *   against the same vectors): after a reconnect the client sends `resume{last_seq, epoch}`
+ *   so the server replays what it missed; if it cannot (server restarted: new epoch; buffer
+ *   evicted) a local `resync` notification tells views to reload their state. Replayed
+ *   duplicates are dropped; a restarted server's new numbering is not mistaken for old seqs.
+ * - Topic subscriptions are reference counted and re-sent after every greeting.
+ * - `capabilities` (services up) follow the greeting and the server's `capabilities` events.
+ * - Send hooks (`addSendHook`) may amend a command's data before it goes out.
  * - Reconnect delays grow exponentially with full jitter, capped at `maxDelay`.
  */
 import type {
@@ -18,6 +22,7 @@ import type {
   EventType,
   IncomingEvents
 } from './protocol.generated';
+import { ClientSession, type IOutgoing, type IReceipt } from './session';
 
 export type ConnectionState =
   'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
@@ -140,6 +145,23 @@ export interface IResyncInfo {
   reason: 'server_restarted' | 'buffer_evicted';
 }
 
+/** The services up on the server: after each greeting, and when one comes up or goes down. */
+export interface ICapabilitiesInfo {
+  capabilities: string[];
+  /** The service that changed (absent after a greeting). */
+  service?: string;
+  state?: 'up' | 'down';
+}
+
+/**
+ * Called with every command about to be sent (by `send` or `request`); may return amended
+ * data (or nothing to keep it). Hooks run in the order they were added.
+ */
+export type SendHook = (
+  type: ClientType,
+  data: Record<string, unknown>
+) => Record<string, unknown> | void;
+
 function randomId(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (c?.randomUUID) {
@@ -159,9 +181,7 @@ export class PygentConnection {
   private _state: ConnectionState = 'disconnected';
   private _attempt = 0;
   private _everConnected = false;
-  private _lastSeq: number | null = null;
-  private _resumeFrom: number | null = null;
-  private _awaitingGreeting = false;
+  private _session = new ClientSession();
   private _reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private _nextRetryAt: number | null = null;
   private _pingTimer: ReturnType<typeof setInterval> | null = null;
@@ -171,12 +191,16 @@ export class PygentConnection {
   private _anyHandlers = new Set<AnyHandler>();
   private _stateHandlers = new Set<(state: ConnectionState) => void>();
   private _resyncHandlers = new Set<(info: IResyncInfo) => void>();
+  private _capabilityHandlers = new Set<(info: ICapabilitiesInfo) => void>();
+  private _sendHooks: SendHook[] = [];
+  private _requests = new Map<
+    string,
+    { resolve: (env: Envelope) => void; reject: (err: PygentRequestError) => void }
+  >();
   private _replyHandlers = new Map<string, Set<AnyHandler>>();
   private _topics = new Map<string, number>();
   private _counter = 0;
   private _disposed = false;
-  private _recentSeqs: number[] = [];
-  private _recentSet = new Set<number>();
 
   constructor(options: IConnectionOptions) {
     this.clientId = options.clientId ?? `lab-${randomId()}`;
@@ -200,9 +224,19 @@ export class PygentConnection {
     return this._state;
   }
 
-  /** Newest event seq received (null before the first sequenced event). */
+  /** Newest event seq received in the server's current epoch (null before the first). */
   get lastSeq(): number | null {
-    return this._lastSeq;
+    return this._session.lastSeq || null;
+  }
+
+  /** The server's epoch (changes when it restarts; null before the first greeting). */
+  get epoch(): string | null {
+    return this._session.epoch;
+  }
+
+  /** Services up on the server (null before the first greeting). */
+  get capabilities(): string[] | null {
+    return this._session.capabilities;
   }
 
   /** When the next reconnect attempt starts (ms since the epoch), or null when none is due. */
@@ -270,6 +304,13 @@ export class PygentConnection {
       }
     }
     this._replyHandlers.clear();
+    this._session.failPending();
+    for (const pending of this._requests.values()) {
+      pending.reject(new PygentRequestError('unavailable', 'connection closed'));
+    }
+    this._requests.clear();
+    this._sendHooks = [];
+    this._capabilityHandlers.clear();
     this._handlers.clear();
     this._anyHandlers.clear();
     this._stateHandlers.clear();
@@ -306,6 +347,20 @@ export class PygentConnection {
     return () => this._resyncHandlers.delete(handler);
   }
 
+  /** Called with the services up after each greeting and each `capabilities` event. */
+  onCapabilities(handler: (info: ICapabilitiesInfo) => void): () => void {
+    this._capabilityHandlers.add(handler);
+    return () => this._capabilityHandlers.delete(handler);
+  }
+
+  /** Amend commands before they go out (see `SendHook`); returns the removal function. */
+  addSendHook(hook: SendHook): () => void {
+    this._sendHooks.push(hook);
+    return () => {
+      this._sendHooks = this._sendHooks.filter(h => h !== hook);
+    };
+  }
+
   /** Every event that answers the command with id `id` (`reply_to === id`). */
   onReply(id: string, handler: AnyHandler): () => void {
     let set = this._replyHandlers.get(id);
@@ -334,7 +389,15 @@ export class PygentConnection {
    */
   send<K extends ClientType>(type: K, data: ClientMessages[K], id?: string): string {
     const msgId = id ?? this.nextId(type.slice(0, 2));
-    const frame = JSON.stringify({ type, data, id: msgId });
+    let body = data as Record<string, unknown>;
+    for (const hook of this._sendHooks) {
+      try {
+        body = hook(type, body) ?? body;
+      } catch (err) {
+        console.error('pygent: send hook failed', err);
+      }
+    }
+    const frame = JSON.stringify({ type, data: body, id: msgId });
     const socket = this._socket;
     if (socket && socket.readyState === OPEN && this._state === 'connected') {
       socket.send(frame);
@@ -360,25 +423,27 @@ export class PygentConnection {
     const timeout = options.timeout ?? this._options.requestTimeout;
     return new Promise<Envelope>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | null = null;
-      const off = this.onReply(id, env => {
-        if (env.type === 'error') {
-          const d = env.data as { code?: string; message?: string; field?: string };
-          done();
-          reject(new PygentRequestError(d.code ?? 'internal', d.message ?? 'error', d.field));
-        } else if (!options.replyTypes || options.replyTypes.includes(env.type)) {
-          done();
-          resolve(env);
-        }
-      });
       const done = () => {
-        off();
+        this._requests.delete(id);
         if (timer !== null) {
           clearTimeout(timer);
         }
       };
+      this._requests.set(id, {
+        resolve: env => {
+          done();
+          resolve(env);
+        },
+        reject: err => {
+          done();
+          reject(err);
+        }
+      });
+      this._session.expect(id, options.replyTypes ?? null);
       if (timeout > 0 && Number.isFinite(timeout)) {
         timer = setTimeout(() => {
-          off();
+          done();
+          this._session.forget(id);
           reject(new PygentRequestError('timeout', `${type} got no reply in ${timeout} ms`));
         }, timeout);
       }
@@ -393,8 +458,11 @@ export class PygentConnection {
   subscribe(topic: 'metrics' | 'ollama' | 'mcp' | 'memory'): () => void {
     const n = this._topics.get(topic) ?? 0;
     this._topics.set(topic, n + 1);
-    if (n === 0 && this._state === 'connected') {
-      this.send('subscribe', { topics: [topic] });
+    if (n === 0) {
+      this._session.subscribe([topic]);
+      if (this._state === 'connected' && this._session.greeted) {
+        this.send('subscribe', { topics: [topic] });
+      } // else the next greeting renews it
     }
     let released = false;
     return () => {
@@ -405,7 +473,8 @@ export class PygentConnection {
       const m = (this._topics.get(topic) ?? 1) - 1;
       if (m <= 0) {
         this._topics.delete(topic);
-        if (this._state === 'connected') {
+        this._session.unsubscribe([topic]);
+        if (this._state === 'connected' && this._session.greeted) {
           this.send('unsubscribe', { topics: [topic] });
         }
       } else {
@@ -457,14 +526,9 @@ export class PygentConnection {
       return;
     }
     this._attempt = 0;
-    this._resumeFrom = this._everConnected ? this._lastSeq : null;
-    this._awaitingGreeting = true;
+    this._session.opened(); // resume and topic renewal follow the greeting
     this._everConnected = true;
     this._setState('connected');
-    const topics = [...this._topics.keys()];
-    if (topics.length) {
-      socket.send(JSON.stringify({ type: 'subscribe', data: { topics }, id: this.nextId('s') }));
-    }
     const queued = this._queue;
     this._queue = [];
     for (const frame of queued) {
@@ -487,49 +551,62 @@ export class PygentConnection {
     if (!env || typeof env.type !== 'string') {
       return;
     }
-    if (typeof env.seq === 'number') {
-      if (this._recentSet.has(env.seq)) {
-        return; // a duplicate (replayed twice)
-      }
-      this._recentSeqs.push(env.seq);
-      this._recentSet.add(env.seq);
-      if (this._recentSeqs.length > 512) {
-        this._recentSet.delete(this._recentSeqs.shift()!);
-      }
+    const wasGreeted = this._session.greeted;
+    const receipt = this._session.receive(env);
+    for (const message of receipt.send) {
+      this._sendNow(socket, message); // resume{last_seq, epoch}, then topic renewal
     }
-    if (env.type === 'connection_status' && this._awaitingGreeting) {
-      this._awaitingGreeting = false;
-      this._greeted(env as Envelope<'connection_status'>);
-    } else if (env.type === 'pong') {
+    if (!receipt.deliver) {
+      return; // a duplicate (replayed after a live copy)
+    }
+    if (receipt.resync) {
+      this._emitResync(receipt.resync);
+    }
+    if (env.type === 'pong') {
       this._pingOutstanding = 0;
-    } else if (env.type === 'error' && (env.data as { code?: string }).code === 'resync') {
-      this._emitResync('buffer_evicted');
-    }
-    if (typeof env.seq === 'number' && (this._lastSeq === null || env.seq > this._lastSeq)) {
-      this._lastSeq = env.seq;
+    } else if (env.type === 'capabilities') {
+      const d = env.data as { service?: string; state?: 'up' | 'down' };
+      this._emitCapabilities({ service: d.service, state: d.state });
+    } else if (env.type === 'connection_status' && !wasGreeted && this._session.greeted) {
+      this._emitCapabilities({});
     }
     this._dispatch(env);
+    this._settle(env, receipt);
   }
 
-  /** On the greeting of a new socket: resume from where the last socket stopped. */
-  private _greeted(env: Envelope<'connection_status'>): void {
-    const from = this._resumeFrom;
-    this._resumeFrom = null;
-    if (from === null) {
+  private _sendNow(socket: ISocketLike, message: IOutgoing): void {
+    const id = this.nextId(message.type === 'resume' ? 'r' : 's');
+    socket.send(JSON.stringify({ type: message.type, data: message.data, id }));
+  }
+
+  /** Settle the `request()` this event answers, if any. */
+  private _settle(env: Envelope, receipt: IReceipt): void {
+    const reply = receipt.reply;
+    const pending = reply ? this._requests.get(reply.id) : undefined;
+    if (!reply || !pending || reply.kind === 'reply') {
       return;
     }
-    const serverLast = (env.data as { last_seq?: number }).last_seq;
-    if (typeof serverLast === 'number' && serverLast < from) {
-      // The server's sequence restarted: nothing to replay, and old seqs mean nothing now.
-      this._lastSeq = null;
-      this._recentSeqs = [];
-      this._recentSet.clear();
-      this._emitResync('server_restarted');
+    if (reply.kind === 'error') {
+      const d = env.data as { code?: string; message?: string; field?: string };
+      pending.reject(new PygentRequestError(d.code ?? 'internal', d.message ?? 'error', d.field));
+    } else {
+      pending.resolve(env);
+    }
+  }
+
+  private _emitCapabilities(change: Omit<ICapabilitiesInfo, 'capabilities'>): void {
+    const capabilities = this._session.capabilities;
+    if (capabilities === null) {
       return;
     }
-    this._socket?.send(
-      JSON.stringify({ type: 'resume', data: { last_seq: from }, id: this.nextId('r') })
-    );
+    const info: ICapabilitiesInfo = { capabilities: [...capabilities], ...change };
+    for (const h of [...this._capabilityHandlers]) {
+      try {
+        h(info);
+      } catch (err) {
+        console.error('pygent: capabilities handler failed', err);
+      }
+    }
   }
 
   private _emitResync(reason: IResyncInfo['reason']): void {
@@ -581,6 +658,7 @@ export class PygentConnection {
       return;
     }
     this._socket = null;
+    this._session.closed();
     this._stopPing();
     if (this._disposed) {
       return;

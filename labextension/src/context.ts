@@ -65,6 +65,9 @@ export class PanelContext {
   }
 }
 
+/** The server service behind a tab, where its name differs from the tab's id. */
+const TAB_SERVICES: Record<string, string> = { chat: 'agents' };
+
 /** A tab of the side panel: owns its connection listeners and drops them on dispose. */
 export abstract class PygentTab extends Widget {
   protected readonly ctx: PanelContext;
@@ -94,6 +97,14 @@ export abstract class PygentTab extends Widget {
     this.node.append(this.offlineBanner);
     this._showOffline();
     this.track(ctx.conn.onResync(() => this.onResync()));
+    const service = TAB_SERVICES[id] ?? id;
+    this.track(
+      ctx.conn.onCapabilities(info => {
+        if (info.service === service && info.state === 'up') {
+          this.onServiceUp();
+        }
+      })
+    );
     this.track(
       ctx.conn.onState(state => {
         this._showOffline();
@@ -131,6 +142,11 @@ export abstract class PygentTab extends Widget {
   /** The socket (re)opened: refresh what the server does not push by itself. */
   protected onConnected(): void {
     /* optional */
+  }
+
+  /** The tab's service finished starting after the page connected. Defaults to onConnected. */
+  protected onServiceUp(): void {
+    this.onConnected();
   }
 
   /** Events were lost (server restart): reload state. Defaults to onConnected. */

@@ -88,3 +88,33 @@ export function formatTime(ts: string | number | undefined): string {
   const d = ts === undefined ? new Date() : new Date(typeof ts === 'number' ? ts * 1000 : ts);
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString();
 }
+
+/** How long after the last keystroke in the composer an unasked focus move is undone. */
+export const FOCUS_GUARD_MS = 5000;
+
+/** Pure: does this key press in the composer move focus on purpose (Tab, a shortcut)? */
+export function movesFocus(ev: {
+  key: string;
+  ctrlKey: boolean;
+  altKey: boolean;
+  metaKey: boolean;
+}): boolean {
+  return ev.key === 'Tab' || ev.key === 'F6' || ev.ctrlKey || ev.altKey || ev.metaKey;
+}
+
+/**
+ * Pure: should focus that left the composer at `now` go back? Yes when the user typed there
+ * within FOCUS_GUARD_MS and gave no pointer or key input elsewhere in the last 400 ms (so the
+ * move is JupyterLab's, not theirs), unless it went into a dialog or the command palette.
+ */
+export function focusMoveIsUnasked(
+  now: number,
+  typedAt: number,
+  intentAt: number,
+  to: Element | null
+): boolean {
+  if (now - typedAt > FOCUS_GUARD_MS || now - intentAt < 400) {
+    return false;
+  }
+  return !to?.closest?.('.jp-Dialog, .lm-CommandPalette, .lm-Menu, .jp-pygent-panel');
+}

@@ -238,7 +238,7 @@ export type CapabilitiesData = {
 };
 
 /**
- * `chat_history` (server, chat): Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each `{id, title, agentId, created, updated, message_count}`), and `has_more`. Also the answer to `rename_conversation` (`conversations`: the renamed one) and `delete_conversation` (`deleted`: its id).
+ * `chat_history` (server, chat): Answer to `get_history`: `messages` (each `{id, n, role, content, agentId, status, metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each `{id, title, agentId, created, updated, message_count}`), and `has_more`. Also the answer to `rename_conversation` (`conversations`: the renamed one) and `delete_conversation` (`deleted`: its id). Pushed unasked, with `titled` (a conversation id), when the model wrote a title for that conversation after its first exchange (`conversations`: its new row).
  */
 export type ChatHistoryData = {
   conversation_id?: string;
@@ -251,6 +251,7 @@ export type ChatHistoryData = {
   has_more?: boolean;
   query?: string;
   deleted?: string;
+  titled?: string;
   [key: string]: unknown;
 };
 
@@ -1033,6 +1034,8 @@ export type StartEvolutionData = {
     llm?: boolean;
     llm_rate?: number;
     llm_model?: string;
+    /** how many times a varied child that repeats an already scored genome (or an earlier child of its generation) is mutated again before it is kept as it is (default 5; 0: DEAP's plain varAnd, repeats are kept). With `llm: true` a retry may be a model call */
+    novelty_retries?: number;
   };
   task_set?: {
     name?: string;

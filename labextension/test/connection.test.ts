@@ -37,11 +37,17 @@ class FakeSocket implements ISocketLike {
   serverSends(env: object): void {
     this.onmessage?.({ data: JSON.stringify(env) });
   }
-  greet(lastSeq: number, seq: number): void {
+  greet(lastSeq: number, seq: number, epoch = 'e1', capabilities?: string[]): void {
     this.serverSends({
       type: 'connection_status',
       seq,
-      data: { state: 'connected', last_seq: lastSeq, client_id: 'x' }
+      data: {
+        state: 'connected',
+        last_seq: lastSeq,
+        client_id: 'x',
+        epoch,
+        ...(capabilities ? { capabilities } : {})
+      }
     });
   }
   drop(code = 1006): void {
@@ -239,7 +245,7 @@ describe('offline queue, resume and subscriptions', () => {
     expect(sockets[0].sent.map(m => m.data.ts)).toEqual([2, 3]);
   });
 
-  it('resumes from the last seq after a reconnect, ignoring greeting seqs', () => {
+  it('resumes from the last seq and epoch after a reconnect, ignoring greeting seqs', () => {
     const { conn, sockets } = setup();
     conn.connect();
     sockets[0].open();
@@ -251,7 +257,7 @@ describe('offline queue, resume and subscriptions', () => {
     expect(sockets[1].sent).toEqual([]); // resume waits for the greeting
     sockets[1].greet(44, 45); // events 42..44 happened while we were away
     expect(sockets[1].sent).toEqual([
-      expect.objectContaining({ type: 'resume', data: { last_seq: 41 } })
+      expect.objectContaining({ type: 'resume', data: { last_seq: 41, epoch: 'e1' } })
     ]);
     const replayed: number[] = [];
     conn.on('chat_stream', (_d, env) => replayed.push(env.seq!));
@@ -279,7 +285,7 @@ describe('offline queue, resume and subscriptions', () => {
     sockets[0].drop();
     vi.advanceTimersByTime(60_000);
     sockets[1].open();
-    sockets[1].greet(0, 1);
+    sockets[1].greet(0, 1, 'e2');
     expect(sockets[1].sent.filter(m => m.type === 'resume')).toEqual([]);
     expect(resyncs).toEqual(['server_restarted']);
     expect(conn.lastSeq).toBe(1);
@@ -299,6 +305,7 @@ describe('offline queue, resume and subscriptions', () => {
     const { conn, sockets } = setup();
     conn.connect();
     sockets[0].open();
+    sockets[0].greet(0, 1);
     const a = conn.subscribe('metrics');
     const b = conn.subscribe('metrics');
     expect(sockets[0].sent.map(m => m.type)).toEqual(['subscribe']);
@@ -308,7 +315,9 @@ describe('offline queue, resume and subscriptions', () => {
     sockets[0].drop();
     vi.advanceTimersByTime(60_000);
     sockets[1].open();
-    expect(sockets[1].sent[0]).toMatchObject({ type: 'subscribe', data: { topics: ['metrics'] } });
+    sockets[1].greet(5, 6);
+    expect(sockets[1].sent.map(m => m.type)).toEqual(['resume', 'subscribe']);
+    expect(sockets[1].sent[1]).toMatchObject({ type: 'subscribe', data: { topics: ['metrics'] } });
     b();
     expect(sockets[1].sent.at(-1)).toMatchObject({
       type: 'unsubscribe',
@@ -350,5 +359,109 @@ describe('offline queue, resume and subscriptions', () => {
     vi.advanceTimersByTime(60_000);
     expect(sockets).toHaveLength(1);
     expect(conn.state).toBe('disconnected');
+  });
+});
+
+describe('server restart (new epoch) with a live panel', () => {
+  it('keeps delivering events whose new seqs are below the old ones, and renews topics', async () => {
+    const { conn, sockets } = setup();
+    const resyncs: string[] = [];
+    conn.onResync(i => resyncs.push(i.reason));
+    const samples: number[] = [];
+    conn.on('system_metrics', (_d, env) => samples.push(env.seq!));
+    conn.subscribe('metrics');
+    conn.connect();
+    sockets[0].open();
+    sockets[0].greet(0, 1, 'e1');
+    expect(sockets[0].sent.map(m => m.type)).toEqual(['subscribe']);
+    for (let seq = 2; seq <= 300; seq++) {
+      sockets[0].serverSends({ ...EXAMPLES.system_metrics, seq });
+    }
+    expect(samples).toHaveLength(299);
+    sockets[0].drop(1012);
+    vi.advanceTimersByTime(60_000);
+    sockets[1].open();
+    sockets[1].greet(0, 1, 'e2'); // a new process: numbering from 1 again
+    expect(resyncs).toEqual(['server_restarted']);
+    expect(sockets[1].sent.map(m => m.type)).toEqual(['subscribe']); // nothing to resume
+    expect(conn.epoch).toBe('e2');
+    for (let seq = 3; seq <= 5; seq++) {
+      sockets[1].serverSends({ ...EXAMPLES.system_metrics, seq });
+    }
+    expect(samples.slice(299)).toEqual([3, 4, 5]);
+    const pong = conn.request('ping', { ts: 1 });
+    const id = sockets[1].sent.at(-1).id;
+    sockets[1].serverSends({ type: 'pong', reply_to: id, seq: 6, data: { server_ts: 2 } });
+    await expect(pong).resolves.toMatchObject({ type: 'pong', seq: 6 });
+    // a later blip on the new server resumes within its epoch
+    sockets[1].drop();
+    vi.advanceTimersByTime(60_000);
+    sockets[2].open();
+    sockets[2].greet(9, 10, 'e2');
+    expect(sockets[2].sent[0]).toMatchObject({
+      type: 'resume',
+      data: { last_seq: 6, epoch: 'e2' }
+    });
+  });
+
+  it('notices a restart by the epoch even when the new counter is already ahead', () => {
+    const { conn, sockets } = setup();
+    const resyncs: string[] = [];
+    conn.onResync(i => resyncs.push(i.reason));
+    conn.connect();
+    sockets[0].open();
+    sockets[0].greet(0, 1, 'e1');
+    sockets[0].drop();
+    vi.advanceTimersByTime(60_000);
+    sockets[1].open();
+    sockets[1].greet(40, 41, 'e2');
+    expect(resyncs).toEqual(['server_restarted']);
+    expect(sockets[1].sent.filter(m => m.type === 'resume')).toEqual([]);
+  });
+});
+
+describe('capabilities and send hooks', () => {
+  it('knows the services up from the greeting and the capabilities events', () => {
+    const { conn, sockets } = setup();
+    const changes: any[] = [];
+    conn.onCapabilities(info => changes.push(info));
+    conn.connect();
+    sockets[0].open();
+    expect(conn.capabilities).toBeNull();
+    sockets[0].greet(0, 1, 'e1', ['metrics']);
+    expect(conn.capabilities).toEqual(['metrics']);
+    sockets[0].serverSends({
+      type: 'capabilities',
+      seq: 2,
+      data: { capabilities: ['metrics', 'mcp'], service: 'mcp', state: 'up' }
+    });
+    expect(conn.capabilities).toEqual(['metrics', 'mcp']);
+    expect(changes).toEqual([
+      { capabilities: ['metrics'] },
+      { capabilities: ['metrics', 'mcp'], service: 'mcp', state: 'up' }
+    ]);
+  });
+
+  it('lets hooks amend commands before they go out, until removed', async () => {
+    const { conn, sockets } = setup();
+    conn.connect();
+    sockets[0].open();
+    const seen: string[] = [];
+    const off = conn.addSendHook((type, data) => {
+      seen.push(type);
+      if (type === 'chat_message') {
+        return { ...data, attachments: [{ kind: 'text', text: 'x' }] };
+      }
+    });
+    conn.send('chat_message', { message: { content: 'hi', agentId: 'general' } });
+    expect(sockets[0].sent.at(-1).data.attachments).toEqual([{ kind: 'text', text: 'x' }]);
+    const p = conn.request('ping', { ts: 1 });
+    expect(sockets[0].sent.at(-1).data).toEqual({ ts: 1 });
+    sockets[0].serverSends({ type: 'pong', reply_to: sockets[0].sent.at(-1).id, seq: 3, data: {} });
+    await p;
+    off();
+    conn.send('chat_message', { message: { content: 'again', agentId: 'general' } });
+    expect(sockets[0].sent.at(-1).data.attachments).toBeUndefined();
+    expect(seen).toEqual(['chat_message', 'ping']);
   });
 });

@@ -76,3 +76,48 @@ describe('MCP tab', () => {
     expect(first.textContent).toBe(servers[0].state);
   });
 });
+
+describe('a service that starts after the page connected', () => {
+  it('makes the MCP tab list its servers when mcp comes up, without a reload', async () => {
+    const socket = new Socket();
+    const conn = new PygentConnection({
+      url: 'ws://h/pygent/ws',
+      socketFactory: () => socket,
+      pingInterval: 0
+    });
+    conn.connect();
+    socket.readyState = 1;
+    socket.onopen?.({});
+    const greeting = { state: 'connected', last_seq: 0, epoch: 'e1', capabilities: ['metrics'] };
+    socket.onmessage?.({
+      data: JSON.stringify({ type: 'connection_status', seq: 1, data: greeting })
+    });
+    const tab = new McpTab(new PanelContext(conn, null));
+    const first = socket.sent.find(m => m.type === 'mcp_list_servers');
+    socket.onmessage?.({
+      data: JSON.stringify({
+        type: 'error',
+        reply_to: first.id,
+        seq: 2,
+        data: { code: 'unavailable', message: 'the mcp service is still starting' }
+      })
+    });
+    await new Promise(r => setTimeout(r, 0));
+    expect(tab.node.textContent).toContain('not running');
+    socket.onmessage?.({
+      data: JSON.stringify({
+        type: 'capabilities',
+        seq: 3,
+        data: { capabilities: ['metrics', 'mcp'], service: 'mcp', state: 'up' }
+      })
+    });
+    expect(conn.capabilities).toEqual(['metrics', 'mcp']);
+    const again = socket.sent.filter(m => m.type === 'mcp_list_servers');
+    expect(again).toHaveLength(2);
+    socket.onmessage?.({
+      data: JSON.stringify({ ...EXAMPLES.mcp_servers, reply_to: again[1].id, seq: 4 })
+    });
+    await new Promise(r => setTimeout(r, 0));
+    expect(tab.node.querySelectorAll('tr[data-server]').length).toBeGreaterThan(0);
+  });
+});

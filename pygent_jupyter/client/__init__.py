@@ -25,18 +25,28 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["ConnectionFailed", "PygentClient", "PygentRequestError", "discover"]
+from ..protocol.session import ClientSession, Receipt
+from .typed import event_data
+
+__all__ = [
+    "ConnectionFailed",
+    "PygentClient",
+    "PygentRequestError",
+    "discover",
+    "event_data",
+]
 
 log = logging.getLogger("pygent_jupyter.client")
 
-Handler = Callable[[dict[str, Any]], Any]
+Handler = Callable[[Any], Any]
+"""``handler(event)``; annotate ``event`` with a generated ``<Type>Event`` or ``IncomingEvent``."""
 
 ENV_URL = "PYGENT_URL"
 ENV_TOKEN = "PYGENT_TOKEN"
@@ -88,6 +98,12 @@ class PygentClient:
     Events are dicts ``{"type", "data", "reply_to"?, "seq"?, "ts"?}``. Client-side connection
     changes are emitted as local ``connection_status`` (state ``reconnecting`` or
     ``disconnected``), ``connection_error`` and ``connection_failed`` events.
+
+    The session rules (resume after a reconnect, renewing topics, dropping replayed
+    duplicates, noticing a server restart, matching replies to requests) are those of
+    :class:`~pygent_jupyter.protocol.session.ClientSession`; this class does the I/O. When
+    the server restarted, a local ``error{code:"resync", details:{last_seq, epoch}}`` tells
+    handlers to reload their state, as the server's own answer to an impossible resume does.
     """
 
     def __init__(
@@ -111,9 +127,8 @@ class PygentClient:
         self.max_delay = max_delay
         self.request_timeout = request_timeout
         self.open_timeout = open_timeout
-        self.last_seq = 0
+        self.session = ClientSession()
         self.status: dict[str, Any] = {}
-        self.topics: set[str] = set()
         self._max_queue = max_queue
         self._headers: dict[str, str] = {}
         self._ws: ClientConnection | None = None
@@ -121,11 +136,21 @@ class PygentClient:
         self._closing = False
         self._connected = asyncio.Event() if _has_loop() else None
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
-        self._waiters: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._waiters: dict[str, asyncio.Queue[tuple[dict[str, Any], str]]] = {}
         self._inbox: asyncio.Queue[dict[str, Any]] | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._ids = itertools.count(1)
         self._background: set[asyncio.Future[Any]] = set()
+
+    @property
+    def last_seq(self) -> int:
+        """The newest event seq received in the server's current epoch (0: none yet)."""
+        return self.session.last_seq
+
+    @property
+    def topics(self) -> set[str]:
+        """Topics subscribed through this client; renewed after every reconnect."""
+        return self.session.topics
 
     # -- connection -----------------------------------------------------------------------
 
@@ -137,7 +162,7 @@ class PygentClient:
         url, headers = self._resolve()
         self._headers = headers
         self.url = url
-        await self._open_with_retry(resume=False)
+        await self._open_with_retry()
         return self
 
     def _resolve(self) -> tuple[str, dict[str, str]]:
@@ -159,16 +184,22 @@ class PygentClient:
         )
         return urlunsplit(parts._replace(query=query))
 
-    async def _open_with_retry(self, *, resume: bool) -> None:
+    async def _open_with_retry(self) -> None:
         attempt = 0
         while True:
             try:
-                await self._open(resume=resume)
+                await self._open()
                 return
             except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError) as exc:
                 attempt += 1
-                self._emit_local("connection_error", {"error": _describe(exc), "attempt": attempt})
-                if attempt >= self.max_attempts or _is_auth_failure(exc):
+                final = attempt >= self.max_attempts or _is_auth_failure(exc)
+                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+                error = {"error": _describe(exc), "attempt": attempt}
+                if not final:
+                    error["retry_in"] = round(delay, 3)  # widgets count down to the next try
+                self._emit_local("connection_error", error)
+                if final:
                     self._emit_local(
                         "connection_failed",
                         {
@@ -178,10 +209,9 @@ class PygentClient:
                     )
                     self._emit_local("connection_status", {"state": "disconnected"})
                     raise ConnectionFailed(_describe(exc)) from exc
-                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                await asyncio.sleep(delay)
 
-    async def _open(self, *, resume: bool) -> None:
+    async def _open(self) -> None:
         ws = await websockets.connect(
             self._url_with_client_id(),
             additional_headers=self._headers,
@@ -194,24 +224,24 @@ class PygentClient:
         if first.get("type") != "connection_status":
             await ws.close()
             raise websockets.exceptions.InvalidMessage(f"unexpected first event {first!r}")
-        resume_from = self.last_seq
-        previous_epoch = self.status.get("epoch")
         self._ws = ws
         self.status = first.get("data", {})
         assert self._connected is not None
         self._connected.set()
         self._reader = asyncio.ensure_future(self._read_loop(ws))
-        self._dispatch(first)
-        if resume:
-            data: dict[str, Any] = {"last_seq": resume_from}
-            if previous_epoch:
-                data["epoch"] = previous_epoch
-            await ws.send(json.dumps({"type": "resume", "id": self._next_id(), "data": data}))
-            if self.topics:  # a new connection starts with no subscriptions
-                renew = {"topics": sorted(self.topics)}
-                await ws.send(
-                    json.dumps({"type": "subscribe", "id": self._next_id(), "data": renew})
-                )
+        self.session.opened()
+        receipt = self._dispatch(first)
+        for message in receipt.send:  # resume{last_seq, epoch}, then topic renewal
+            await ws.send(json.dumps({**message, "id": self._next_id()}))
+        if receipt.resync == "server_restarted":
+            self.emit_local(
+                "error",
+                {
+                    "code": "resync",
+                    "message": "the server restarted since your last connection: reload your state",
+                    "details": {"last_seq": self.session.last_seq, "epoch": self.session.epoch},
+                },
+            )
 
     async def _read_loop(self, ws: ClientConnection) -> None:
         try:
@@ -227,6 +257,7 @@ class PygentClient:
         finally:
             if self._ws is ws:
                 self._ws = None
+                self.session.closed()
                 if self._connected is not None:
                     self._connected.clear()
                 if not self._closing:
@@ -235,7 +266,7 @@ class PygentClient:
     async def _reconnect(self, code: int | None) -> None:
         self._emit_local("connection_status", {"state": "reconnecting", "close_code": code})
         try:
-            await self._open_with_retry(resume=True)
+            await self._open_with_retry()
         except ConnectionFailed as exc:
             self._fail_waiters(exc)
 
@@ -300,21 +331,17 @@ class PygentClient:
         finally:
             self._subscribers.remove(queue)
 
-    def _dispatch(self, event: dict[str, Any]) -> None:
-        seq = event.get("seq")
-        if isinstance(seq, int) and seq > self.last_seq:
-            self.last_seq = seq
+    def _dispatch(self, event: dict[str, Any]) -> Receipt:
+        receipt = self.session.receive(event)
+        if not receipt.deliver:  # a replayed event this client already has
+            return receipt
         data = event.get("data") or {}
-        if event.get("type") == "error" and data.get("code") == "resync":
-            # the server restarted or our gap is gone: continue from its current position
-            self.last_seq = int(data.get("details", {}).get("last_seq", 0))
-        if event.get("type") == "connection_status" and "connection_id" in event.get("data", {}):
-            self.status = event["data"]
-        if event.get("type") == "capabilities" and isinstance(data.get("capabilities"), list):
-            self.status = {**self.status, "capabilities": data["capabilities"]}
-        reply_to = event.get("reply_to")
-        if reply_to is not None and reply_to in self._waiters:
-            self._waiters[reply_to].put_nowait(event)
+        if event.get("type") == "connection_status" and "connection_id" in data:
+            self.status = data
+        if event.get("type") == "capabilities" and self.session.capabilities is not None:
+            self.status = {**self.status, "capabilities": list(self.session.capabilities)}
+        if receipt.reply is not None and receipt.reply.id in self._waiters:
+            self._waiters[receipt.reply.id].put_nowait((event, receipt.reply.kind))
         if self._inbox is not None and not self._inbox.full():
             self._inbox.put_nowait(event)
         for queue in list(self._subscribers):
@@ -327,6 +354,7 @@ class PygentClient:
                     self._spawn(_guard(result))
             except Exception:
                 log.exception("pygent event handler failed")
+        return receipt
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` as a task that is kept referenced until it ends."""
@@ -347,16 +375,12 @@ class PygentClient:
 
     def _note_outgoing(self, message: dict[str, Any]) -> None:
         """Remember topic subscriptions so a reconnect can renew them."""
-        if message.get("type") in ("subscribe", "unsubscribe"):
-            topics = set(message.get("data", {}).get("topics", []))
-            if message["type"] == "subscribe":
-                self.topics |= topics
-            else:
-                self.topics -= topics
+        self.session.note_sent(message)
 
     def _fail_waiters(self, exc: Exception) -> None:
+        self.session.fail_pending()
         for queue in self._waiters.values():
-            queue.put_nowait({"type": "_failed", "data": {"error": str(exc)}})
+            queue.put_nowait(({"type": "_failed", "data": {"error": str(exc)}}, "error"))
 
     # -- requests -------------------------------------------------------------------------
 
@@ -372,7 +396,7 @@ class PygentClient:
         self._note_outgoing(message)
         await self._ws.send(json.dumps(message))
 
-    async def send(self, type_: str, data: dict[str, Any] | None = None) -> str:
+    async def send(self, type_: str, data: Mapping[str, Any] | None = None) -> str:
         """Send a command without waiting for a reply; returns its id."""
         msg_id = self._next_id()
         await self._send({"type": type_, "id": msg_id, "data": data or {}})
@@ -381,7 +405,7 @@ class PygentClient:
     async def stream(
         self,
         type_: str,
-        data: dict[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
         *,
         until: str | Iterable[str] | None = None,
         timeout: float | None = None,
@@ -392,26 +416,28 @@ class PygentClient:
         """
         final = {until} if isinstance(until, str) else set(until or ())
         msg_id = self._next_id()
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[dict[str, Any], str]] = asyncio.Queue()
         self._waiters[msg_id] = queue
+        self.session.expect(msg_id, final)
         try:
             await self._send({"type": type_, "id": msg_id, "data": data or {}})
             while True:
-                event = await asyncio.wait_for(queue.get(), timeout or self.request_timeout)
+                event, kind = await asyncio.wait_for(queue.get(), timeout or self.request_timeout)
                 if event["type"] == "_failed":
                     raise ConnectionError(event["data"]["error"])
-                if event["type"] == "error":
+                if kind == "error":
                     raise PygentRequestError(event.get("data", {}))
                 yield event
-                if not final or event["type"] in final:
+                if kind == "final":
                     return
         finally:
             self._waiters.pop(msg_id, None)
+            self.session.forget(msg_id)
 
     async def request(
         self,
         type_: str,
-        data: dict[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
         *,
         reply_type: str | None = None,
         timeout: float | None = None,

@@ -1,21 +1,45 @@
-"""The one small async interface every LLM backend implements (Ollama, embedded llama.cpp,
-any OpenAI-compatible server).
+"""Model backends: the one small async interface every LLM backend implements, and every
+backend (Ollama, embedded llama.cpp, any OpenAI-compatible server).
 
-Reasoning, evolution and the agents depend on this protocol only, so tests can pass a
-scripted model and research code can pass any object with these methods.
+The agents, memory (embedders), reasoning and evolution reach models through this package
+only, and depend on the :class:`LLMProvider` protocol, so tests can pass a scripted model and
+research code can pass any object with these methods.
 
-Submodules: :mod:`.openai_compat` (the ``openai`` provider over the official ``openai``
-client) and :mod:`.backends` (named backends configured by the admin, their credentials,
-health, and the choice of the one that answers).
+Submodules:
+
+- :mod:`.errors`: :class:`BackendError` (and :class:`OllamaError`), the one error family with
+  stable codes (``unreachable``, ``timeout``, ``model_not_found``, ``rate_limited``…);
+- :mod:`.base`: :class:`~.base.BaseProvider`, the provider methods written once;
+- :mod:`.ollama`: :class:`OllamaProvider` (the ``ollama`` client);
+- :mod:`.local`: :class:`LocalProvider` (a GGUF model run by llama.cpp in-process);
+- :mod:`.openai_compat`: :class:`OpenAIProvider` (the official ``openai`` client);
+- :mod:`.backends`: named backends configured by the admin, their credentials, health, and
+  the choice of the one that answers.
+
+The three providers are importable from here (``from pygent_jupyter.llm import
+OllamaProvider``); their modules load on first use, so importing the contract stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, runtime_checkable
 
-__all__ = ["ChatChunk", "ChatMessage", "Completion", "LLMProvider", "Options"]
+__all__ = [
+    "BackendError",
+    "ChatChunk",
+    "ChatMessage",
+    "Completion",
+    "LLMProvider",
+    "LocalProvider",
+    "OllamaError",
+    "OllamaProvider",
+    "OpenAIProvider",
+    "Options",
+    "provider_class",
+]
 
 
 class ChatMessage(TypedDict, total=False):
@@ -111,3 +135,34 @@ class LLMProvider(Protocol):
     async def list_models(self) -> list[dict[str, Any]]: ...
 
     async def health(self) -> dict[str, Any]: ...
+
+
+from .errors import BackendError, OllamaError  # noqa: E402  (needs nothing above)
+
+_PROVIDERS = {
+    "ollama": ("ollama", "OllamaProvider"),
+    "local": ("local", "LocalProvider"),
+    "openai": ("openai_compat", "OpenAIProvider"),
+}
+
+
+def provider_class(kind: str) -> type[Any]:
+    """The provider class of a backend ``kind``: ``ollama``, ``local`` or ``openai``."""
+    if kind not in _PROVIDERS:
+        raise ValueError(f"unknown backend kind {kind!r}; known: {sorted(_PROVIDERS)}")
+    module, name = _PROVIDERS[kind]
+    cls: type[Any] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    for kind, (_module, cls) in _PROVIDERS.items():
+        if name == cls:
+            return provider_class(kind)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .local import LocalProvider
+    from .ollama import OllamaProvider
+    from .openai_compat import OpenAIProvider

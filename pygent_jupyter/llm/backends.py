@@ -31,11 +31,19 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..protocol import ErrorCode, PygentError
-from . import ChatChunk, ChatMessage, Completion, LLMProvider, Options
+from . import ChatChunk, Completion, LLMProvider, Options
+from .base import BaseProvider, ChatRequest
+from .errors import BackendError, public_url
+
+if TYPE_CHECKING:
+    import logging
+
+    from .local import LocalProvider
+    from .ollama import OllamaProvider
 
 __all__ = [
     "KINDS",
@@ -45,6 +53,7 @@ __all__ = [
     "BackendState",
     "Fallback",
     "MeteredProvider",
+    "build_registry",
     "parse_backends",
     "public_url",
     "read_credential",
@@ -52,22 +61,6 @@ __all__ = [
 
 KINDS = ("openai", "ollama", "local")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def public_url(url: str) -> str:
-    """``url`` without user info, query or fragment (safe to show to clients and logs)."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 @dataclass(frozen=True)
@@ -225,67 +218,61 @@ def read_credential(spec: BackendSpec, environ: dict[str, str] | None = None) ->
     return None
 
 
-class BackendError(PygentError):
-    """A backend failure with a stable :attr:`backend_code` (as Ollama's ``ollama_code``):
+def build_registry(
+    entries: Sequence[Any],
+    *,
+    ollama: OllamaProvider,
+    local: LocalProvider,
+    probe_timeout: float = 3.0,
+    log: logging.Logger | None = None,
+) -> tuple[BackendRegistry, str | None]:
+    """The providers of the admin's backend list, and the configuration error to report at
+    start (None when the list is valid). An invalid or empty list gives the default: Ollama,
+    then the embedded model. ``ollama`` and ``local`` are the two providers of those kinds
+    (the ``ollama`` entry's ``base_url``/``default_model`` are applied to it). A backend whose
+    credential cannot be read stays listed (its probe reports ``auth_failed``)."""
+    from .ollama import normalize_host
 
-    ``unreachable``, ``timeout``, ``model_not_found``, ``bad_response``, ``rate_limited``
-    (``retry_after`` seconds when the server said), ``auth_failed``, ``server_error``,
-    ``stream_broken``, ``bad_request``.
-    """
+    registry = BackendRegistry()
+    error: str | None = None
+    try:
+        specs = parse_backends(entries)
+    except ValueError as exc:
+        error = str(exc)
+        specs = []
+    if not entries or error:
+        specs = [BackendSpec("ollama", "ollama")]
+    if not any(s.kind == "local" for s in specs):
+        specs.append(BackendSpec("local", "local", tools=False))
+    for spec in specs:
+        provider: LLMProvider
+        if spec.kind == "ollama":
+            if spec.name != "ollama" or any(s.kind == "ollama" and s is not spec for s in specs):
+                error = "there is one Ollama backend and it is named 'ollama'"
+                continue
+            if spec.base_url:
+                ollama.host = normalize_host(spec.base_url)
+            if spec.default_model:
+                ollama.model = spec.default_model
+            provider = ollama
+        elif spec.kind == "local":
+            if spec.name != "local":
+                error = "the embedded backend is named 'local'"
+                continue
+            provider = local
+        else:
+            from .openai_compat import OpenAIProvider
 
-    _CODES = {
-        "unreachable": ErrorCode.UNAVAILABLE,
-        "timeout": ErrorCode.TIMEOUT,
-        "model_not_found": ErrorCode.NOT_FOUND,
-        "bad_response": ErrorCode.UNAVAILABLE,
-        "rate_limited": ErrorCode.RATE_LIMITED,
-        "auth_failed": ErrorCode.UNAVAILABLE,
-        "server_error": ErrorCode.UNAVAILABLE,
-        "stream_broken": ErrorCode.UNAVAILABLE,
-        "bad_request": ErrorCode.INVALID,
-    }
-
-    def __init__(
-        self,
-        backend_code: str,
-        message: str,
-        *,
-        backend: str,
-        kind: str = "openai",
-        url: str = "",
-        model: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        details: dict[str, object] = {"backend": backend, "backend_code": backend_code}
-        if model:
-            details["model"] = model
-        if retry_after is not None:
-            details["retry_after"] = retry_after
-        super().__init__(
-            self._CODES.get(backend_code, ErrorCode.UNAVAILABLE), message, details=details
-        )
-        self.backend_code = backend_code
-        self.backend = backend
-        self.kind = kind
-        self.url = public_url(url)
-        self.model = model
-        self.retry_after = retry_after
-
-    def event_data(self) -> dict[str, Any]:
-        """The ``data`` of the ``backend_error`` event for this failure."""
-        data: dict[str, Any] = {
-            "backend": self.backend,
-            "kind": self.kind,
-            "code": self.backend_code,
-            "message": self.message,
-        }
-        if self.url:
-            data["base_url"] = self.url
-        if self.model:
-            data["model"] = self.model
-        if self.retry_after is not None:
-            data["retry_after"] = self.retry_after
-        return data
+            try:
+                key = read_credential(spec)
+            except ValueError as exc:
+                # one backend's missing credential must not take chat down
+                if log is not None:
+                    log.error("pygent: %s", exc)
+                key = None
+            provider = OpenAIProvider(spec, key, probe_timeout=probe_timeout)
+        registry.add(spec, provider)
+    return registry, error
 
 
 @dataclass
@@ -474,7 +461,7 @@ def _default_model(provider: LLMProvider) -> str:
 UsageSink = Callable[[Completion], Any]
 
 
-class MeteredProvider:
+class MeteredProvider(BaseProvider):
     """An :class:`LLMProvider` that reports every finished call's :class:`Completion` to
     ``on_usage`` (usage accounting for reasoning runs and evolution), and answers with
     ``model`` when a call names none."""
@@ -495,16 +482,9 @@ class MeteredProvider:
         with contextlib.suppress(Exception):  # accounting never breaks a run
             self.on_usage(completion)
 
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         stream = self.inner.chat_stream(
-            messages, model=model or self.model, options=options, tools=tools
+            request.messages, model=request.model, options=request.options, tools=request.tools
         )
         try:
             async for chunk in stream:
@@ -516,16 +496,9 @@ class MeteredProvider:
             if aclose is not None:
                 await aclose()
 
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> Completion:
+    async def complete(self, request: ChatRequest) -> Completion:
         completion = await self.inner.chat(
-            messages, model=model or self.model, options=options, tools=tools
+            request.messages, model=request.model, options=request.options, tools=request.tools
         )
         self._report(completion)
         return completion

@@ -12,8 +12,8 @@ Built on the official ``openai`` client (``AsyncOpenAI``), one per backend:
 - ``embed``: ``/v1/embeddings``; ``list_models``: ``/v1/models``; ``health``: ``/v1/models``
   within ``probe_timeout``.
 
-Failures become :class:`~pygent_jupyter.llm.backends.BackendError` with a stable
-``backend_code`` (same names as Ollama's where they overlap): ``unreachable``, ``timeout``,
+Failures become :class:`~pygent_jupyter.llm.errors.BackendError` with a stable
+``backend_code`` (the one family of :mod:`pygent_jupyter.llm.errors`): ``unreachable``, ``timeout``,
 ``model_not_found``, ``bad_response``, ``rate_limited`` (after ``max_retries`` retries that wait
 what ``Retry-After`` says, up to ``max_retry_wait``; ``retry_after`` in the error),
 ``auth_failed`` (401/403), ``server_error`` (5xx), ``stream_broken`` (the connection died or the
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -35,8 +34,10 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
-from . import ChatChunk, ChatMessage, Completion, Options
-from .backends import BackendError, BackendSpec, parse_backends, public_url
+from . import ChatChunk, ChatMessage, Completion
+from .backends import BackendSpec, parse_backends
+from .base import BaseProvider, ChatRequest, StreamTally, finite
+from .errors import BackendError, public_url
 
 try:  # recent `openai` releases run on httpx2 (the same exception names as httpx)
     import httpx2 as _httpx2
@@ -60,7 +61,7 @@ _HTTP_ERROR = _http("HTTPError")
 __all__ = ["OpenAIProvider", "to_openai_messages"]
 
 
-class OpenAIProvider:
+class OpenAIProvider(BaseProvider):
     """One OpenAI-compatible backend (see the module docstring)."""
 
     kind = "openai"
@@ -142,8 +143,8 @@ class OpenAIProvider:
 
     # -- errors ------------------------------------------------------------------------------
 
-    def _error(self, exc: BaseException, model: str | None = None) -> BackendError:
-        """Map a client/transport exception to a :class:`BackendError`."""
+    def backend_error(self, exc: Exception, model: str | None = None) -> BackendError:
+        """Map a client/transport exception to a :class:`BackendError` (re-raise others)."""
         if isinstance(exc, BackendError):
             return exc
         where = f"backend {self.name!r} at {public_url(self.base_url)}"
@@ -201,6 +202,8 @@ class OpenAIProvider:
             return make("server_error", f"{where} answered with HTTP {status}: {detail}")
         if isinstance(exc, _BROKEN):
             return make("stream_broken", f"the connection to {where} broke mid-response")
+        if isinstance(exc, _StreamError):
+            return make("server_error", f"{where} failed mid-answer: {exc}")
         if isinstance(
             exc,
             (
@@ -218,12 +221,22 @@ class OpenAIProvider:
             return make("server_error", f"HTTP failure talking to {where}: {type(exc).__name__}")
         raise exc
 
-    async def _create(self, model: str, **kwargs: Any) -> Any:
-        """``chat.completions.create`` with bounded 429 retries that honour Retry-After."""
+    async def _create(self, model: str, *, stream: bool = False, **kwargs: Any) -> Any:
+        """``chat.completions.create`` with bounded 429 retries that honour Retry-After.
+
+        With ``stream``, the open HTTP response (``with_streaming_response``): the client has
+        sent the request, checked the status and retried; the body is read by :func:`_events`.
+        """
         attempt = 0
+        completions = self.client.chat.completions
         while True:
             try:
-                return await self.client.chat.completions.create(model=model, **kwargs)
+                if stream:
+                    opened = completions.with_streaming_response.create(
+                        model=model, stream=True, **kwargs
+                    )
+                    return await opened.__aenter__()
+                return await completions.create(model=model, **kwargs)
             except openai.RateLimitError as exc:
                 wait = _retry_after(exc.response)
                 if attempt >= self.spec.max_retries or (
@@ -233,15 +246,10 @@ class OpenAIProvider:
                 attempt += 1
                 await asyncio.sleep(wait if wait is not None else min(8.0, 0.5 * 2**attempt))
 
-    def _request(
-        self,
-        messages: Sequence[ChatMessage],
-        options: Options | None,
-        tools: Sequence[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"messages": to_openai_messages(messages)}
+    def _request(self, request: ChatRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"messages": to_openai_messages(request.messages)}
         extra: dict[str, Any] = {}
-        for key, value in (options or {}).items():
+        for key, value in (request.options or {}).items():
             if value is None:
                 continue
             if key == "num_predict":
@@ -251,8 +259,8 @@ class OpenAIProvider:
                 kwargs[key] = value
             elif key == "top_k" and self.spec.top_k:
                 extra["top_k"] = value
-        if tools and self.spec.tools:
-            kwargs["tools"] = [_tool_spec(t) for t in tools]
+        if request.tools and self.spec.tools:
+            kwargs["tools"] = [_tool_spec(t) for t in request.tools]
         if self.spec.logprobs:
             kwargs["logprobs"] = True
         if extra:
@@ -261,60 +269,45 @@ class OpenAIProvider:
 
     # -- LLMProvider -------------------------------------------------------------------------
 
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        """Stream the answer; the final chunk carries the :class:`Completion`."""
-        model = model or self.default_model
-        kwargs = self._request(messages, options, tools)
-        kwargs["stream"] = True
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream the answer; the final chunk carries the :class:`Completion`.
+
+        The SSE body is decoded here with ``json.loads`` into plain dicts: the client's
+        per-chunk pydantic models cost more than everything else on the per-token path.
+        """
+        model = request.model
+        kwargs = self._request(request)
         if self.spec.stream_usage:
             kwargs["stream_options"] = {"include_usage": True}
-        started = time.perf_counter()
-        first: float | None = None
-        text: list[str] = []
-        logprobs: list[float] = []
+        tally = StreamTally()
         calls: dict[int, dict[str, Any]] = {}
-        usage: Any = None
+        usage: dict[str, Any] = {}
         finish: str | None = None
         served_model = model
-        n_chunks = 0
-        stream: Any = None
+        response: Any = None
         try:
-            stream = await self._create(model, **kwargs)
-            async for chunk in stream:
-                self.reachable = True
-                if chunk.model:
-                    served_model = chunk.model
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-                    lps = _choice_logprobs(choice)
-                    logprobs.extend(lps)
-                    delta = choice.delta
-                    if delta is None:
-                        continue
-                    for call in delta.tool_calls or ():
-                        _merge_call(calls, call)
-                    if delta.content:
-                        if first is None:
-                            first = time.perf_counter()
-                        n_chunks += 1
-                        text.append(delta.content)
-                        yield ChatChunk(delta=delta.content, logprob=_mean(lps))
-        except Exception as exc:
-            raise self._error(exc, model) from None
+            with self.mapped(model):
+                response = await self._create(model, stream=True, **kwargs)
+                async for chunk in _events(response.iter_lines()):
+                    self.reachable = True
+                    served_model = chunk.get("model") or served_model
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        finish = choice.get("finish_reason") or finish
+                        lps = _choice_logprobs(choice)
+                        tally.logprobs.extend(lps)
+                        delta = choice.get("delta")
+                        if not delta:
+                            continue
+                        for call in delta.get("tool_calls") or ():
+                            _merge_call(calls, call)
+                        content = delta.get("content")
+                        if content:
+                            yield tally.delta(content, lps)
         finally:
             # left early (cancel, aclose) or failed: give the connection back now
-            if stream is not None:
-                await _close_quietly(stream)
+            if response is not None:
+                await _close_quietly(response)
         if finish is None:
             raise BackendError(
                 "stream_broken",
@@ -324,35 +317,28 @@ class OpenAIProvider:
                 model=model,
             )
         end = time.perf_counter()
+        first = tally.first or end
         completion = Completion(
-            text="".join(text),
+            text=tally.answer,
             model=served_model,
             backend=self.name,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or n_chunks),
-            eval_duration_s=end - (first or end),
-            prompt_eval_duration_s=(first or end) - started,
-            total_duration_s=end - started,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or len(tally.text)),
+            eval_duration_s=end - first,
+            prompt_eval_duration_s=first - tally.started,
+            total_duration_s=end - tally.started,
             done_reason="tool_calls" if calls and finish == "tool_calls" else finish,
-            token_logprobs=[lp for lp in logprobs if math.isfinite(lp)] or None,
+            token_logprobs=finite(tally.logprobs),
             tool_calls=[_finish_call(calls[i]) for i in sorted(calls)],
         )
         yield ChatChunk(delta="", done=True, completion=completion)
 
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> Completion:
+    async def complete(self, request: ChatRequest) -> Completion:
         """One non-streaming ``/v1/chat/completions`` call."""
-        model = model or self.default_model
-        kwargs = self._request(messages, options, tools)
+        model = request.model
         started = time.perf_counter()
-        try:
-            response = await self._create(model, **kwargs)
+        with self.mapped(model):
+            response = await self._create(model, **self._request(request))
             self.reachable = True
             choice = response.choices[0]
             message = choice.message
@@ -369,8 +355,6 @@ class OpenAIProvider:
             ]
             usage = response.usage
             lps = _choice_logprobs(choice)
-        except Exception as exc:
-            raise self._error(exc, model) from None
         total = time.perf_counter() - started
         return Completion(
             text=message.content or "",
@@ -381,25 +365,17 @@ class OpenAIProvider:
             eval_duration_s=total,
             total_duration_s=total,
             done_reason=choice.finish_reason,
-            token_logprobs=[lp for lp in lps if math.isfinite(lp)] or None,
+            token_logprobs=finite(lps),
             tool_calls=calls,
         )
-
-    async def generate(
-        self, prompt: str, *, model: str | None = None, options: Options | None = None
-    ) -> Completion:
-        """``prompt`` as one user message (chat models are what these servers serve)."""
-        return await self.chat([{"role": "user", "content": prompt}], model=model, options=options)
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         """``/v1/embeddings``: one vector per text, in input order."""
         model = model or self.spec.embed_model or self.default_model
-        try:
+        with self.mapped(model):
             response = await self.client.embeddings.create(model=model, input=list(texts))
             data = sorted(response.data, key=lambda d: d.index)
             vectors = [[float(v) for v in d.embedding] for d in data]
-        except Exception as exc:
-            raise self._error(exc, model) from None
         if len(vectors) != len(texts):
             raise BackendError(
                 "bad_response",
@@ -413,11 +389,9 @@ class OpenAIProvider:
 
     async def list_models(self) -> list[dict[str, Any]]:
         """``/v1/models`` as ``[{name, owned_by?, created?, backend, tools}]``."""
-        try:
+        with self.mapped():
             page = await self.client.models.list()
             models = [m async for m in page]
-        except Exception as exc:
-            raise self._error(exc) from None
         self.reachable = True
         out = []
         for m in models:
@@ -445,7 +419,7 @@ class OpenAIProvider:
         except Exception as exc:
             self.reachable = False
             try:
-                reason = self._error(exc).backend_code
+                reason = self.backend_error(exc).backend_code
             except Exception:
                 reason = type(exc).__name__
             return {"state": "down", **base, "reachable": False, "error": reason}
@@ -502,18 +476,58 @@ def _tool_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _merge_call(calls: dict[int, dict[str, Any]], delta: Any) -> None:
+async def _events(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a chat completion's server-sent events, up to ``[DONE]``; the rest
+    of the body is read (so the connection can be reused). An error event raises
+    ``server_error``; a payload that is not a JSON object, ``bad_response``."""
+    data: list[str] = []
+    event = ""
+    done = False
+    async for line in lines:
+        if line:
+            if line.startswith(":"):
+                continue  # an SSE comment (keep-alive)
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            continue
+        if not data or done:
+            data, event = [], ""
+            continue
+        text, data = "\n".join(data), []
+        if text.startswith("[DONE]"):
+            done = True
+            continue
+        chunk = json.loads(text)
+        if not isinstance(chunk, dict):
+            raise ValueError("an event that is not a JSON object")
+        if chunk.get("error") or event == "error":
+            raise _StreamError(chunk.get("error") or chunk)
+        event = ""
+        yield chunk
+
+
+class _StreamError(Exception):
+    """An ``{"error": …}`` event in the middle of a stream."""
+
+    def __init__(self, error: Any) -> None:
+        message = error.get("message") if isinstance(error, dict) else None
+        super().__init__(str(message or error)[:300])
+
+
+def _merge_call(calls: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:
     """Add one streamed tool-call fragment (``index``, ``id``, name, argument text)."""
-    index = int(getattr(delta, "index", 0) or 0)
+    index = int(delta.get("index") or 0)
     entry = calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
-    if getattr(delta, "id", None):
-        entry["id"] = delta.id
-    function = getattr(delta, "function", None)
-    if function is not None:
-        if function.name:
-            entry["name"] += function.name
-        if function.arguments:
-            entry["arguments"] += function.arguments
+    if delta.get("id"):
+        entry["id"] = delta["id"]
+    function = delta.get("function")
+    if function:
+        entry["name"] += function.get("name") or ""
+        entry["arguments"] += function.get("arguments") or ""
 
 
 def _finish_call(entry: dict[str, Any]) -> dict[str, Any]:
@@ -533,13 +547,13 @@ def _finish_call(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _choice_logprobs(choice: Any) -> list[float]:
+    """The token log-probs of a choice (a client model, or a dict from :func:`_events`)."""
+    if isinstance(choice, dict):
+        content = (choice.get("logprobs") or {}).get("content")
+        return [float(t["logprob"]) for t in content or () if t.get("logprob") is not None]
     lp = getattr(choice, "logprobs", None)
     content = getattr(lp, "content", None) if lp is not None else None
     return [float(t.logprob) for t in content or () if getattr(t, "logprob", None) is not None]
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def _retry_after(response: Any) -> float | None:

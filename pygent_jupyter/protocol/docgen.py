@@ -80,8 +80,35 @@ connection survives every error. Codes are stable:
 {json.dumps(ENVELOPE_SCHEMA, indent=2)}
 ```
 
+## Types for Python and TypeScript
+
+Every message's `data` has a generated type of the same name on both sides: `chat_stream` →
+`ChatStreamData`, a `TypedDict` in `pygent_jupyter.protocol.types` (keys the schema does not
+require are `NotRequired`, enums are `Literal`) and a TypeScript type in the lab extension's
+`protocol.generated.ts`. Incoming events also have an envelope type (`ChatStreamEvent`) and a
+union, `IncomingEvent`, that narrows on `event["type"]`. Both files come from this catalog
+(`python scripts/gen_ts_types.py`; a test fails while either is stale). In Python:
+
+```python
+from pygent_jupyter.client import event_data
+from pygent_jupyter.protocol.types import ChatMessageData, UsageData
+
+payload: ChatMessageData = {{"message": {{"content": "hi", "agentId": "general"}}}}
+await client.request("chat_message", payload, reply_type="chat_response")
+usage = event_data(await client.request("get_usage", reply_type="usage"), UsageData)
+usage["today"]["total_tokens"]  # a misspelt key is a type error (mypy, pyright)
+```
+
+A service handler declares what it reads: `async def on_x(self, request: Request[XData])`.
+The types are static only; the server validates every client message against the catalog.
+
 ## Message types
 """
+
+
+def _type_name(message_type: str) -> str:
+    """The generated type of a message's data (as scripts/gen_ts_types.py names it)."""
+    return "".join(part.capitalize() for part in message_type.split("_")) + "Data"
 
 
 def render() -> str:
@@ -97,7 +124,8 @@ def render() -> str:
             lossy = " · lossy" if spec.lossy else ""
             if not spec.replay:
                 lossy += " · not replayed"
-            parts.append(f"\n#### `{type_}`\n\n*{_DIRECTIONS[spec.direction]}{lossy}*\n\n")
+            parts.append(f"\n#### `{type_}`\n\n*{_DIRECTIONS[spec.direction]}{lossy}*")
+            parts.append(f" · data type `{_type_name(type_)}`\n\n")
             parts.append(spec.description + "\n\n")
             parts.append("Example:\n\n```json\n" + json.dumps(spec.example) + "\n```\n\n")
             parts.append(

@@ -26,12 +26,21 @@ class _PygentAPIHandler(APIHandler):
 
 
 class HealthHandler(_PygentAPIHandler):
-    """Version, uptime and each service's state."""
+    """Version, uptime and each service's state.
+
+    ``services.agents.agents`` lists the agent types the requesting user can chat with: the
+    global ones and their own (e.g. the variants their evolution runs registered).
+    """
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish(json.dumps(self.pygent.hub.health()))
+        health = self.pygent.hub.health()
+        registry = getattr(self.pygent.hub.service("agents"), "agents", None)
+        section = health.get("services", {}).get("agents")
+        if isinstance(section, dict) and "agents" in section and registry is not None:
+            section["agents"] = registry.names(self.pygent.user_key(self.current_user))
+        self.finish(json.dumps(health))
 
 
 class SchemaHandler(_PygentAPIHandler):

@@ -46,55 +46,22 @@ written (for latency measurements in the same process).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import math
-import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
-import tornado.httpserver
 import tornado.iostream
-import tornado.netutil
 import tornado.web
+
+from .model_server import JSONHandler, Reply, ScriptedModelServer, echo_last_user, split_tokens
+from .model_server import embedding as _embedding
 
 __all__ = ["OllamaTestServer", "Reply", "split_tokens"]
 
 FAULTS = ("http_500", "not_found", "truncate", "garbage", "error_line", "hang", "no_done")
-
-
-@dataclass
-class Reply:
-    """One scripted answer (or fault)."""
-
-    text: str = ""
-    #: explicit token split of ``text`` (default: :func:`split_tokens`)
-    tokens: list[str] | None = None
-    #: one natural-log probability per token (default: the server's ``default_logprob``)
-    logprobs: list[float] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    #: answer only requests for this model (others take the next unrestricted reply)
-    model: str | None = None
-    fault: str | None = None
-    fault_after: int = 0
-    done_reason: str = "stop"
-
-    def token_list(self) -> list[str]:
-        return list(self.tokens) if self.tokens is not None else split_tokens(self.text)
-
-
-_TOKEN = re.compile(r"\s*\S+|\s+")
-
-
-def split_tokens(text: str) -> list[str]:
-    """Word-sized tokens with their leading whitespace: ``"a b"`` -> ``["a", " b"]``."""
-    return _TOKEN.findall(text)
 
 
 def _now() -> str:
@@ -124,31 +91,17 @@ def _model_entry(name: str) -> dict[str, Any]:
     }
 
 
-def _embedding(text: str, dim: int) -> list[float]:
-    """A deterministic unit vector for ``text`` (same text, same vector)."""
-    values: list[float] = []
-    counter = 0
-    while len(values) < dim:
-        block = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        values.extend((b - 127.5) / 127.5 for b in block)
-        counter += 1
-    values = values[:dim]
-    norm = math.sqrt(sum(v * v for v in values)) or 1.0
-    return [v / norm for v in values]
-
-
 def _default_responder(body: dict[str, Any]) -> Reply:
     if "prompt" in body:
         return Reply(f"Completion of: {str(body.get('prompt'))[-200:]}")
-    last = ""
-    for message in body.get("messages") or []:
-        if message.get("role") == "user":
-            last = str(message.get("content", ""))
-    return Reply(f"You said: {last}")
+    return echo_last_user(body)
 
 
-class OllamaTestServer:
+class OllamaTestServer(ScriptedModelServer):
     """See the module docstring."""
+
+    FAULTS = FAULTS
+    thread_name = "ollama-test-server"
 
     def __init__(
         self,
@@ -162,129 +115,43 @@ class OllamaTestServer:
         embedding_dim: int = 16,
         keep_alive_s: float = 300.0,
     ) -> None:
-        self.models = list(models)
+        super().__init__(
+            models=models,
+            token_delay=token_delay,
+            first_token_delay=first_token_delay,
+            latency=latency,
+            default_logprob=default_logprob,
+            embedding_dim=embedding_dim,
+        )
         self.version = version
-        self.token_delay = token_delay
-        self.first_token_delay = first_token_delay
-        self.latency = latency
-        self.default_logprob = default_logprob
-        self.embedding_dim = embedding_dim
         self.keep_alive_s = keep_alive_s
-        self.responder: Callable[[dict[str, Any]], Reply | str] = _default_responder
-        self.requests: list[tuple[str, str, Any]] = []
-        self.disconnects = 0
-        #: ``time.perf_counter()`` when each streamed token was written (benchmarks)
-        self.token_times: list[float] = []
+        self.responder = _default_responder
         self.loaded: dict[str, float] = {}
-        self._script: deque[Reply] = deque()
-        self._server: tornado.httpserver.HTTPServer | None = None
-        self._port = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # -- scripting ---------------------------------------------------------------------------
-
-    def script(self, *replies: Reply | str) -> None:
-        """Queue answers for the next chat/generate requests, in order."""
-        for reply in replies:
-            self._script.append(Reply(reply) if isinstance(reply, str) else reply)
-
-    def fail_next(
-        self,
-        fault: str,
-        *,
-        after: int = 0,
-        text: str = "one two three four five",
-        model: str | None = None,
-    ) -> None:
-        """Make the next chat/generate request fail with ``fault`` (see :data:`FAULTS`)."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
-        self.script(Reply(text, fault=fault, fault_after=after, model=model))
-
-    def next_reply(self, body: dict[str, Any]) -> Reply:
-        model = body.get("model")
-        for i, reply in enumerate(self._script):
-            if reply.model is None or reply.model == model:
-                del self._script[i]
-                return reply
-        made = self.responder(body)
-        return Reply(made) if isinstance(made, str) else made
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def host(self) -> str:
         """The base URL to give an Ollama client (``OLLAMA_HOST``)."""
         return f"http://127.0.0.1:{self._port}"
 
-    def _app(self) -> tornado.web.Application:
-        kwargs = {"server": self}
-        return tornado.web.Application(
-            [
-                (r"/api/version", _Version, kwargs),
-                (r"/api/tags", _Tags, kwargs),
-                (r"/api/ps", _Ps, kwargs),
-                (r"/api/chat", _Chat, kwargs),
-                (r"/api/generate", _Generate, kwargs),
-                (r"/api/embed", _Embed, kwargs),
-                (r"/", _Root, kwargs),
-            ],
-            default_handler_class=_NotFound,
-            default_handler_args=kwargs,
-        )
+    def routes(self) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+        return [
+            (r"/api/version", _Version),
+            (r"/api/tags", _Tags),
+            (r"/api/ps", _Ps),
+            (r"/api/chat", _Chat),
+            (r"/api/generate", _Generate),
+            (r"/api/embed", _Embed),
+            (r"/", _Root),
+            (r".*", _NotFound),
+        ]
 
     async def start(self, port: int = 0) -> OllamaTestServer:
-        """Listen on 127.0.0.1 (a free port unless ``port``) on the running loop."""
-        sockets = tornado.netutil.bind_sockets(port or self._port, "127.0.0.1")
-        self._port = sockets[0].getsockname()[1]
-        self._server = tornado.httpserver.HTTPServer(self._app())
-        self._server.add_sockets(sockets)
-        self._stopping = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        await super().start(port)
         return self
-
-    async def stop(self) -> None:
-        """Stop listening and cut open connections (like a killed Ollama)."""
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
-
-    async def restart(self) -> None:
-        """Listen again on the same port (Ollama came back)."""
-        await self.start(self._port)
 
     def start_in_thread(self) -> OllamaTestServer:
-        """Run on a loop of its own in a daemon thread (so it competes with nothing)."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="ollama-test-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        super().start_in_thread()
         return self
-
-    def stop_thread(self) -> None:
-        if self._thread is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
 
     # -- accounting --------------------------------------------------------------------------
 
@@ -309,44 +176,13 @@ class OllamaTestServer:
             out.append(entry)
         return out
 
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep, or return False at once when the server stops."""
-        if seconds <= 0:
-            return True
-        assert self._stopping is not None
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-            return False
-        except asyncio.TimeoutError:
-            return True
 
-
-class _Base(tornado.web.RequestHandler):
+class _Base(JSONHandler):
     server: OllamaTestServer
-
-    def initialize(self, server: OllamaTestServer) -> None:
-        self.server = server
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-
-    def check_xsrf_cookie(self) -> None:  # an API server: no cookies, no XSRF
-        return
+    content_type = "application/json; charset=utf-8"
 
     def on_connection_close(self) -> None:
         self._gone = True
-
-    def body(self) -> dict[str, Any] | None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            self.fail(400, "invalid character in request body")
-            return None
-        if not isinstance(body, dict):
-            self.fail(400, "json: cannot unmarshal into request body")
-            return None
-        self.server.requests.append((self.request.method or "", self.request.path, body))
-        return body
 
     def fail(self, status: int, message: str) -> None:
         self.set_status(status)
@@ -386,21 +222,21 @@ class _NotFound(_Base):
 
 class _Version(_Base):
     async def get(self) -> None:
-        self.server.requests.append(("GET", "/api/version", None))
+        self.record()
         if await self.server.sleep(self.server.latency):
             self.ok({"version": self.server.version})
 
 
 class _Tags(_Base):
     async def get(self) -> None:
-        self.server.requests.append(("GET", "/api/tags", None))
+        self.record()
         if await self.server.sleep(self.server.latency):
             self.ok({"models": [_model_entry(m) for m in self.server.models]})
 
 
 class _Ps(_Base):
     async def get(self) -> None:
-        self.server.requests.append(("GET", "/api/ps", None))
+        self.record()
         if await self.server.sleep(self.server.latency):
             self.ok({"models": self.server.running()})
 
@@ -464,10 +300,7 @@ class _Answer(_Base):
     ) -> list[float] | None:
         if not body.get("logprobs"):
             return None
-        given = reply.logprobs or []
-        return [
-            given[i] if i < len(given) else self.server.default_logprob for i in range(len(tokens))
-        ]
+        return [self.server.logprob(reply, i) for i in range(len(tokens))]
 
     async def post(self) -> None:
         body = self.body()
@@ -558,14 +391,6 @@ class _Answer(_Base):
 
     async def _fault(self, reply: Reply) -> bool:
         """Apply a mid-stream fault; True when the response is over."""
-        if reply.fault == "truncate":
-            await self.flush()
-            cast(Any, self.request.connection).stream.close()
-            return True
-        if reply.fault == "garbage":
-            self.write("<html>this is not JSON</html>\n")
-            self.finish()
-            return True
         if reply.fault == "error_line":
             self.write(
                 json.dumps(
@@ -575,11 +400,7 @@ class _Answer(_Base):
             )
             self.finish()
             return True
-        if reply.fault == "hang":
-            await self.flush()
-            await self.server.sleep(3600)
-            return True
-        return False
+        return await self.fault(reply)
 
 
 class _Chat(_Answer):

@@ -27,7 +27,8 @@ Use::
 
 Faults (``Reply.fault``): ``rate_limit`` (429 + ``Retry-After``), ``auth`` (401), ``http_500``,
 ``not_found`` (404), ``truncate`` (the connection is cut after ``fault_after`` tokens),
-``garbage`` (a non-JSON event), ``hang`` (stop sending, keep the connection), ``no_done`` (end
+``garbage`` (a non-JSON event), ``error_event`` (an ``{"error": …}`` event, as vLLM sends
+when generation fails mid-stream), ``hang`` (stop sending, keep the connection), ``no_done`` (end
 the stream without a finish reason or ``[DONE]``). ``slots`` bounds how many answers are
 generated at once (a server's batch width): more requests wait for a slot, as on vLLM with
 ``--max-num-seqs``. ``latency``, ``first_token_delay`` and ``token_delay`` add time.
@@ -39,35 +40,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
-import tornado.httpserver
 import tornado.iostream
-import tornado.netutil
 import tornado.web
 
-from .ollama_server import Reply, _embedding, split_tokens
+from .model_server import JSONHandler, Reply, ScriptedModelServer, embedding, split_tokens
 
 __all__ = ["OpenAITestServer", "Reply"]
 
-FAULTS = ("rate_limit", "auth", "http_500", "not_found", "truncate", "garbage", "hang", "no_done")
+FAULTS = (
+    "rate_limit",
+    "auth",
+    "http_500",
+    "not_found",
+    "truncate",
+    "garbage",
+    "error_event",
+    "hang",
+    "no_done",
+)
 
 
-def _default_responder(body: dict[str, Any]) -> Reply:
-    last = ""
-    for message in body.get("messages") or []:
-        if message.get("role") == "user":
-            last = str(message.get("content", ""))
-    return Reply(f"You said: {last}")
-
-
-class OpenAITestServer:
+class OpenAITestServer(ScriptedModelServer):
     """See the module docstring."""
+
+    FAULTS = FAULTS
+    thread_name = "openai-test-server"
 
     def __init__(
         self,
@@ -82,151 +84,55 @@ class OpenAITestServer:
         default_logprob: float = -0.1,
         embedding_dim: int = 16,
     ) -> None:
-        self.models = list(models)
+        super().__init__(
+            models=models,
+            token_delay=token_delay,
+            first_token_delay=first_token_delay,
+            latency=latency,
+            default_logprob=default_logprob,
+            embedding_dim=embedding_dim,
+        )
         self.api_key = api_key
-        self.token_delay = token_delay
-        self.first_token_delay = first_token_delay
-        self.latency = latency
         self.slots = slots
         self.retry_after = retry_after
-        self.default_logprob = default_logprob
-        self.embedding_dim = embedding_dim
-        self.responder: Callable[[dict[str, Any]], Reply | str] = _default_responder
-        self.requests: list[tuple[str, str, Any]] = []
-        self.disconnects = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.token_times: list[float] = []
-        self._script: deque[Reply] = deque()
         self._slots: asyncio.Semaphore | None = None
-        self._server: tornado.httpserver.HTTPServer | None = None
-        self._port = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # -- scripting ---------------------------------------------------------------------------
-
-    def script(self, *replies: Reply | str) -> None:
-        """Queue answers for the next chat requests, in order."""
-        for reply in replies:
-            self._script.append(Reply(reply) if isinstance(reply, str) else reply)
-
-    def fail_next(
-        self,
-        fault: str,
-        *,
-        after: int = 0,
-        text: str = "one two three four five",
-        model: str | None = None,
-    ) -> None:
-        """Make the next chat request fail with ``fault`` (see :data:`FAULTS`)."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
-        self.script(Reply(text, fault=fault, fault_after=after, model=model))
-
-    def next_reply(self, body: dict[str, Any]) -> Reply:
-        model = body.get("model")
-        for i, reply in enumerate(self._script):
-            if reply.model is None or reply.model == model:
-                del self._script[i]
-                return reply
-        made = self.responder(body)
-        return Reply(made) if isinstance(made, str) else made
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def base_url(self) -> str:
         """The ``base_url`` to give an OpenAI client (ends in ``/v1``)."""
         return f"http://127.0.0.1:{self._port}/v1"
 
-    def _app(self) -> tornado.web.Application:
-        kwargs = {"server": self}
-        return tornado.web.Application(
-            [
-                (r"/v1/models", _Models, kwargs),
-                (r"/v1/chat/completions", _Chat, kwargs),
-                (r"/v1/embeddings", _Embeddings, kwargs),
-            ],
-            default_handler_class=_NotFound,
-            default_handler_args=kwargs,
-        )
+    def routes(self) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+        return [
+            (r"/v1/models", _Models),
+            (r"/v1/chat/completions", _Chat),
+            (r"/v1/embeddings", _Embeddings),
+            (r".*", _NotFound),
+        ]
 
     async def start(self, port: int = 0) -> OpenAITestServer:
-        """Listen on 127.0.0.1 (a free port unless ``port``) on the running loop."""
-        sockets = tornado.netutil.bind_sockets(port or self._port, "127.0.0.1")
-        self._port = sockets[0].getsockname()[1]
-        self._server = tornado.httpserver.HTTPServer(self._app())
-        self._server.add_sockets(sockets)
-        self._stopping = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        await super().start(port)
         self._slots = asyncio.Semaphore(self.slots) if self.slots > 0 else None
         return self
 
-    async def stop(self) -> None:
-        """Stop listening and cut open connections."""
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
-
-    async def restart(self) -> None:
-        await self.start(self._port)
-
     def start_in_thread(self) -> OpenAITestServer:
-        """Run on a loop of its own in a daemon thread (so it competes with nothing)."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="openai-test-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        super().start_in_thread()
         return self
 
-    def stop_thread(self) -> None:
-        if self._thread is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
 
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep, or return False at once when the server stops."""
-        if seconds <= 0:
-            return True
-        assert self._stopping is not None
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-            return False
-        except asyncio.TimeoutError:
-            return True
-
-
-class _Base(tornado.web.RequestHandler):
+class _Base(JSONHandler):
     server: OpenAITestServer
+    garbage = "data: <html>this is not JSON</html>\n\n"
 
-    def initialize(self, server: OpenAITestServer) -> None:
-        self.server = server
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json")
-
-    def check_xsrf_cookie(self) -> None:
-        return
+    async def fault(self, reply: Reply) -> bool:
+        if reply.fault == "error_event":
+            error = {"message": "generation failed: out of memory", "type": "server_error"}
+            self.write(f"data: {json.dumps({'error': error})}\n\n")
+            self.finish()
+            return True
+        return await super().fault(reply)
 
     def fail(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         self.set_status(status)
@@ -240,18 +146,6 @@ class _Base(tornado.web.RequestHandler):
             return True
         self.fail(401, "Incorrect API key provided.", "authentication_error")
         return False
-
-    def body(self) -> dict[str, Any] | None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            self.fail(400, "could not parse the JSON body")
-            return None
-        if not isinstance(body, dict):
-            self.fail(400, "the body must be a JSON object")
-            return None
-        self.server.requests.append((self.request.method or "", self.request.path, body))
-        return body
 
     def model_or_fail(self, body: dict[str, Any]) -> str | None:
         model = body.get("model")
@@ -271,7 +165,7 @@ class _NotFound(_Base):
 
 class _Models(_Base):
     async def get(self) -> None:
-        self.server.requests.append(("GET", "/v1/models", None))
+        self.record()
         if not self.authorized():
             return
         if not await self.server.sleep(self.server.latency):
@@ -303,7 +197,7 @@ class _Embeddings(_Base):
             {
                 "object": "embedding",
                 "index": i,
-                "embedding": _embedding(str(t), self.server.embedding_dim),
+                "embedding": embedding(str(t), self.server.embedding_dim),
             }
             for i, t in enumerate(inputs)
         ]
@@ -368,13 +262,10 @@ class _Chat(_Base):
         }
 
     def _logprobs(self, reply: Reply, tokens: list[str], start: int) -> list[dict[str, Any]]:
-        given = reply.logprobs or []
         return [
             {
                 "token": t,
-                "logprob": given[start + i]
-                if start + i < len(given)
-                else self.server.default_logprob,
+                "logprob": self.server.logprob(reply, start + i),
                 "bytes": list(t.encode()),
                 "top_logprobs": [],
             }
@@ -442,7 +333,7 @@ class _Chat(_Base):
                 return
             self.write(chunk({"role": "assistant", "content": ""}))
             for i, token in enumerate(tokens):
-                if reply.fault and i == reply.fault_after and await self._fault(reply):
+                if reply.fault and i == reply.fault_after and await self.fault(reply):
                     return
                 if i and not await server.sleep(server.token_delay):
                     return
@@ -452,7 +343,7 @@ class _Chat(_Base):
                 server.token_times.append(time.perf_counter())
                 self.write(chunk({"content": token}, **extra))
                 await self.flush()
-            if reply.fault and reply.fault_after >= len(tokens) and await self._fault(reply):
+            if reply.fault and reply.fault_after >= len(tokens) and await self.fault(reply):
                 return
             for k, call in enumerate(calls):
                 # the name first, then the arguments in two fragments (as real servers do)
@@ -495,19 +386,3 @@ class _Chat(_Base):
             self.finish()
         except tornado.iostream.StreamClosedError:
             server.disconnects += 1
-
-    async def _fault(self, reply: Reply) -> bool:
-        """Apply a mid-stream fault; True when the response is over."""
-        if reply.fault == "truncate":
-            await self.flush()
-            cast(Any, self.request.connection).stream.close()
-            return True
-        if reply.fault == "garbage":
-            self.write("data: <html>this is not JSON</html>\n\n")
-            self.finish()
-            return True
-        if reply.fault == "hang":
-            await self.flush()
-            await self.server.sleep(3600)
-            return True
-        return False

@@ -1,8 +1,9 @@
 """The boilerplate every scripted (deterministic, model-free) LLMProvider shares.
 
-Subclasses implement ``chat`` and ``generate`` and wrap each call in ``async with
-self.call():`` to get latency, in-flight and cancellation accounting; streaming, embeddings,
-the model list and health come from here.
+Subclasses implement ``chat`` (and ``generate`` when prompts matter) and wrap each call in
+``async with self.call():`` to get latency, in-flight and cancellation accounting; streaming
+(the whole ``chat`` answer as one delta), ``generate`` (a one-message chat), embeddings, the
+model list and health come from here and from :class:`~pygent_jupyter.llm.base.BaseProvider`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
-from ..llm import ChatChunk, ChatMessage, Completion, Options
+from ..llm import ChatChunk, Completion
+from ..llm.base import BaseProvider, ChatRequest
 
 __all__ = ["ScriptedLLMBase"]
 
 
-class ScriptedLLMBase:
+class ScriptedLLMBase(BaseProvider):
     """A test double of :class:`~pygent_jupyter.llm.LLMProvider`.
 
     ``in_flight``/``max_in_flight`` count calls inside :meth:`call`; ``cancelled`` counts the
@@ -51,34 +52,17 @@ class ScriptedLLMBase:
         finally:
             self.in_flight -= 1
 
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> Completion:
-        raise NotImplementedError
+    async def complete(self, request: ChatRequest) -> Completion:
+        raise NotImplementedError("a scripted model implements chat()")
 
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        """The whole ``chat`` answer as one delta, then the final chunk."""
-        completion = await self.chat(messages, model=model, options=options)
-        yield ChatChunk(delta=completion.text)
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """The whole ``chat`` answer as one delta (none when empty), then the final chunk."""
+        completion = await self.chat(
+            request.messages, model=request.model, options=request.options, tools=request.tools
+        )
+        if completion.text:
+            yield ChatChunk(delta=completion.text)
         yield ChatChunk(delta="", done=True, completion=completion)
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         return [[float(len(t))] for t in texts]
-
-    async def list_models(self) -> list[dict[str, Any]]:
-        return [{"name": self.default_model}]
-
-    async def health(self) -> dict[str, Any]:
-        return {"state": "up"}

@@ -7,11 +7,11 @@ call's messages and offered tools are recorded in ``calls``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm import ChatChunk, ChatMessage, Completion, Options
+from ..llm import ChatMessage, Completion, Options
 from .scripted import ScriptedLLMBase
 
 __all__ = ["ScriptedToolModel", "Step", "tool_call"]
@@ -73,19 +73,3 @@ class ScriptedToolModel(ScriptedLLMBase):
                 done_reason="stop",
                 tool_calls=list(step.tool_calls) if tools else [],
             )
-
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        completion = await self.chat(messages, model=model, options=options, tools=tools)
-        if completion.text:
-            yield ChatChunk(delta=completion.text)
-        yield ChatChunk(delta="", done=True, completion=completion)
-
-    async def generate(self, prompt: str, **kwargs: Any) -> Completion:
-        return await self.chat([{"role": "user", "content": prompt}])

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import html
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 import ipywidgets as W
 
+from ..protocol.session import SeqFilter
 from ._style import STYLE
 
 __all__ = ["FALLBACK_MIME", "EventWidget", "Sender", "Throttle", "esc"]
@@ -152,8 +154,10 @@ class EventWidget(W.VBox):
 
     Subclasses list the event types they consume in ``EVENTS`` and implement
     ``_on_<type>(data, event)`` (model update, no drawing) and ``_draw()`` (push the model into
-    child widgets). Events with a ``seq`` at or below the newest one seen are ignored, so a
-    replay after a reconnect never duplicates anything.
+    child widgets). Events whose ``seq`` was seen already are ignored, so a replay after a
+    reconnect never duplicates anything; a greeting from a restarted server (new ``epoch``,
+    or a counter behind :attr:`last_seq`) starts the numbering afresh, so its events are not
+    taken for old ones (the rules of :class:`~pygent_jupyter.protocol.session.SeqFilter`).
     """
 
     EVENTS: tuple[str, ...] = ()
@@ -171,7 +175,7 @@ class EventWidget(W.VBox):
         self._send_fn = send
         self._client: Any = None
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
-        self.last_seq = 0
+        self.seqs = SeqFilter()
         self.connection_state = "connected"
         self.events_seen = 0
         self._pending: dict[str, _Pending] = {}
@@ -181,8 +185,10 @@ class EventWidget(W.VBox):
         self._state_lock = threading.RLock()
         self.status = W.HTML(layout=W.Layout(min_height="0"))
         self.status.add_class("pygent-status")
-        self.epoch: str | None = None
         self.retry_in: float | None = None
+        #: when (widget clock) the client tries again; the status line counts down to it
+        self.retry_at: float | None = None
+        self._retry_tick = False
         # The static snapshot (hidden): carries the stylesheet for the live view, and the lab
         # extension copies it into the output's text/html so a saved notebook shows it.
         self.snapshot = W.HTML(STYLE, layout=W.Layout(display="none"))
@@ -198,11 +204,15 @@ class EventWidget(W.VBox):
     def feed(self, event: Event) -> bool:
         """Apply one event to the model and ask for a redraw. Returns False if it was skipped.
 
-        Skipped: events of types this widget does not consume, and replays (``seq`` not newer
-        than :attr:`last_seq`).
+        Skipped: events of types this widget does not consume, and replays (a ``seq`` seen
+        before in the server's current epoch).
         """
         type_ = event.get("type")
         data = event.get("data") or {}
+        if type_ == "connection_error":  # local: a try failed; ``retry_in`` says when the next is
+            self._on_connection_error(data)
+            self.throttle.request()
+            return True
         if type_ == "connection_status":
             self._on_connection_status(data)
             self.throttle.request()
@@ -219,14 +229,22 @@ class EventWidget(W.VBox):
             return False
         seq = event.get("seq")
         with self._state_lock:
-            if isinstance(seq, int):
-                if seq <= self.last_seq:
-                    return False
-                self.last_seq = seq
+            if not self.seqs.accept(seq):
+                return False
             self.events_seen += 1
             getattr(self, f"_on_{type_}")(data, event)
         self.throttle.request()
         return True
+
+    @property
+    def last_seq(self) -> int:
+        """The newest event seq applied, in the server's current epoch (0: none yet)."""
+        return self.seqs.last_seq
+
+    @property
+    def epoch(self) -> str | None:
+        """The server epoch the seqs belong to (None until a greeting says)."""
+        return self.seqs.epoch
 
     handle = feed  # the name in-kernel event sinks use (``Evolution(on_event=widget.handle)``)
 
@@ -239,12 +257,10 @@ class EventWidget(W.VBox):
         self.connection_state = str(data.get("state", "connected"))
         retry = data.get("retry_in", data.get("delay"))
         self.retry_in = float(retry) if isinstance(retry, (int, float)) else None
-        epoch = data.get("epoch")
-        if epoch is not None:
-            with self._state_lock:
-                if self.epoch is not None and str(epoch) != self.epoch:
-                    self.last_seq = 0  # a restarted server numbers its events from 1 again
-                self.epoch = str(epoch)
+        self.retry_at = None if self.retry_in is None else self._clock() + self.retry_in
+        if self.connection_state == "connected":
+            with self._state_lock:  # a restarted server numbers its events from 1 again
+                self.seqs.greeting(data.get("epoch"), data.get("last_seq"))
         if self.connection_state != "connected":
             self._dropped = True
         elif before != "connected" and self._send_fn is not None:
@@ -369,12 +385,42 @@ class EventWidget(W.VBox):
         bundle[FALLBACK_MIME] = {"version": 1, "widget": type(self).__name__}
         return bundle
 
+    def _on_connection_error(self, data: dict[str, Any]) -> None:
+        """A (re)connection attempt failed; the client tries again in ``retry_in`` s."""
+        retry = data.get("retry_in")
+        if isinstance(retry, (int, float)):
+            self.retry_in = float(retry)
+            self.retry_at = self._clock() + float(retry)
+        if self.connection_state == "connected":
+            self.connection_state = "reconnecting"
+            self._dropped = True
+
+    def _retry_left(self) -> int | None:
+        """Whole seconds to the next reconnection try (0: trying now), None if unknown."""
+        if self.retry_at is None:
+            return None
+        return max(0, math.ceil(self.retry_at - self._clock() - 1e-9))
+
+    def _tick_countdown(self) -> None:
+        """While offline with a retry ahead, redraw the status line once a second."""
+        if self._retry_tick or self.connection_state == "connected" or not self._retry_left():
+            return
+        self._retry_tick = True
+
+        def tick() -> None:
+            self._retry_tick = False
+            self.throttle.request()
+
+        self.throttle.scheduler(1.0, tick)
+
     def _status_html(self) -> str:
         err = self._error
         if self.connection_state != "connected":
+            left = self._retry_left()
             retry = ""
-            if self.retry_in is not None:
-                retry = f"; next try in {self.retry_in:.0f} s"
+            if left is not None:
+                retry = f"; next try in {left} s" if left else "; trying again now"
+            self._tick_countdown()
             return (
                 f"<span class='pygent-offline' role='status'>&#9888; pygent is "
                 f"{esc(self.connection_state)}{esc(retry)}. Commands wait and are sent when "
@@ -445,7 +491,11 @@ class EventWidget(W.VBox):
         """
         self.detach()
         self._client = client
-        for type_ in (*self.EVENTS, "error", "connection_status", "resumed"):
+        status = getattr(client, "status", None)
+        if self.seqs.epoch is None and isinstance(status, dict):
+            epoch = status.get("epoch")  # the epoch of the events that will follow
+            self.seqs.epoch = epoch if isinstance(epoch, str) else None
+        for type_ in (*self.EVENTS, "error", "connection_status", "connection_error", "resumed"):
             handler = self.feed
             client.on(type_, handler)
             self._handlers.append((type_, handler))

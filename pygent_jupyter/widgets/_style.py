@@ -86,6 +86,19 @@ _CSS = f"""
 .pygent-svg-chart {{ width: 100%; height: auto; max-width: 100%; display: block; }}
 .pygent-fallback {{ color: {_FG}; }}
 .pygent-fallback .pygent-chat-log {{ max-height: 420px; }}
+.pygent-w .pygent-proposal {{ margin: 4px 0; padding: 4px 8px; border-radius: 4px;
+  border: 1px solid var(--jp-border-color1, #bdbdbd);
+  background: var(--jp-layout-color1, #ffffff); color: {_FG}; }}
+.pygent-w .pygent-diff {{ margin: 4px 0; padding: 4px; max-height: 240px; overflow: auto;
+  background: var(--jp-layout-color2, #eeeeee); color: {_FG};
+  font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 13px); }}
+.pygent-w .pygent-diff span {{ display: block; }}
+.pygent-w .pygent-diff .pygent-add {{ border-left: 3px solid var(--jp-success-color1, #388e3c);
+  background: var(--jp-layout-color3, #e0e0e0); }}
+.pygent-w .pygent-diff .pygent-del {{ border-left: 3px solid var(--jp-error-color1, #d32f2f);
+  text-decoration: line-through; }}
+.pygent-w .pygent-code-actions .widget-html code {{ color: {_FG};
+  font-family: var(--jp-code-font-family, monospace); }}
 """
 STYLE = "<style>" + " ".join(line.strip() for line in _CSS.strip().splitlines()) + "</style>"
 """The stylesheet as one ``<style>`` element."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from datetime import datetime
 from typing import Any
 
 import ipywidgets as W
 
 from ._base import EventWidget, esc
+from .actions import KernelActions
 from .render import markdown_html, markdown_stream_html
 
 __all__ = ["ChatWidget"]
@@ -48,6 +50,48 @@ def _split_choice(value: Any) -> tuple[str | None, str | None]:
     return None, text
 
 
+_KIND_LABELS = {
+    "insert_cell": "Insert a cell",
+    "replace_cell": "Replace a cell",
+    "delete_cell": "Delete a cell",
+    "run_cell": "Run a cell",
+    "create_notebook": "Create a notebook",
+}
+
+
+def _describe(data: dict[str, Any]) -> str:
+    """``Insert a cell in analysis.ipynb (cell c3)``: a proposal in one line."""
+    target = data.get("target") or {}
+    where = f" (cell {target['cell_id']})" if target.get("cell_id") else ""
+    path = f" in {target['path']}" if target.get("path") else ""
+    return f"{_KIND_LABELS.get(str(data.get('kind')), str(data.get('kind')))}{path}{where}"
+
+
+def _card_html(data: dict[str, Any]) -> str:
+    """A proposal's title and its diff, added and removed lines marked."""
+    lines = []
+    for line in str(data.get("diff", "")).splitlines():
+        cls = ""
+        if line.startswith("+") and not line.startswith("+++"):
+            cls = " class='pygent-add'"
+        elif line.startswith("-") and not line.startswith("---"):
+            cls = " class='pygent-del'"
+        lines.append(f"<span{cls}>{esc(line) or ' '}</span>")
+    step = f" · step {data['step']}" if data.get("step") else ""
+    return (
+        f"<div class='pygent-proposal-title'><b>{esc(_describe(data))}</b>{esc(step)}</div>"
+        f"<pre class='pygent-diff'>{chr(10).join(lines)}</pre>"
+    )
+
+
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(text: str) -> list[str]:
+    """The fenced code blocks of a Markdown answer, in order."""
+    return [m.group(1).rstrip("\n") for m in _FENCE.finditer(text)]
+
+
 class ChatWidget(EventWidget):
     """History, streaming deltas, typing indicator, agent/model pickers, cancel, conversations.
 
@@ -65,6 +109,10 @@ class ChatWidget(EventWidget):
         "backend_status",
         "backend_error",
         "usage",
+        "evolution_complete",
+        "agent_action_request",
+        "agent_action_expired",
+        "agent_progress",
     )
 
     def __init__(
@@ -74,9 +122,28 @@ class ChatWidget(EventWidget):
         model: str | None = None,
         agents: tuple[str, ...] = DEFAULT_AGENTS,
         conversation_id: str | None = None,
+        act: bool = False,
+        variables: tuple[str, ...] | list[str] = (),
+        actions: KernelActions | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: let the agent propose notebook actions (each shown as a card: Accept / Reject)
+        self.act = act
+        #: kernel variables whose summaries go with every message (``@var`` in the panel)
+        self.variables = list(variables)
+        self._actions = actions
+        #: proposals waiting for a decision, by id (``agent_action_request`` data)
+        self.proposals: dict[str, dict[str, Any]] = {}
+        #: one line per decided proposal (what was applied, rejected, failed or expired)
+        self.action_log: list[str] = []
+        self.progress = ""
+        self._cards: dict[str, W.VBox] = {}
+        self.cards = W.VBox(layout=W.Layout(width="100%"))
+        self.cards.add_class("pygent-proposals")
+        self.code_actions = W.VBox(layout=W.Layout(width="100%"))
+        self.code_actions.add_class("pygent-code-actions")
+        self._code_blocks: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.conversation_id = conversation_id
         self.conversations: list[dict[str, Any]] = []
@@ -93,6 +160,8 @@ class ChatWidget(EventWidget):
         self.usage_gauge = W.HTML()
         self.usage_gauge.add_class("pygent-usage")
         agent_list = list(dict.fromkeys([*agents, agent]))
+        #: the agent types offered (built-ins, then evolved ones as their runs complete)
+        self.agents: list[str] = agent_list
         self.agent_picker = W.Dropdown(
             options=agent_list, value=agent, description="Agent", layout=_picker_layout()
         )
@@ -127,6 +196,8 @@ class ChatWidget(EventWidget):
         self.children = (
             self.picker_row,
             self.history,
+            self.code_actions,
+            self.cards,
             self.indicator,
             W.HBox(
                 [self.input, W.VBox([self.send_button, self.cancel_button])],
@@ -163,6 +234,9 @@ class ChatWidget(EventWidget):
         data: dict[str, Any] = {"message": message}
         if self.conversation_id:
             data["conversation_id"] = self.conversation_id
+        if self.act or self.variables:
+            data["attachments"] = self.kernel_actions.attachments(self.variables, act=self.act)
+            self.kernel_actions.pending.clear()  # cells inserted by an earlier turn are out
         with self._state_lock:
             self.messages.append({"role": "user", "content": text, "agentId": agent})
             self.typing = agent
@@ -180,6 +254,51 @@ class ChatWidget(EventWidget):
         """
         message = self.submit(text, **kwargs).result(timeout)
         return str(message.get("content", ""))
+
+    @property
+    def kernel_actions(self) -> KernelActions:
+        """Applies accepted proposals in this kernel (as ``%%pygent --act`` does)."""
+        if self._actions is None:
+            from IPython import get_ipython
+
+            self._actions = KernelActions(get_ipython(), "", decide=lambda _data: True)
+        return self._actions
+
+    def decide(self, proposal_id: str, accept: bool) -> dict[str, Any]:
+        """Answer a proposal: on accept apply it in this kernel (an inserted cell becomes the
+        next input, a new cell below the next cell run; running an inserted cell runs it here),
+        else reject it. Sends ``agent_action_result`` and returns it."""
+        with self._state_lock:
+            data = self.proposals.pop(proposal_id, None)
+        if data is None:
+            raise KeyError(f"no open proposal {proposal_id!r}")
+        if accept:
+            result = self.kernel_actions.handle({**data, "auto_approved": True})
+        else:
+            result = {"proposal_id": proposal_id, "decision": "rejected"}
+        self.command("agent_action_result", result)
+        with self._state_lock:
+            self.action_log.append(f"{result['decision']}: {_describe(data)}")
+        self.throttle.request()
+        return result
+
+    def insert_code(self, index: int = -1, *, replace: bool = False) -> str:
+        """Put code block ``index`` of the newest answer into the notebook through the
+        kernel's next-input mechanism: a new cell below the next cell you run, or (``replace``)
+        that cell's own source. Returns the code."""
+        code = self._code_blocks[index]
+        shell = getattr(self.kernel_actions, "shell", None)
+        if shell is None or not hasattr(shell, "set_next_input"):
+            raise RuntimeError("no IPython kernel to insert the code into")
+        shell.set_next_input(code, replace=replace)
+        with self._state_lock:
+            self.notice = (
+                "the code replaces the next cell you run"
+                if replace
+                else "the code goes into a new cell below the next cell you run"
+            )
+        self.throttle.request()
+        return code
 
     def cancel(self) -> None:
         """Cancel the answer being streamed, if any."""
@@ -342,7 +461,7 @@ class ChatWidget(EventWidget):
                 self.conversation_id = None
                 self.messages = []
                 self._streams.clear()
-        elif kind == "rename_conversation":
+        elif kind == "rename_conversation" or data.get("titled"):  # renamed, or titled by the model
             for row in data.get("conversations") or []:
                 for i, c in enumerate(self.conversations):
                     if (c.get("id") or c.get("conversation_id")) == row.get("id"):
@@ -422,6 +541,35 @@ class ChatWidget(EventWidget):
             bits.append("daily budget spent")
         return "<span class='pygent-meta'>" + esc(" | ".join(b for b in bits if b)) + "</span>"
 
+    def _on_agent_action_request(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._mine(data, event):
+            return
+        self._adopt(data)
+        pid = str(data.get("proposal_id"))
+        self.proposals[pid] = data
+        if data.get("auto_approved"):  # the user opted in for this kind: no card to answer
+            self.throttle.scheduler(0.0, lambda: self._decide_safely(pid, True))
+
+    def _on_agent_action_expired(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        gone = self.proposals.pop(str(data.get("proposal_id")), None)
+        if gone is not None:
+            why = "expired" if data.get("reason") == "timeout" else "withdrawn"
+            self.action_log.append(f"{why}: {_describe(gone)}")
+
+    def _on_agent_progress(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._mine(data, event):
+            return
+        if data.get("state") == "budget_spent":
+            self.progress = f"step budget spent ({data.get('max_steps')})"
+        else:
+            waiting = " — waiting for your decision" if data.get("state") == "waiting" else ""
+            tool = data.get("tool") or ""
+            self.progress = f"step {data.get('step')}/{data.get('max_steps')}: {tool}{waiting}"
+
+    def _on_evolution_complete(self, data: dict[str, Any], event: dict[str, Any]) -> None:
+        """An evolution run registered its winners as agent types: offer them."""
+        self.agents = list(dict.fromkeys([*self.agents, *map(str, data.get("agent_types") or [])]))
+
     def _on_ollama_model_update(self, data: dict[str, Any], event: dict[str, Any]) -> None:
         names = [str(m.get("name")) for m in data.get("models") or [] if m.get("name")]
         self.models = list(dict.fromkeys([*self.models, *names]))
@@ -495,13 +643,82 @@ class ChatWidget(EventWidget):
         head = f"<b>Chat</b> · {esc(title or self.conversation_id or 'new conversation')}"
         return f"<div class='pygent-meta'>{head}</div>{self._messages_html()}"
 
+    def _draw_cards(self) -> None:
+        """One card per open proposal (its diff, Accept / Reject); cards are kept by id."""
+        for pid in [p for p in self._cards if p not in self.proposals]:
+            self._cards.pop(pid).close()
+        for pid, data in self.proposals.items():
+            if pid in self._cards:
+                continue
+            accept = W.Button(description="Accept", button_style="success", icon="check")
+            reject = W.Button(description="Reject", icon="times")
+            accept.add_class("pygent-accept")
+            reject.add_class("pygent-reject")
+            accept.on_click(lambda _b, pid=pid: self._decide_safely(pid, True))
+            reject.on_click(lambda _b, pid=pid: self._decide_safely(pid, False))
+            card = W.VBox(
+                [W.HTML(_card_html(data)), W.HBox([accept, reject])],
+                layout=W.Layout(width="100%"),
+            )
+            card.add_class("pygent-proposal")
+            self._cards[pid] = card
+        log = "".join(f"<div>{esc(line)}</div>" for line in self.action_log[-5:])
+        head = (
+            f"<div class='pygent-meta'>{esc(self.progress)}{log}</div>"
+            if (self.progress or log)
+            else ""
+        )
+        summary = W.HTML(head) if head else None
+        cards = list(self._cards.values())
+        self.cards.children = tuple([summary, *cards] if summary else cards)
+
+    def _decide_safely(self, proposal_id: str, accept: bool) -> None:
+        try:
+            self.decide(proposal_id, accept)
+        except Exception as exc:  # a button callback has nowhere to raise
+            self.show_error(str(exc))
+
+    def _draw_code_actions(self) -> None:
+        """Insert below / Replace for each code block of the newest complete answer."""
+        last = next((m for m in reversed(self.messages) if m["role"] == "agent"), None)
+        blocks = [] if last is None or last.get("streaming") else code_blocks(last["content"])
+        if blocks == self._code_blocks:
+            return
+        self._code_blocks = blocks
+        rows = []
+        for i, code in enumerate(blocks):
+            first = (code.strip().splitlines() or [""])[0][:48]
+            label = W.HTML(f"<code>{esc(first)}</code>", layout=W.Layout(flex="1 1 auto"))
+            insert = W.Button(description="Insert below", icon="plus", tooltip="New cell")
+            replace = W.Button(description="Replace", icon="exchange", tooltip="Replace cell")
+            insert.add_class("pygent-code-insert")
+            replace.add_class("pygent-code-replace")
+            insert.on_click(lambda _b, i=i: self._insert_safely(i, False))
+            replace.on_click(lambda _b, i=i: self._insert_safely(i, True))
+            row = W.HBox([label, insert, replace], layout=W.Layout(width="100%"))
+            row.add_class("pygent-row")
+            rows.append(row)
+        self.code_actions.children = tuple(rows)
+
+    def _insert_safely(self, index: int, replace: bool) -> None:
+        try:
+            self.insert_code(index, replace=replace)
+        except Exception as exc:
+            self.show_error(str(exc))
+
     def _draw(self) -> None:
         self.history.value = self._messages_html()
+        self._draw_cards()
+        self._draw_code_actions()
         self.indicator.value = ""
         self.cancel_button.disabled = self.active_request is None
         self.usage_gauge.value = self._usage_html()
         if self.notice:
             self.indicator.value = f"<span class='pygent-meta'>&#9888; {esc(self.notice)}</span>"
+        if list(self.agent_picker.options) != self.agents:
+            current = self.agent_picker.value
+            self.agent_picker.options = list(self.agents)
+            self.agent_picker.value = current if current in self.agents else self.agents[0]
         options = self._model_options()
         if list(self.model_picker.options) != options:
             current = self.model_picker.value

@@ -180,9 +180,13 @@ class Link:
             kind = event.get("type")
             if kind == "connection_status" and event.get("data", {}).get("state") != "connected":
                 dropped = True
-            elif kind == "resumed" and dropped:
-                # the replay is done and our command's answer is not complete: it died with
-                # the old socket (the server cancels a closed connection's commands)
+            elif dropped and (
+                kind == "resumed"
+                or (kind == "error" and (event.get("data") or {}).get("code") == "resync")
+            ):
+                # the replay is done (or impossible: the server restarted) and our command's
+                # answer is not complete: it died with the old socket (the server cancels a
+                # closed connection's commands)
                 out.put({"type": "_interrupted", "data": {}})
             if event.get("reply_to") == msg_id or kind == "connection_failed":
                 seq = event.get("seq")

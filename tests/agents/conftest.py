@@ -12,6 +12,7 @@ import pytest
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.agents import AgentsService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing import OllamaTestServer
 
@@ -116,13 +117,14 @@ def hub_env(
     from traitlets.config import Config
 
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.OllamaProvider.host = ollama_server.host
     config.OllamaProvider.model = "llama3.2"
     config.AgentsService.backend = "ollama"
     service = AgentsService(hub, config=config)
     hub.register(service)
+    wire(hub.services.values(), db)
     jp_asyncio_loop.run_until_complete(hub.start())
     yield hub, service
     jp_asyncio_loop.run_until_complete(hub.stop())

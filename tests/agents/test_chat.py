@@ -59,12 +59,11 @@ async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server
     client = await ws_client()
     events = await chat(client, "Explain FAISS in one line")
     types = [e["type"] for e in events]
+    streamed = types.count("chat_stream")  # one per token, unless a backlog was joined
+    assert 1 <= streamed <= 4
     assert types == [
         "typing_indicator",
-        "chat_stream",
-        "chat_stream",
-        "chat_stream",
-        "chat_stream",
+        *["chat_stream"] * streamed,
         "chat_response",
         "ollama_metrics",
         "usage",
@@ -74,8 +73,8 @@ async def test_chat_streams_then_responds_with_metadata(ws_client, ollama_server
     for event in events:  # every event fits its schema in the protocol catalog
         validate_data(event["type"], event["data"])
     deltas = [e["data"]["delta"] for e in of(events, "chat_stream")]
-    assert deltas == ["FAISS", " searches", " vectors", " fast."]
-    assert [e["data"]["index"] for e in of(events, "chat_stream")] == [0, 1, 2, 3]
+    assert "".join(deltas) == "FAISS searches vectors fast." and deltas[0] == "FAISS"
+    assert [e["data"]["index"] for e in of(events, "chat_stream")] == list(range(streamed))
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs)
     response = of(events, "chat_response")[0]["data"]
@@ -122,7 +121,8 @@ async def test_history_is_kept_used_and_readable(ws_client, ollama_server):
     conv = of(first, "chat_response")[0]["data"]["conversation_id"]
     ollama_server.script("Your name is Ada.")
     await chat(client, "What is my name?", conversation_id=conv, msg_id="c2")
-    sent = ollama_server.requests[-1][2]["messages"]
+    # the last chat request (the monitor polls /api/version and /api/ps meanwhile)
+    sent = [r[2] for r in ollama_server.requests if r[1] == "/api/chat"][-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     assert sent[1]["content"] == "My name is Ada." and sent[2]["content"] == "Hello Ada."
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pygent_jupyter.services.agents.local import LocalProvider
+from pygent_jupyter.llm.local import LocalProvider
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,8 +12,8 @@ import pytest
 
 from pygent_jupyter.llm import Completion, LLMProvider
 from pygent_jupyter.protocol import PygentError
-from pygent_jupyter.services.agents import local as local_module
-from pygent_jupyter.services.agents.local import (
+from pygent_jupyter.llm import local as local_module
+from pygent_jupyter.llm.local import (
     LoadedModel,
     LocalProvider,
     _held_back,

@@ -19,6 +19,7 @@ from traitlets.config import Config
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.services.agents import AgentsService
 from pygent_jupyter.services.ollama import OllamaService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing import OllamaTestServer, OpenAITestServer, Reply
 
@@ -47,7 +48,7 @@ async def environment(
     server = OpenAITestServer(models=["test-chat", "test-big"], api_key=SECRET)
     await server.start()
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     gpu = {
         "name": "gpu",
@@ -71,6 +72,7 @@ async def environment(
     hub.register(service)
     if monitor:
         hub.register(OllamaService(hub, config=config))
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         yield hub, service, server
@@ -97,7 +99,8 @@ async def test_chat_streams_from_the_openai_backend_with_usage(tmp_path: Path) -
         peer = Peer(hub, "ada")
         server.script(Reply("vLLM says hello"))
         events = await chat(peer, {"content": "hi"})
-        assert [d["delta"] for d in of(events, "chat_stream")] == ["vLLM", " says", " hello"]
+        deltas = [d["delta"] for d in of(events, "chat_stream")]
+        assert "".join(deltas) == "vLLM says hello" and deltas[0] == "vLLM"
         [typing] = [d for d in of(events, "typing_indicator") if d["active"]]
         assert typing["backend"] == "gpu" and "fallback" not in typing
         meta = of(events, "chat_response")[0]["message"]["metadata"]
@@ -268,7 +271,7 @@ async def test_backend_status_health_and_the_monitor(tmp_path: Path) -> None:
 
 async def test_usage_is_kept_per_answer_conversation_and_day_with_cost(tmp_path: Path) -> None:
     prices = {"test-chat": {"prompt": 1000.0, "completion": 2000.0}}
-    async with environment(tmp_path, prices=prices, currency="EUR") as (hub, _service, _server):
+    async with environment(tmp_path, prices=prices, currency="EUR") as (hub, service, _server):
         ada, bob = Peer(hub, "ada"), Peer(hub, "bob")
         first = await chat(ada, {"content": "a"})
         conv = of(first, "chat_response")[0]["conversation_id"]
@@ -290,7 +293,7 @@ async def test_usage_is_kept_per_answer_conversation_and_day_with_cost(tmp_path:
         assert usage["conversation"]["cost"] == pytest.approx(expected + cost2)
         assert usage["currency"] == "EUR"
         # stored in SQLite, one row per answer, per user
-        rows = hub.db.run_sync(  # type: ignore[union-attr]
+        rows = service.db.run_sync(  # type: ignore[union-attr]
             lambda c: c.execute("SELECT user, COUNT(*) FROM agent_usage GROUP BY user").fetchall()
         )
         assert sorted(tuple(r) for r in rows) == [("ada", 3), ("bob", 1)]
@@ -342,11 +345,12 @@ async def test_bad_backend_config_stops_the_service_with_a_clear_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.AgentsService.backends = [{"name": "gpu", "kind": "openai", "api_key": "sk-x"}]
     service = AgentsService(hub, config=config)
     hub.register(service)
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         health = hub.health()["services"]["agents"]
@@ -364,7 +368,7 @@ async def test_memory_embeds_with_the_backends_embeddings(tmp_path: Path) -> Non
     server = OpenAITestServer(models=["test-chat", "test-embed"], api_key=SECRET)
     await server.start()
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.AgentsService.backends = [
         {
@@ -380,6 +384,7 @@ async def test_memory_embeds_with_the_backends_embeddings(tmp_path: Path) -> Non
     hub.register(AgentsService(hub, config=config))
     memory = MemoryService(hub, config=config)
     hub.register(memory)
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         assert memory.preferred is not None and memory.preferred.name == "openai:gpu/test-embed"

@@ -18,6 +18,7 @@ from traitlets.config import Config
 
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.services.agents import AgentsService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing import OpenAITestServer, Reply
 
@@ -44,7 +45,7 @@ async def environment(
     server = OpenAITestServer(models=["test-chat", "test-alt"], api_key=SECRET)
     await server.start()
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.AgentsService.backends = [
         {
@@ -71,6 +72,7 @@ async def environment(
         from pygent_jupyter.services.evolution.service import EvolutionService
 
         hub.register(EvolutionService(hub, config=config))
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         yield hub, server

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from pygent_jupyter.llm import LLMProvider
-from pygent_jupyter.llm.backends import BackendError, BackendSpec, parse_backends
-from pygent_jupyter.llm.openai_compat import OpenAIProvider, to_openai_messages
+from pygent_jupyter.llm import BackendError, LLMProvider
+from pygent_jupyter.llm.backends import BackendSpec, parse_backends
+from pygent_jupyter.llm.openai_compat import (
+    OpenAIProvider,
+    _events,
+    _StreamError,
+    to_openai_messages,
+)
 from pygent_jupyter.protocol import ErrorCode, PygentError
 from pygent_jupyter.testing import OpenAITestServer, Reply
 
@@ -170,6 +175,7 @@ async def test_wrong_credential_is_auth_failed(server: OpenAITestServer) -> None
         ("rate_limit", "rate_limited", ErrorCode.RATE_LIMITED),
         ("truncate", "stream_broken", ErrorCode.UNAVAILABLE),
         ("garbage", "bad_response", ErrorCode.UNAVAILABLE),
+        ("error_event", "server_error", ErrorCode.UNAVAILABLE),
         ("no_done", "stream_broken", ErrorCode.UNAVAILABLE),
     ],
 )
@@ -184,8 +190,22 @@ async def test_each_fault_maps_to_a_stable_code(
             deltas.append(chunk.delta)
     assert info.value.backend_code == code and info.value.code == protocol
     assert info.value.to_data()["details"]["backend"] == "gpu"  # type: ignore[index]
-    if fault in ("truncate", "garbage"):
+    if fault in ("truncate", "garbage", "error_event"):
         assert deltas == ["one", " two"]  # what streamed before the fault reached the caller
+
+
+async def test_server_sent_events_are_decoded_as_the_api_sends_them() -> None:
+    async def lines(*items: str) -> AsyncIterator[str]:
+        for item in items:
+            yield item
+
+    body = (": keep-alive", "", 'data: {"a":', "data: 1}", "", "event: x", "data: [DONE]", "")
+    after = ('data: {"late": true}', "")  # read (the connection is reused), not yielded
+    assert [e async for e in _events(lines(*body, *after))] == [{"a": 1}]
+    with pytest.raises(_StreamError, match="boom"):
+        _ = [e async for e in _events(lines('data: {"error": {"message": "boom"}}', ""))]
+    with pytest.raises(ValueError):
+        _ = [e async for e in _events(lines("data: [1, 2]", ""))]
 
 
 async def test_rate_limit_honours_retry_after_then_succeeds(server: OpenAITestServer) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pygent_jupyter.services.agents import LocalProvider
+from pygent_jupyter.llm import LocalProvider
 from pygent_jupyter.services.evolution import (
     AgentGenomeSpec,
     AgentVariantEvaluator,

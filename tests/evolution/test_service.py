@@ -125,7 +125,7 @@ async def test_a_run_streams_generations_saves_them_and_registers_the_winner(
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:
-        row = store.get_run(conn, run_id)
+        row = store.get_run(conn, _owner(conn), run_id)
         assert row is not None and row["checkpoint"]["generation"] == generations[-1]["generation"]
         assert [v["name"] for v in store.load_variants(conn)] == [name]
     finally:
@@ -184,3 +184,8 @@ async def test_bad_requests_get_clear_errors(pygent_app: Any, ws_client: Any) ->
             await client.request("start_evolution", data)
     with pytest.raises(AssertionError, match="not_found"):
         await client.request("get_evolution_run", {"run_id": "nope"})
+
+
+def _owner(conn: sqlite3.Connection) -> str:
+    """The user who saved the (only) evolution run in ``conn``."""
+    return str(conn.execute("SELECT DISTINCT user FROM evolution_runs").fetchone()[0])

@@ -9,18 +9,24 @@ its answer streams into the conversation where it was asked. Screenshots go to
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _browser import keep_screenshot  # tests/_browser.py (tests/ is on sys.path)
+from _browser import (  # tests/_browser.py (tests/ is on sys.path)
+    CHROMIUM,
+    free_port,
+    keep_screenshot,
+    lab_config,
+    start_lab,
+    stop_process,
+    wait_http,
+)
 
-from .test_browser import ARTIFACTS, BASE_URL, BUILT, CHROMIUM, TOKEN, UI, _free_port, _wait_http
+from .test_browser import ARTIFACTS, BASE_URL, BUILT, TOKEN, UI
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,62 +36,41 @@ class Lab:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        config_dir, root_dir, ext_dir = tmp / "config", tmp / "root", tmp / "labextensions"
-        for d in (config_dir, root_dir, ext_dir):
+        self.config_dir, self.root_dir, ext_dir = (
+            tmp / "config",
+            tmp / "root",
+            tmp / "labextensions",
+        )
+        for d in (self.config_dir, self.root_dir, ext_dir):
             d.mkdir(parents=True, exist_ok=True)
         (ext_dir / "pygent-jupyter").symlink_to(BUILT, target_is_directory=True)
-        config = {
-            "ServerApp": {
-                "jpserver_extensions": {"pygent_jupyter": True},
-                "ip": "127.0.0.1",
-                "port": self.port,
-                "port_retries": 0,
-                "open_browser": False,
-                "root_dir": str(root_dir),
-                "allow_root": True,
-                "base_url": BASE_URL,
-            },
-            "IdentityProvider": {"token": TOKEN},
-            "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
-            "PygentJupyter": {
-                "db_path": str(tmp / "pygent.db"),
-                "services": ["pygent_jupyter.services.agents.service:AgentsService"],
-            },
+        config = lab_config(
+            port=self.port,
+            root_dir=self.root_dir,
+            ext_dir=ext_dir,
+            token=TOKEN,
+            db_path=tmp / "pygent.db",
+            base_url=BASE_URL,
+            services=["pygent_jupyter.services.agents.service:AgentsService"],
+        )
+        config |= {
             "AgentsService": {"backend": "local"},
             "LocalProvider": {"n_ctx": 1024},
             "GeneralAgent": {"num_predict": 24, "temperature": 0.0, "seed": 7},
         }
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-        self.env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(config_dir),
-            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
-        }
+        (self.config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
         self.root = f"http://127.0.0.1:{self.port}{BASE_URL}".rstrip("/")
 
     def start(self) -> None:
         log = self.tmp / "lab.log"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyterlab", "--no-browser"],
-                cwd=self.tmp / "root",
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_http(f"{self.root}/api/status?token={TOKEN}", self.proc, log, 120)
+        self.proc = start_lab(self.tmp, self.config_dir, self.root_dir, log)
+        wait_http(f"{self.root}/api/status?token={TOKEN}", self.proc, log, 120)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 @pytest.fixture
@@ -137,6 +122,19 @@ def test_offline_is_shown_and_a_message_sent_meanwhile_is_answered(lab: Lab) -> 
             shot = ARTIFACTS / "offline-banner.png"
             page.locator("#pygent-panel").screenshot(path=str(shot))
             keep_screenshot(shot)
+            # JupyterLab's own "Server Connection Error" modals, while it stays down: never a
+            # stack of them; once dismissed, our banner (with its countdown) is what shows
+            page.wait_for_timeout(12_000)
+            dialogs = page.locator(".jp-Dialog").count()
+            shot = ARTIFACTS / "offline-modals.png"
+            page.screenshot(path=str(shot))
+            keep_screenshot(shot)
+            assert dialogs <= 1, f"{dialogs} JupyterLab dialogs stacked over the page"
+            if dialogs:
+                page.keyboard.press("Escape")
+                page.locator(".jp-Dialog").wait_for(state="detached", timeout=5_000)
+            banner.wait_for(state="visible", timeout=5_000)
+            assert "next try in" in banner.inner_text() or "reconnecting now" in banner.inner_text()
 
         ui(offline)
         lab.start()

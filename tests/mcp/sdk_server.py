@@ -17,6 +17,10 @@ import asyncio
 import os
 import sys
 
+if __name__ == "__main__":  # before the slow SDK import: start-up tests read this line
+    sys.stderr.write("sdk test server starting\n")
+    sys.stderr.flush()
+
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -89,8 +93,6 @@ def main() -> None:
     parser.add_argument("--crash-at-start", action="store_true")
     parser.add_argument("--hang-at-start", action="store_true", help="never answer initialize")
     opts = parser.parse_args()
-    sys.stderr.write("sdk test server starting\n")
-    sys.stderr.flush()
     if opts.crash_at_start:
         sys.stderr.write("fatal: cannot open database (simulated)\n")
         sys.exit(2)

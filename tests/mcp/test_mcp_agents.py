@@ -17,6 +17,7 @@ from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.agents import AgentsService
 from pygent_jupyter.services.mcp import MCPService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing import OllamaTestServer
 from pygent_jupyter.testing.ollama_server import Reply
@@ -77,7 +78,7 @@ async def environment(
     path = tmp_path / "pygent-mcp.json"
     write_config(path, {"sdk": sdk or sdk_entry()})
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.OllamaProvider.host = ollama.host
     config.OllamaProvider.model = "llama3.2"
@@ -86,6 +87,7 @@ async def environment(
     hub.register(AgentsService(hub, config=config))
     mcp = MCPService(hub, config=config)
     hub.register(mcp)
+    wire(hub.services.values(), db)
     await hub.start()
     yield hub, ollama, mcp
     await hub.stop()

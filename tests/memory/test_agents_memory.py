@@ -15,6 +15,7 @@ from pygent_jupyter.hub import Hub
 from pygent_jupyter.llm import ChatChunk, ChatMessage, Completion
 from pygent_jupyter.services.memory.minilm import default_model_dir
 from pygent_jupyter.services.memory.service import MemoryService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 
 from .test_service import Client
@@ -61,11 +62,12 @@ async def agents_with_memory(tmp_path: Path, **memory_traits: Any) -> AsyncItera
     from pygent_jupyter.services.agents import AgentsService
 
     db = Database(tmp_path / "hub.db")
-    hub = Hub(db=db)
+    hub = Hub()
     memory = MemoryService(hub=hub, embedder="local", **memory_traits)
     agents = AgentsService(hub=hub, backend="local")
     hub.register(memory)
     hub.register(agents)
+    wire(hub.services.values(), db)
     await hub.start()
     llm = ScriptedLLM()
     agents.set_provider(llm)

@@ -19,7 +19,12 @@ import tornado.netutil
 import tornado.web
 
 from pygent_jupyter.protocol import ErrorCode, PygentError
-from pygent_jupyter.services.memory.embedders import MiniLMEmbedder, OllamaEmbedder, check_dim
+from pygent_jupyter.services.memory.embedders import (
+    MiniLMEmbedder,
+    OllamaEmbedder,
+    QueryCache,
+    check_dim,
+)
 from pygent_jupyter.services.memory.minilm import MiniLM, default_model_dir
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
@@ -171,3 +176,35 @@ async def test_ollama_embedder_missing_model_and_down_server(fake_ollama: Any) -
         await down.embed(["x"])
     assert info.value.code is ErrorCode.UNAVAILABLE and "not reachable" in info.value.message
     assert not await down.probe()
+
+
+class _CountingEmbedder:
+    name = "counting"
+    dim = 2
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    async def embed(self, texts: Any) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.array([[1.0, 0.0]] * len(texts), dtype=np.float32)
+
+
+async def test_query_cache_embeds_a_repeated_query_once_and_evicts_the_oldest() -> None:
+    embedder, cache = _CountingEmbedder(), QueryCache(size=2)
+    first = await cache.embed(embedder, "a")
+    assert await cache.embed(embedder, "a") is first
+    await cache.embed(embedder, "b")
+    await cache.embed(embedder, "a")  # "a" is now the most recent, "b" the oldest
+    await cache.embed(embedder, "c")  # evicts "b"
+    await cache.embed(embedder, "b")
+    assert embedder.calls == [["a"], ["b"], ["c"], ["b"]]
+    with pytest.raises(ValueError):
+        first[0, 0] = 2.0  # shared between searches: read-only
+
+
+async def test_query_cache_of_size_zero_keeps_nothing() -> None:
+    embedder, cache = _CountingEmbedder(), QueryCache(size=0)
+    await cache.embed(embedder, "a")
+    await cache.embed(embedder, "a")
+    assert embedder.calls == [["a"], ["a"]]

@@ -17,6 +17,7 @@ from pygent_jupyter.protocol.envelope import validate_data
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.memory.minilm import default_model_dir
 from pygent_jupyter.services.memory.service import MemoryService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 
 pytestmark = pytest.mark.skipif(
@@ -68,7 +69,7 @@ class Client:
 async def running_hub(tmp_path: Path) -> AsyncIterator[Hub]:
     """A Hub with a started MemoryService (an async fixture would run on another loop)."""
     db = Database(tmp_path / "hub.db")
-    hub = Hub(db=db)
+    hub = Hub()
     service = MemoryService(
         hub=hub,
         embedder="local",
@@ -76,6 +77,7 @@ async def running_hub(tmp_path: Path) -> AsyncIterator[Hub]:
         shared_namespaces={"team": {"read": ["*"], "write": ["alice"]}},
     )
     hub.register(service)
+    wire(hub.services.values(), db)
     await hub.start()
     try:
         yield hub
@@ -188,13 +190,15 @@ async def test_dimension_mismatch_is_a_conflict(tmp_path: Path) -> None:
 
 async def test_memories_survive_a_restart(tmp_path: Path) -> None:
     db = Database(tmp_path / "hub.db")
-    hub = Hub(db=db)
+    hub = Hub()
     hub.register(MemoryService(hub=hub, embedder="local"))
+    wire(hub.services.values(), db)
     await hub.start()
     ids = (await memory(hub).add("alice", NOTES))["ids"]
     await hub.stop()  # saves the index file
-    hub2 = Hub(db=db)
+    hub2 = Hub()
     hub2.register(MemoryService(hub=hub2, embedder="local"))
+    wire(hub2.services.values(), db)
     await hub2.start()
     try:
         stats = await memory(hub2).stats("alice")

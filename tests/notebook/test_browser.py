@@ -7,27 +7,20 @@ go to ``test-artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _browser import (  # tests/_browser.py (tests/ is on sys.path)
+    CHROMIUM,
+    element_screenshot,
+    launch_chromium,
+)
 
 from .conftest import ARTIFACTS, LabServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -38,7 +31,7 @@ def page() -> Iterator[Any]:
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = launch_chromium(pw)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         console: list[str] = []
@@ -96,12 +89,13 @@ def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabS
         )
         tracebacks = [e.inner_text() for e in errors.all() if "Traceback" in e.inner_text()]
         assert not tracebacks, tracebacks
-        chat = page.locator(".pygent-chat").first
-        chat.scroll_into_view_if_needed()
-        chat.screenshot(path=str(ARTIFACTS / "browser-chat-widget.png"))
-        plot = page.locator(".pygent-chart svg").last
-        plot.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
-        plot.screenshot(path=str(ARTIFACTS / "browser-metrics-plot.png"))
+        # the live widgets redraw (their inner nodes are replaced) while we look: measure and
+        # capture in one step, on the widget's own element, never a node inside it
+        element_screenshot(
+            page.locator(".pygent-chat:visible").first, ARTIFACTS / "browser-chat-widget.png"
+        )
+        element_screenshot(
+            page.locator(".pygent-chart:visible").last, ARTIFACTS / "browser-metrics-plot.png"
+        )
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-quickstart.png"))

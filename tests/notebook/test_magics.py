@@ -12,6 +12,7 @@ from IPython.utils.capture import capture_output
 
 from pygent_jupyter.client import ConnectionFailed, PygentRequestError
 from pygent_jupyter.magics import PygentMagics, interpolate, load_ipython_extension
+from pygent_jupyter.protocol import validate_data
 
 pytestmark = pytest.mark.usefixtures("dummy_comm")
 
@@ -40,6 +41,7 @@ class FakeLink:
         self.handlers.get(type_, []).remove(handler)
 
     def _answer(self, type_: str, data: dict[str, Any], msg_id: str) -> list[dict[str, Any]]:
+        validate_data(type_, data)  # what the server would refuse as `invalid`
         self.sent.append((type_, data))
         events = self.script(type_, data, msg_id)
         for e in events:
@@ -264,7 +266,7 @@ def test_game24_maps_tot_options(
         "task": "game24",
         "puzzle": "4 5 6 10",
         "method": "dfs",
-        "evaluate": "vote",
+        "method_evaluate": "vote",
         "n_select_sample": 3,
         "max_depth": 3,
         "seed": 7,
@@ -284,7 +286,7 @@ def test_reason_sends_open_problem(shell: InteractiveShell) -> None:
     shell.run_line_magic("pygent", 'reason "How do I sort 1e9 integers?" --generate sample')
     assert link.sent[-1] == (
         "start_reasoning",
-        {"problem": "How do I sort 1e9 integers?", "task": "open", "generate": "sample"},
+        {"problem": "How do I sort 1e9 integers?", "task": "open", "method_generate": "sample"},
     )
 
 

@@ -13,29 +13,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _browser import keep_screenshot, low_contrast  # tests/_browser.py (tests/ is on sys.path)
+from _browser import (  # tests/_browser.py (tests/ is on sys.path)
+    CHROMIUM,
+    element_screenshot,
+    keep_screenshot,
+    launch_chromium,
+    low_contrast,
+)
 
 from .conftest import ARTIFACTS, LabServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = ARTIFACTS / "widgets"
 NOTEBOOK = "ux_widgets.ipynb"
 
@@ -128,7 +123,7 @@ def page() -> Iterator[Any]:
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = launch_chromium(pw)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         console: list[str] = []
@@ -143,9 +138,7 @@ def page() -> Iterator[Any]:
 
 def _shot(locator: Any, name: str) -> None:
     path = SHOTS / f"{name}.png"
-    locator.evaluate("el => el.scrollIntoView()")
-    locator.page.wait_for_timeout(300)
-    locator.screenshot(path=str(path))
+    element_screenshot(locator, path)
     keep_screenshot(path)
 
 
@@ -181,10 +174,6 @@ def _outputs(page: Any) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky: an output can re-render (detach) while it is scrolled into view; see CHANGELOG",
-)
 def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServer) -> None:
     page.set_default_timeout(60_000)
     (lab_server.root / NOTEBOOK).write_text(json.dumps(_notebook()))
@@ -207,7 +196,7 @@ def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServ
             " client: el.clientHeight})"
         )
         assert box["overflow"] == "auto" and box["scroll"] > box["client"] + 1000, box
-        log.scroll_into_view_if_needed()
+        log.evaluate("el => el.scrollIntoView({block: 'nearest'})")
         seen = newest.evaluate(
             "(el) => { const r = el.getBoundingClientRect(); const l = el.closest("
             "'.pygent-chat-log').getBoundingClientRect(); return r.top >= l.top - 1 &&"

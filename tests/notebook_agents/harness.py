@@ -16,6 +16,7 @@ from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
 from pygent_jupyter.services.agents import AgentsService
 from pygent_jupyter.services.notebook import NotebookService
+from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing.scripted_tools import ScriptedToolModel
 
@@ -109,7 +110,7 @@ async def environment(
     tmp_path: Path, model: ScriptedToolModel, **notebook_traits: Any
 ) -> AsyncIterator[tuple[Hub, NotebookService]]:
     db = Database(tmp_path / "pygent.db")
-    hub = Hub(db=db)
+    hub = Hub()
     config = Config()
     config.AgentsService.backend = "local"
     for key, value in notebook_traits.items():
@@ -118,6 +119,7 @@ async def environment(
     hub.register(agents)
     service = NotebookService(hub, config=config)
     hub.register(service)
+    wire(hub.services.values(), db)
     await hub.start()
     agents.set_provider(model)  # type: ignore[arg-type]
     try:

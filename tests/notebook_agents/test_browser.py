@@ -11,13 +11,7 @@ original cell (rejected), answer with the output it read.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +19,15 @@ from typing import Any
 
 import nbformat
 import pytest
+from _browser import (  # tests/_browser.py (tests/ is on sys.path)
+    CHROMIUM,
+    free_port,
+    lab_config,
+    launch_chromium,
+    start_lab,
+    stop_process,
+    wait_http,
+)
 
 from pygent_jupyter.testing import OllamaTestServer
 from pygent_jupyter.testing.ollama_server import Reply
@@ -32,25 +35,9 @@ from pygent_jupyter.testing.ollama_server import Reply
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "pygent_jupyter" / "labextension"
 ARTIFACTS = ROOT / "test-artifacts" / "notebook_agents"
-CHROMIUM = os.environ.get("PYGENT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "pygent-notebook-agent-token"
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def agent(body: dict[str, Any]) -> Reply:
@@ -108,64 +95,31 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         "language": "python",
     }
     nbformat.write(nb, root_dir / "analysis.ipynb")
-    port = _free_port()
-    config: dict[str, Any] = {
-        "ServerApp": {
-            "jpserver_extensions": {"pygent_jupyter": True},
-            "ip": "127.0.0.1",
-            "port": port,
-            "port_retries": 0,
-            "open_browser": False,
-            "root_dir": str(root_dir),
-            "allow_root": True,
-        },
-        "IdentityProvider": {"token": TOKEN},
-        "LabApp": {"extra_labextensions_path": [str(ext_dir)], "expose_app_in_browser": True},
-        "PygentJupyter": {
-            "db_path": str(tmp / "pygent.db"),
-            "services": [
-                "pygent_jupyter.services.agents.service:AgentsService",
-                "pygent_jupyter.services.notebook:NotebookService",
-            ],
-        },
+    port = free_port()
+    config = lab_config(
+        port=port,
+        root_dir=root_dir,
+        ext_dir=ext_dir,
+        token=TOKEN,
+        db_path=tmp / "pygent.db",
+        services=[
+            "pygent_jupyter.services.agents.service:AgentsService",
+            "pygent_jupyter.services.notebook:NotebookService",
+        ],
+    )
+    config |= {
         "AgentsService": {"backend": "ollama"},
         "OllamaProvider": {"host": ollama.host, "model": "llama3.2"},
     }
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(config_dir),
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
-    }
     log = tmp / "lab.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser"],
-            cwd=root_dir,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_lab(tmp, config_dir, root_dir, log)
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not start:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{root}/api/status?token={TOKEN}", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+        wait_http(f"{root}/api/status?token={TOKEN}", proc, log, 90)
         yield root, root_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         ollama.stop_thread()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "jupyter-lab.log").write_text(log.read_text())
@@ -176,7 +130,7 @@ def _steps(root: str) -> dict[str, Any]:
 
     seen: dict[str, Any] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -195,6 +149,22 @@ def _steps(root: str) -> dict[str, Any]:
                 timeout=30_000,
             )
             page.locator(".jp-pygent-agent").select_option("notebook")
+            # 0. `@var x`: the kernel summarizes x silently; a chip shows it will be attached
+            page.evaluate(
+                "() => { const nb = window.jupyterapp.shell.currentWidget;"
+                " nb.content.activeCellIndex = 0; }"
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+            page.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(0)"
+                ".executionCount === 1",
+                timeout=60_000,
+            )
+            page.locator(".jp-pygent-at").fill("@var x")
+            page.locator(".jp-pygent-at").press("Enter")
+            var_chip = page.locator(".jp-pygent-chip", has_text="variable: x")
+            var_chip.wait_for(timeout=30_000)
+            seen["var_chip"] = var_chip.inner_text()
             page.locator(".jp-pygent-chat-input").fill("double x in a new cell and run it")
             page.locator(".jp-pygent-send").click()
             # 1. insert: the card shows the diff; accept; the cell is in the live notebook
@@ -231,6 +201,7 @@ def _steps(root: str) -> dict[str, Any]:
                 timeout=60_000,
             )
             seen["answer"] = answer.inner_text()
+            seen["chips_after_send"] = page.locator(".jp-pygent-chip").all_inner_texts()
             seen["outputs"] = page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts()
             # 4. undo twice: the run (nothing to revert), then the insert
             page.locator(".jp-pygent-journal-box summary").click()
@@ -273,6 +244,11 @@ def test_proposals_are_reviewed_applied_run_rejected_and_undone(lab: tuple[str, 
     with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's sync API needs its own thread
         seen = pool.submit(_steps, root).result(timeout=600)
     assert "analysis.ipynb" in seen["chip"]
+    # the variable went with the message as the kernel's summary (the model quotes it back),
+    # and its chip is gone once sent (attachments belong to one message)
+    assert "variable: x" in seen["var_chip"]
+    assert "I saw" in seen["answer"] and "21" in seen["answer"].split("I saw", 1)[1], seen["answer"]
+    assert not any("variable: x" in c for c in seen["chips_after_send"])
     assert "+y = x * 2" in seen["insert_diff"] and "+print(y)" in seen["insert_diff"]
     assert any("y = x * 2" in c for c in seen["cells_after_insert"])
     assert any("42" in o for o in seen["outputs"])

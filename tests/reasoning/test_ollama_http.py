@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from pygent_jupyter.services.agents.ollama import OllamaProvider
+from pygent_jupyter.llm.ollama import OllamaProvider
 from pygent_jupyter.services.reasoning import Game24Task, ToTEngine, ToTParams
 from pygent_jupyter.testing.ollama_server import OllamaTestServer
 

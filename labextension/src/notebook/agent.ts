@@ -205,7 +205,7 @@ export class NotebookAgentView {
       this._progress.textContent = '';
     });
     conn.on('agent_journal', d => this._showJournal(d));
-    this._wrapSend();
+    conn.addSendHook((type, data) => this._attachToChat(type, data));
   }
 
   /** The notebook panel the user works in (the last focused one). */
@@ -343,25 +343,19 @@ export class NotebookAgentView {
   }
 
   /** Every chat_message sent on this page carries the visible attachments. */
-  private _wrapSend(): void {
-    const conn = this.conn as unknown as {
-      send: (t: string, d: Record<string, unknown>, id?: string) => string;
-    };
-    const send = conn.send.bind(conn);
-    conn.send = (type, data, id) => {
-      if (type === 'chat_message' && data && !('attachments' in data)) {
-        const attachments = this.attachments();
-        if (attachments.length) {
-          data = { ...data, attachments };
-        }
-        this._extra = [];
-        this._renderChips();
-        if (typeof data.conversation_id === 'string') {
-          this._conversation = data.conversation_id;
-        }
+  private _attachToChat(type: string, data: Record<string, unknown>): Record<string, unknown> {
+    if (type === 'chat_message' && data && !('attachments' in data)) {
+      const attachments = this.attachments();
+      if (attachments.length) {
+        data = { ...data, attachments };
       }
-      return send(type, data, id);
-    };
+      this._extra = [];
+      this._renderChips();
+      if (typeof data.conversation_id === 'string') {
+        this._conversation = data.conversation_id;
+      }
+    }
+    return data;
   }
 
   private _panel(path: string): INotebookPanelLike | null {

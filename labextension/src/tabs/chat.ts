@@ -11,7 +11,16 @@ import type {
   UsageData
 } from '../protocol.generated';
 import { PanelContext, PygentTab } from '../context';
-import { button, field, formatTime, h, select, setOptions } from '../dom';
+import {
+  button,
+  field,
+  focusMoveIsUnasked,
+  formatTime,
+  h,
+  movesFocus,
+  select,
+  setOptions
+} from '../dom';
 import { renderMarkdown } from '../markdown';
 import { StreamingMarkdown } from '../streammd';
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
@@ -102,6 +111,7 @@ export class ChatTab extends PygentTab {
       placeholder: 'Ask an agent… (Enter to send, Shift+Enter for a new line)',
       'aria-label': 'Message'
     });
+    this._guardFocus();
     this._input.addEventListener('keydown', ev => {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
         ev.preventDefault();
@@ -172,6 +182,14 @@ export class ChatTab extends PygentTab {
     this.track(ctx.conn.on('ollama_model_update', d => this._setModels(d)));
     this.track(ctx.conn.on('backend_status', d => this._setBackends(d)));
     this.track(ctx.conn.on('usage', d => this._setUsage(d)));
+    // the model wrote a title for a conversation after its first exchange: relabel it
+    this.track(
+      ctx.conn.on('chat_history', d => {
+        if (d.titled) {
+          this._loadConversations();
+        }
+      })
+    );
     // an evolution run registers its winners as agent types usable as `agentId`
     this.track(
       ctx.conn.on('evolution_complete', d => {
@@ -200,6 +218,44 @@ export class ChatTab extends PygentTab {
 
   focusInput(): void {
     this._input.focus();
+  }
+
+  /**
+   * Keep the composer focused while the user works in it. JupyterLab activates main-area
+   * widgets late (the layout restorer's Launcher: `MainAreaWidget.onActivateRequest` focuses
+   * its content when the message loop gets to it, a second or more after load on a busy
+   * page); that focus move must not take the composer away from someone typing or who just
+   * sent. A move follows the user's intent only after their own pointer or key input
+   * elsewhere (`focusMoveIsUnasked`); an unasked one within `FOCUS_GUARD_MS` of the last
+   * keystroke in the composer is undone.
+   */
+  private _guardFocus(): void {
+    let typedAt = -Infinity;
+    let intentAt = -Infinity;
+    const input = this._input;
+    const onIntent = (ev: Event) => {
+      if (ev instanceof KeyboardEvent && ev.target === input && !movesFocus(ev)) {
+        typedAt = performance.now();
+        return;
+      }
+      intentAt = performance.now();
+    };
+    document.addEventListener('pointerdown', onIntent, true);
+    document.addEventListener('keydown', onIntent, true);
+    this.track(() => {
+      document.removeEventListener('pointerdown', onIntent, true);
+      document.removeEventListener('keydown', onIntent, true);
+    });
+    input.addEventListener('focusout', ev => {
+      const to = ev.relatedTarget as Element | null;
+      if (focusMoveIsUnasked(performance.now(), typedAt, intentAt, to)) {
+        requestAnimationFrame(() => {
+          if (this.isVisible && !input.disabled) {
+            input.focus();
+          }
+        });
+      }
+    });
   }
 
   protected onActivateRequest(): void {

@@ -20,10 +20,51 @@ interface IRun {
   id: string;
   nodes: Map<string, IThoughtNode>;
   step: number;
+  task?: string;
   input?: string;
+  /** `running`, or how it ended (`solved`, `finished`, `stopped`, ...). */
+  status?: string;
+  /** When it started, in ms since the epoch. */
+  created?: number;
   stats?: Record<string, unknown>;
   startedAt?: number;
   complete?: ReasoningCompleteData;
+  /** Saved on the server, its tree not loaded yet (`get_reasoning_run` on selection). */
+  saved?: boolean;
+}
+
+const TASK_LABELS: Record<string, string> = { game24: 'Game of 24', open: 'Open' };
+
+/**
+ * Pure: a run's label in the picker, `Game of 24: 4 5 6 10 · Dec 2 14:05 · solved` (never the
+ * raw `tot-…` id unless nothing else is known).
+ */
+export function runLabel(run: {
+  id: string;
+  task?: string;
+  input?: string;
+  status?: string;
+  created?: number;
+}): string {
+  let text = (run.input ?? '').replace(/\s+/g, ' ').trim();
+  if (text.length > 40) {
+    text = text.slice(0, 39) + '…';
+  }
+  const task = run.task ? (TASK_LABELS[run.task] ?? run.task) : '';
+  const head = task && text ? `${task}: ${text}` : text || task || run.id;
+  const parts = [head];
+  if (run.created !== undefined && Number.isFinite(run.created)) {
+    const when = new Date(run.created);
+    const p = (n: number) => String(n).padStart(2, '0');
+    parts.push(
+      `${when.toLocaleString('en', { month: 'short' })} ${when.getDate()} ` +
+        `${p(when.getHours())}:${p(when.getMinutes())}`
+    );
+  }
+  if (run.status) {
+    parts.push(run.status);
+  }
+  return parts.join(' · ');
 }
 
 /** Pure: children lists keyed by parent id ('' for roots), in arrival order. */
@@ -102,8 +143,10 @@ export class ReasoningTab extends PygentTab {
     });
     this._runSelect = select([], {
       'aria-label': 'Run',
+      className: 'jp-mod-styled jp-pygent-run',
       onchange: () => {
         this._current = this._runSelect.value || null;
+        void this._loadSaved(this._current);
         this._scheduleRender();
       }
     });
@@ -136,6 +179,81 @@ export class ReasoningTab extends PygentTab {
     );
     this.track(ctx.conn.on('reasoning_update', d => this._update(d)));
     this.track(ctx.conn.on('reasoning_complete', d => this._complete(d)));
+    if (ctx.conn.state === 'connected') {
+      this.onConnected();
+    }
+  }
+
+  /** The saved runs (newest first) join the picker, labelled by task, input, date, status. */
+  protected onConnected(): void {
+    this.ctx.conn
+      .request('list_reasoning_runs', { limit: 20 }, { replyTypes: ['reasoning_runs'] })
+      .then(env => {
+        const d = env.data as {
+          runs?: Array<Record<string, unknown>>;
+          running?: string[];
+        };
+        const running = new Set((d.running ?? []).map(String));
+        for (const r of d.runs ?? []) {
+          const id = String(r.run_id ?? '');
+          if (!id || this._runs.has(id)) {
+            continue;
+          }
+          this._runs.set(id, {
+            id,
+            nodes: new Map(),
+            step: 0,
+            task: typeof r.task === 'string' ? r.task : undefined,
+            input: typeof r.input === 'string' ? r.input : undefined,
+            status: running.has(id) ? 'running' : String(r.status ?? ''),
+            created: typeof r.created === 'number' ? r.created * 1000 : undefined,
+            saved: !running.has(id)
+          });
+        }
+        this._refreshOptions();
+      })
+      .catch(err => console.warn('pygent: could not list reasoning runs', err));
+  }
+
+  /** A saved run's whole tree, the first time it is picked. */
+  private async _loadSaved(id: string | null): Promise<void> {
+    const run = id ? this._runs.get(id) : undefined;
+    if (!run || !run.saved) {
+      return;
+    }
+    run.saved = false;
+    try {
+      const env = await this.ctx.conn.request('get_reasoning_run', { run_id: run.id });
+      const d = env.data as Record<string, unknown> & {
+        tree?: { nodes?: IThoughtNode[]; best_path_ids?: string[]; best_node_id?: string };
+      };
+      for (const n of d.tree?.nodes ?? []) {
+        run.nodes.set(n.id, n);
+      }
+      run.complete = {
+        run_id: run.id,
+        best_path: [],
+        best_path_ids: d.tree?.best_path_ids ?? [],
+        answer: (d.answer as string | null) ?? null,
+        solved: (d.solved as boolean | null) ?? null,
+        status: String(d.status ?? ''),
+        stats: (d.stats ?? {}) as ReasoningCompleteData['stats']
+      };
+    } catch (err) {
+      this._summary.textContent = `Could not load the run: ${(err as Error).message}`;
+    }
+    this._scheduleRender();
+  }
+
+  private _refreshOptions(): void {
+    const runs = [...this._runs.values()].sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+    setOptions(
+      this._runSelect,
+      runs.map((r): [string, string] => [r.id, runLabel(r)])
+    );
+    if (this._current) {
+      this._runSelect.value = this._current;
+    }
   }
 
   async start(): Promise<void> {
@@ -181,16 +299,12 @@ export class ReasoningTab extends PygentTab {
   private _run(id: string): IRun {
     let run = this._runs.get(id);
     if (!run) {
-      run = { id, nodes: new Map(), step: 0 };
+      run = { id, nodes: new Map(), step: 0, status: 'running', created: Date.now() };
       this._runs.set(id, run);
-      setOptions(
-        this._runSelect,
-        [...this._runs.keys()].map((k): [string, string] => [k, k])
-      );
       if (!this._current) {
         this._current = id;
       }
-      this._runSelect.value = this._current;
+      this._refreshOptions();
     }
     return run;
   }
@@ -204,8 +318,10 @@ export class ReasoningTab extends PygentTab {
     if (node && typeof node.id === 'string') {
       run.nodes.set(node.id, { ...run.nodes.get(node.id), ...node });
     }
-    if (typeof d.input === 'string') {
-      run.input = d.input;
+    if (typeof d.input === 'string' || typeof d.task === 'string') {
+      run.input = typeof d.input === 'string' ? d.input : run.input;
+      run.task = typeof d.task === 'string' ? d.task : run.task;
+      this._refreshOptions();
     }
     if (d.event === 'step' && Array.isArray(d.selected)) {
       for (const id of d.selected) {
@@ -228,6 +344,10 @@ export class ReasoningTab extends PygentTab {
   private _complete(d: ReasoningCompleteData): void {
     const run = this._run(d.run_id);
     run.complete = d;
+    run.status = String(d.status ?? (d.solved ? 'solved' : 'finished'));
+    run.task = d.task ?? run.task;
+    run.input = d.input ?? run.input;
+    this._refreshOptions();
     if (d.run_id === this._current) {
       this._stop.disabled = true;
       this._start.disabled = false;

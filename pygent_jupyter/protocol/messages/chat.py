@@ -251,6 +251,7 @@ MESSAGES = [
                 "has_more": boolean(),
                 "query": string(),
                 "deleted": string(),
+                "titled": string(),
             },
             additional=True,
         ),
@@ -258,7 +259,9 @@ MESSAGES = [
         "metadata, created}`, `status` `complete` or `incomplete`) or `conversations` (each "
         "`{id, title, agentId, created, updated, message_count}`), and `has_more`. Also the "
         "answer to `rename_conversation` (`conversations`: the renamed one) and "
-        "`delete_conversation` (`deleted`: its id).",
+        "`delete_conversation` (`deleted`: its id). Pushed unasked, with `titled` (a "
+        "conversation id), when the model wrote a title for that conversation after its first "
+        "exchange (`conversations`: its new row).",
         {
             "type": "chat_history",
             "reply_to": "h1",

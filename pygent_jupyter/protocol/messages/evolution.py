@@ -59,6 +59,14 @@ OPERATORS = obj(
         "llm": boolean(),
         "llm_rate": _UNIT,
         "llm_model": string(maxLength=200),
+        "novelty_retries": integer(
+            minimum=0,
+            maximum=20,
+            description="how many times a varied child that repeats an already scored genome "
+            "(or an earlier child of its generation) is mutated again before it is kept as it "
+            "is (default 5; 0: DEAP's plain varAnd, repeats are kept). With `llm: true` a retry may "
+            "be a model call",
+        ),
     }
 )
 

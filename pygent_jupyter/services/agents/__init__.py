@@ -3,7 +3,8 @@
 Flow of one ``chat_message`` (each request is its own task; many stream at once)::
 
     user turn committed to SQLite -> typing_indicator{active:true}
-      -> chat_stream{message_id, delta, index}*   (one event per model chunk, never batched)
+      -> chat_stream{message_id, delta, index}*   (one event per model chunk; chunks that
+         arrive in the same loop turn, a backlog, are joined into one event)
       -> answer committed -> chat_response{message:{id, type:"agent", content, agentId,
          metadata}} -> ollama_metrics -> typing_indicator{active:false}
 
@@ -12,9 +13,11 @@ Flow of one ``chat_message`` (each request is its own task; many stream at once)
 ``incomplete: true``) and ``typing_indicator{active:false}``; Ollama failures also send
 ``ollama_error``.
 
-Seams for other services (all on :class:`AgentsService`, found with ``hub.service("agents")``):
+Seams for other services (all on :class:`AgentsService`, handed to them by the app as the
+``models``, ``agent_types``, ``chat_hooks`` and ``backends`` fields of
+:class:`~..seams.Seams`; see :mod:`..seams`):
 
-``provider(backend=None) -> LLMProvider``
+``provider(backend=None) -> LLMProvider`` / ``resolve_provider(...)`` / ``backend_named(name)``
     The backend that answers now: Ollama when reachable, else the embedded local model
     (``c.AgentsService.backend`` forces one). ``set_provider(p)`` makes every agent answer with
     ``p`` (tests, research code); ``set_provider(None)`` undoes it. ``service.ollama`` and
@@ -54,8 +57,6 @@ from .factory import (
     LLMAgent,
     ReasoningAgent,
 )
-from .local import LocalProvider
-from .ollama import OllamaError, OllamaProvider
 from .service import AgentsService, confidence
 from .store import ConversationStore
 
@@ -69,9 +70,6 @@ __all__ = [
     "ConversationStore",
     "GeneralAgent",
     "LLMAgent",
-    "LocalProvider",
-    "OllamaError",
-    "OllamaProvider",
     "ReasoningAgent",
     "confidence",
 ]

@@ -10,20 +10,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Dict, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 
-from ...llm import Completion, LLMProvider
-from ...llm.backends import (
-    BackendError,
-    BackendRegistry,
-    BackendSpec,
-    Fallback,
-    MeteredProvider,
-    parse_backends,
-    read_credential,
-)
+from ...llm import BackendError, Completion, LLMProvider
+from ...llm.backends import Fallback, MeteredProvider, build_registry
+from ...llm.local import LocalProvider
+from ...llm.ollama import OllamaProvider, export_host
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
+from ..seams import (
+    AnswerListener,
+    BackendMonitor,
+    CallTool,
+    ContextProvider,
+    ListTools,
+    Publisher,
+    Seams,
+)
+from .deltas import DeltaSender
 from .factory import (
     AgentFactory,
     AgentRegistry,
@@ -34,20 +38,26 @@ from .factory import (
     closing,
     tool_result_text,
 )
-from .local import LocalProvider
-from .ollama import OllamaError, OllamaProvider, export_host, normalize_host
 from .scope import ChatScope, current_chat
 from .store import ConversationStore, new_id
 
 if TYPE_CHECKING:
-    from ...hub import Hub, Request
+    from ...hub import Request
+    from ...llm.backends import BackendSpec
+    from ...protocol.types import (
+        ChatMessageData,
+        DeleteConversationData,
+        GetHistoryData,
+        GetUsageData,
+        ListBackendsData,
+        OllamaListModelsData,
+        RenameConversationData,
+    )
+    from ...storage import Database
 
 __all__ = ["AgentsService", "ContextProvider", "ToolCall", "confidence"]
 
-ContextProvider = Callable[[str, str], Awaitable[Sequence[dict[str, Any]]]]
-ListTools = Callable[[str], Awaitable[Sequence[dict[str, Any]]]]
-ToolCall = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
-AnswerListener = Callable[[str, str, str, dict[str, Any]], Awaitable[Any]]
+ToolCall = CallTool  # the name this module exported before the seams module
 
 
 def confidence(logprobs: Sequence[float] | None) -> float | None:
@@ -160,13 +170,28 @@ class AgentsService(Service):
 
     tool_timeout = Float(60.0, help="Seconds one tool call may take.").tag(config=True)
 
-    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+    auto_titles = Bool(
+        False,
+        help="After a conversation's first answer, ask the model in the background for a short "
+        "title (the first words of the question stay when it cannot; a renamed conversation "
+        "is never retitled). Off by default: it costs one more model call per conversation.",
+    ).tag(config=True)
+
+    title_timeout = Float(
+        30.0, help="Most seconds the background title request may take (then the first words stay)."
+    ).tag(config=True)
+
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
         self.ollama = OllamaProvider(parent=self)
         self.local = LocalProvider(parent=self)
-        self.registry = BackendRegistry()
-        self._config_error: str | None = None
-        self._build_backends()
+        self.registry, self._config_error = build_registry(
+            self.backends,
+            ollama=self.ollama,
+            local=self.local,
+            probe_timeout=self.backend_probe_timeout,
+            log=self.log,
+        )
         export_host(self.ollama.host)
         self.agents = AgentRegistry(self)
         self.agents.register("general", GeneralAgent)
@@ -178,50 +203,17 @@ class AgentsService(Service):
         self._answer_listeners: list[AnswerListener] = []
         self._listener_tasks: set[asyncio.Future[Any]] = set()
         self._tool_sources: list[_ToolSource] = []
+        self._monitor: BackendMonitor | None = None
+
+    def offers(self) -> Seams:
+        """A model source, the agent-type registry, the chat hooks and the backends."""
+        return Seams(models=self, agent_types=self, chat_hooks=self, backends=self)
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._monitor = seams.monitor
 
     # -- backends ----------------------------------------------------------------------------
-
-    def _build_backends(self) -> None:
-        """Providers for the configured backends (a bad config is reported at start)."""
-        try:
-            specs = parse_backends(self.backends)
-        except ValueError as exc:
-            self._config_error = str(exc)
-            specs = []
-        if not self.backends or self._config_error:
-            specs = [BackendSpec("ollama", "ollama")]
-        if not any(s.kind == "local" for s in specs):
-            specs.append(BackendSpec("local", "local", tools=False))
-        for spec in specs:
-            provider: LLMProvider
-            if spec.kind == "ollama":
-                if spec.name != "ollama" or any(
-                    s.kind == "ollama" and s is not spec for s in specs
-                ):
-                    self._config_error = "there is one Ollama backend and it is named 'ollama'"
-                    continue
-                if spec.base_url:
-                    self.ollama.host = normalize_host(spec.base_url)
-                if spec.default_model:
-                    self.ollama.model = spec.default_model
-                provider = self.ollama
-            elif spec.kind == "local":
-                if spec.name != "local":
-                    self._config_error = "the embedded backend is named 'local'"
-                    continue
-                provider = self.local
-            else:
-                from ...llm.openai_compat import OpenAIProvider
-
-                try:
-                    key = read_credential(spec)
-                except ValueError as exc:
-                    # one backend's missing credential must not take chat down: it stays
-                    # listed, and its probe reports the refusal (auth_failed)
-                    self.log.error("pygent: %s", exc)
-                    key = None
-                provider = OpenAIProvider(spec, key, probe_timeout=self.backend_probe_timeout)
-            self.registry.add(spec, provider)
 
     def backend_order(self) -> list[str]:
         """The backends 'auto' tries, in order: the configured ones, the embedded model last
@@ -381,6 +373,19 @@ class AgentsService(Service):
 
     # -- seams for other services -----------------------------------------------------------
 
+    def backend_named(self, name: str) -> tuple[BackendSpec, LLMProvider] | None:
+        """The configured backend ``name``: its spec and provider, or None."""
+        provider = self.registry.get(name)
+        spec = self.registry.specs.get(name)
+        if provider is None or spec is None:
+            return None
+        return spec, provider
+
+    @property
+    def tool_call_timeout(self) -> float:
+        """Seconds one tool call may take (``tool_timeout``)."""
+        return float(self.tool_timeout)
+
     def provider(self, backend: str | None = None) -> LLMProvider:
         """The LLM provider that answers now, without waiting: the one set with
         :meth:`set_provider`, else ``backend`` (this call's, else the trait's), where 'auto'
@@ -475,12 +480,20 @@ class AgentsService(Service):
                 f"c.AgentsService.backend is {self.backend!r}, which is not one of the "
                 f"backends ({', '.join(self.registry.names())}) nor 'auto'"
             )
-        if self.hub.db is None:
-            raise RuntimeError("the agents service needs the project database (hub.db)")
-        self.store = ConversationStore(self.hub.db)
+        if self.db is None:
+            raise RuntimeError("the agents service needs the project database")
+        self.store = ConversationStore(self.db)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.store.migrate)
         self.agents.load_entry_points()
+        if self.auto_titles:
+            from .titles import TitleWriter
+
+            self.add_answer_listener(
+                TitleWriter(
+                    lambda: self.store, self.provider, self.hub.publish, timeout=self.title_timeout
+                )
+            )
         # first probes: start waits for them briefly (as it waited for Ollama's before); a
         # request that comes while one is still out waits up to first_probe_wait for it
         if self.backend != "local":
@@ -523,7 +536,7 @@ class AgentsService(Service):
             raise PygentError(ErrorCode.UNAVAILABLE, "the agents service has not started")
         return self.store
 
-    async def _chat_message(self, request: Request) -> None:
+    async def _chat_message(self, request: Request[ChatMessageData]) -> None:
         store = self._store()
         user = request.user
         message = request.data["message"]
@@ -617,11 +630,8 @@ class AgentsService(Service):
             )
             raise
         except PygentError as error:
-            if isinstance(error, OllamaError):
-                request.reply("ollama_error", error.event_data())
-                self._poke_monitor()
-            elif isinstance(error, BackendError):
-                request.reply("backend_error", error.event_data())
+            if isinstance(error, BackendError):
+                request.reply(error.event_type, error.event_data())
                 self._poke_monitor()
             await self._incomplete(
                 request, ids, answer_id, parts, started, error.code.value, provider.name
@@ -701,11 +711,13 @@ class AgentsService(Service):
         *,
         explicit: bool = False,
     ) -> Completion:
-        """Run the agent, forwarding each delta as ``chat_stream``. With backend ``auto``, a
-        backend found unreachable before the first token is passed over for the next one in
-        order (announced with ``backend_error``/``ollama_error`` carrying ``fallback``, and in
+        """Run the agent, forwarding its deltas as ``chat_stream`` (coalesced per loop turn,
+        see :class:`~.deltas.DeltaSender`). With backend ``auto``, a backend found unreachable
+        before the first token is passed over for the next one in order (announced with
+        ``backend_error``/``ollama_error`` carrying ``fallback``, and in
         ``metadata.fallback``)."""
         tried: set[str] = set()
+        deltas = DeltaSender(request, answer_id, turn.conversation_id)
         while True:
             try:
                 async with closing(agent.respond(turn)) as stream:
@@ -717,19 +729,11 @@ class AgentsService(Service):
                         if chunk.delta:
                             if not first_token:
                                 first_token.append(time.perf_counter())
-                            request.reply(
-                                "chat_stream",
-                                {
-                                    "message_id": answer_id,
-                                    "delta": chunk.delta,
-                                    "conversation_id": turn.conversation_id,
-                                    "index": len(parts),
-                                },
-                            )
+                            deltas.add(chunk.delta)
                             parts.append(chunk.delta)
                 raise PygentError(ErrorCode.INTERNAL, "the agent ended without an answer")
-            except (OllamaError, BackendError) as error:
-                code = error.ollama_code if isinstance(error, OllamaError) else error.backend_code
+            except BackendError as error:
+                code = error.backend_code
                 failed = turn.provider.name
                 tried.add(failed)
                 order = [n for n in self.backend_order() if n not in tried]
@@ -748,15 +752,15 @@ class AgentsService(Service):
                 )
                 fallback = Fallback(failed, name, code)
                 event = {**error.event_data(), "fallback": name}
-                request.reply(
-                    "ollama_error" if isinstance(error, OllamaError) else "backend_error", event
-                )
+                request.reply(error.event_type, event)
                 self._poke_monitor()
                 turn.metadata.setdefault("fallback", []).append(fallback.to_dict())
                 turn.provider = self.registry.providers[name]
                 turn.model = None
                 if name == "local":
                     turn.tools = []
+            finally:
+                deltas.flush()  # before chat_response / the error
 
     def _announce_fallback(self, request: Request, fallback: Fallback) -> None:
         """Tell the requester that ``fallback.skipped`` was passed over (never silent)."""
@@ -790,15 +794,13 @@ class AgentsService(Service):
         """``ollama_metrics`` to the requester, and to the user's other connections that
         subscribed to the ``ollama`` topic (a dashboard in another tab)."""
         request.reply("ollama_metrics", data)
-        for conn in self.hub.connections.of_user(request.user):
-            if conn is not request.connection and "ollama" in conn.topics:
-                self.hub.send_to(conn, "ollama_metrics", data)
+        self.hub.publish_user_topic(
+            request.user, "ollama", "ollama_metrics", data, except_client=request.client_id
+        )
 
     def _poke_monitor(self) -> None:
-        monitor = self.hub.service("ollama")
-        poll_now = getattr(monitor, "poll_now", None)
-        if poll_now is not None:
-            poll_now()
+        if self._monitor is not None:
+            self._monitor.poll_now()
 
     async def _incomplete(
         self,
@@ -832,7 +834,7 @@ class AgentsService(Service):
             )
         except Exception:
             self.log.exception("could not save the incomplete answer %s", answer_id)
-        if request.connection.closed:
+        if request.closed:
             return  # the command died with its socket (like the Hub, send nothing after it)
         if content or always_respond:
             request.reply(
@@ -934,7 +936,7 @@ class AgentsService(Service):
 
         return specs, call_tool
 
-    async def _get_history(self, request: Request) -> None:
+    async def _get_history(self, request: Request[GetHistoryData]) -> None:
         store = self._store()
         data = request.data
         limit = int(data.get("limit", 50))
@@ -956,37 +958,34 @@ class AgentsService(Service):
             "chat_history", {"conversation_id": conv_id, "messages": messages, "has_more": has_more}
         )
 
-    async def _rename_conversation(self, request: Request) -> None:
+    async def _rename_conversation(self, request: Request[RenameConversationData]) -> None:
         row = await self._store().rename(
             request.user, request.data["conversation_id"], request.data["title"]
         )
         request.reply("chat_history", {"conversations": [row], "has_more": False})
 
-    async def _delete_conversation(self, request: Request) -> None:
+    async def _delete_conversation(self, request: Request[DeleteConversationData]) -> None:
         conv_id = request.data["conversation_id"]
         await self._store().delete(request.user, conv_id)
         request.reply("chat_history", {"conversations": [], "deleted": conv_id, "has_more": False})
 
-    async def _list_backends(self, request: Request) -> None:
+    async def _list_backends(self, request: Request[ListBackendsData]) -> None:
         if request.data.get("refresh"):
             await self.registry.probe_all()
         else:
             await self.registry.wait_first_probes(self.first_probe_wait)
         request.reply("backend_status", self.backend_status())
 
-    async def _get_usage(self, request: Request) -> None:
+    async def _get_usage(self, request: Request[GetUsageData]) -> None:
         conv_id = request.data.get("conversation_id")
         request.reply("usage", await self.usage(request.user, conv_id))
 
-    async def _list_models(self, request: Request) -> None:
+    async def _list_models(self, request: Request[OllamaListModelsData]) -> None:
         provider = self.provider()
         try:
             models = await provider.list_models()
-        except OllamaError as error:
-            request.reply("ollama_error", error.event_data())
-            raise
         except BackendError as error:
-            request.reply("backend_error", error.event_data())
+            request.reply(error.event_type, error.event_data())
             raise
         data: dict[str, Any] = {"backend": provider.name, "models": models}
         if provider is self.ollama:

@@ -9,6 +9,7 @@ accurate variants (``cost="objective"``, with ``EvolutionConfig.lexicographic``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,8 +42,16 @@ def build_messages(
 class AgentVariantEvaluator:
     """``await evaluator(genome) -> FitnessResult``; an async fitness function for the engine.
 
-    Tasks of one variant run ``task_concurrency`` at a time; the engine bounds how many
-    variants are scored at once. ``details`` of the result hold per-task scores.
+    Tasks of one variant run ``task_concurrency`` at a time, in task-set order; the engine
+    bounds how many variants are scored at once. ``details`` of the result hold per-task
+    scores.
+
+    ``exclusive`` (default: ``provider.serial``, true for the embedded llama.cpp model, which
+    serves one request at a time) scores one variant at a time on this evaluator: its tasks
+    reach the model back to back, so each reuses the system prompt and few-shot examples
+    already in the model's KV cache instead of re-evaluating them after another variant's
+    prompt (6x less prompt time per task on the embedded model; see docs/evolution.md).
+    Variants are still scored concurrently up to the engine's bound on parallel backends.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class AgentVariantEvaluator:
         max_answer_tokens: int = 256,
         seed: int | None = 0,
         task_concurrency: int = 1,
+        exclusive: bool | None = None,
     ) -> None:
         if cost not in COST_MODES:
             raise ValueError(f"unknown cost mode {cost!r}; choose one of {', '.join(COST_MODES)}")
@@ -69,6 +79,25 @@ class AgentVariantEvaluator:
         self.max_answer_tokens = max_answer_tokens
         self.seed = seed
         self.task_concurrency = max(1, task_concurrency)
+        self.exclusive = exclusive
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None  # a lock belongs to one event loop of one process
+        return state
+
+    def _variant_lock(self) -> asyncio.Lock | None:
+        """The lock that makes variants take turns, or None when they need not."""
+        exclusive = self.exclusive
+        if exclusive is None:
+            exclusive = bool(getattr(self.provider, "serial", False))
+        if not exclusive:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def _one(
         self, genome: AgentGenome, index: int, semaphore: asyncio.Semaphore
@@ -97,9 +126,11 @@ class AgentVariantEvaluator:
 
     async def __call__(self, genome: AgentGenome) -> FitnessResult:
         semaphore = asyncio.Semaphore(self.task_concurrency)
-        outcomes = await asyncio.gather(
-            *(self._one(genome, i, semaphore) for i in range(len(self.task_set.tasks)))
-        )
+        lock = self._variant_lock()
+        async with lock if lock is not None else contextlib.nullcontext():
+            outcomes = await asyncio.gather(
+                *(self._one(genome, i, semaphore) for i in range(len(self.task_set.tasks)))
+            )
         scores = [score for score, _, _ in outcomes]
         tokens = sum(t for _, t, _ in outcomes)
         errors = [e for _, _, e in outcomes if e]

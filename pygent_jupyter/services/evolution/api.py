@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...aio import run_sync
 from ...executors import Executor, as_executor, check_picklable
 from .engine import Engine, EvolutionConfig, EvolutionResult, load_checkpoint, save_checkpoint
 from .fitness import Evaluator
@@ -212,22 +212,4 @@ def evolve_sync(
 ) -> EvolutionResult:
     """Blocking :func:`evolve` for scripts; inside a running loop (a notebook) it runs on a
     helper thread with its own loop, so callbacks are then called from that thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(evolve(genome, fitness, **kwargs))
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(evolve(genome, fitness, **kwargs))
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="pygent-evolve")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    result: EvolutionResult = box["result"]
-    return result
+    return run_sync(evolve(genome, fitness, **kwargs), thread_name="pygent-evolve")

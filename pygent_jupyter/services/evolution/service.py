@@ -18,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from ...executors import DaskExecutor, ExecutorError, UnpicklableError, worker_provider
-from ...hub import Request as _Request
 from ...llm import LLMProvider
 from ...protocol import ErrorCode, PygentError
-from ..base import Service
+from ..runs import RunService
+from ..seams import Publisher
 from . import store
 from .agent_eval import AgentVariantEvaluator
 from .engine import Engine, EvolutionConfig
@@ -38,6 +39,13 @@ from .tasks import task_set_from_json
 
 if TYPE_CHECKING:
     from ...hub import Request
+    from ...protocol.types import (
+        GetEvolutionRunData,
+        ListEvolutionRunsData,
+        ResumeEvolutionData,
+        StartEvolutionData,
+        StopEvolutionData,
+    )
 
 __all__ = ["DEFAULT_PROMPT_POOL", "DEFAULT_SEED_PROMPTS", "EvolutionService"]
 
@@ -70,24 +78,17 @@ class _Run:
     reply_to: str | None
     task: asyncio.Task[None] | None = None
     executor: Any = None
+    key: str = ""  # the run's database key: store.run_key(user, run_id), unless saved earlier
+
+    def __post_init__(self) -> None:
+        self.key = self.key or store.run_key(self.user, self.run_id)
 
 
-class _SavedRequest(_Request):
-    """The saved ``start_evolution`` request of a run, answered as ``request`` (resume)."""
-
-    def __init__(self, request: Request, data: dict[str, Any]) -> None:
-        super().__init__(request.hub, request.connection, request.message)
-        self._data = data
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self._data
-
-
-class EvolutionService(Service):
+class EvolutionService(RunService[_Run]):
     """Genetic-algorithm runs over agent variants, streamed per generation."""
 
     name = "evolution"
+    stop_command = "stop_evolution"
 
     max_runs_per_user = Int(2, help="Runs one user may have going at once.").tag(config=True)
     max_population = Int(64, help="Largest population_size a run may ask for.").tag(config=True)
@@ -122,11 +123,8 @@ class EvolutionService(Service):
         10.0, help="Seconds to wait when connecting to the Dask scheduler."
     ).tag(config=True)
 
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
-        #: the LLM backend; when None, the agents service's provider is used
-        self.provider: LLMProvider | None = None
-        self.runs: dict[str, _Run] = {}
         self._dask: DaskExecutor | None = None
         self._dask_lock: asyncio.Lock | None = None
 
@@ -142,7 +140,7 @@ class EvolutionService(Service):
         }
 
     async def start(self) -> None:
-        db = self.hub.db
+        db = self.db
         if db is None:
             return
         await asyncio.to_thread(db.migrate, "evolution", store.MIGRATIONS)
@@ -160,16 +158,7 @@ class EvolutionService(Service):
             )
 
     async def stop(self) -> None:
-        runs = list(self.runs.values())
-        for run in runs:
-            run.engine.stop()
-        tasks = [run.task for run in runs if run.task is not None]
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=5.0)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await super().stop()
         dask, self._dask = self._dask, None
         if dask is not None:
             await dask.aclose()
@@ -181,19 +170,8 @@ class EvolutionService(Service):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _agents(self) -> Any:
-        return self.hub.service("agents")
-
-    def _provider(self) -> LLMProvider:
-        """``self.provider`` when set, else the agents service's ``provider()``."""
-        if self.provider is not None:
-            return self.provider
-        agents = self._agents()
-        provider = getattr(agents, "provider", None)
-        if callable(provider):
-            value = provider()
-            if isinstance(value, LLMProvider):
-                return value
+    def fallback_model(self) -> LLMProvider:
+        """Without the agents service there is no model to score variants with."""
         raise PygentError(
             ErrorCode.UNAVAILABLE,
             "no LLM backend is available to score agent variants (the agents service is not "
@@ -210,39 +188,36 @@ class EvolutionService(Service):
         fitness: float | None,
     ) -> bool:
         """Register ``genome`` as agent type ``name`` for ``user``; False without agents."""
-        register = getattr(self._agents(), "register_agent_type", None)
-        if register is None:
+        if self.agent_types is None:
             return False
         from .variants import variant_factory
 
-        register(name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user)
+        self.agent_types.register_agent_type(
+            name, variant_factory(genome, few_shot, run_id=run_id, fitness=fitness), user=user
+        )
         return True
 
-    async def _run_provider(self, request: Request) -> LLMProvider | None:
-        """``genome.backend`` through the agents service's backends (usage metered, the
-        user's budget checked); None: :meth:`_provider` decides."""
-        resolve = getattr(self._agents(), "resolve_provider", None)
-        if self.provider is not None or resolve is None:
-            return None
+    async def _run_provider(self, request: Request) -> LLMProvider:
+        """The run's model: ``genome.backend`` from the model source (usage metered, the
+        user's budget checked), or ``provider`` when set."""
         backend = (request.data.get("genome") or {}).get("backend")
-        provider: LLMProvider = await resolve(backend, user=request.user, source="evolution")
-        return provider
+        return await self.model_for(request.user, backend)
 
     def _build(
         self,
         request: Request,
         run_id: str,
-        provider: LLMProvider | None = None,
+        provider: LLMProvider,
         *,
         executor: Any = None,
         state: dict[str, Any] | None = None,
         journal: list[dict[str, Any]] | None = None,
+        key: str = "",
     ) -> _Run:
         """A run from a ``start_evolution`` request; from ``state`` (a checkpoint, plus the
         ``journal`` of evaluations saved after it) when resuming."""
         data = request.data
         genome = data.get("genome") or {}
-        provider = provider or self._provider()
         population = int(data.get("population_size", 8))
         generations = int(data.get("generations", 5))
         if population > self.max_population:
@@ -298,6 +273,7 @@ class EvolutionService(Service):
                 rank_pressure=float(ops.get("rank_pressure", 1.5)),
                 cxpb=float(ops.get("cxpb", 0.5)),
                 mutpb=float(ops.get("mutpb", 0.5)),
+                novelty_retries=int(ops.get("novelty_retries", EvolutionConfig.novelty_retries)),
                 seed=data.get("seed"),
                 hall_of_fame=int(ops.get("hall_of_fame", 5)),
                 max_evaluations=data.get("max_evaluations"),
@@ -326,8 +302,7 @@ class EvolutionService(Service):
             except UnpicklableError as exc:
                 raise PygentError(
                     ErrorCode.UNAVAILABLE,
-                    f"the model backend {getattr(provider, 'name', '?')!r} cannot be used from "
-                    f"Dask workers: {exc}",
+                    f"the model backend {provider.name!r} cannot be used from Dask workers: {exc}",
                     field="executor",
                 ) from None
         concurrency = min(int(data.get("concurrency", self.max_concurrency)), self.max_concurrency)
@@ -350,6 +325,7 @@ class EvolutionService(Service):
             agent_name=str(data.get("agent_name", "evolved")),
             reply_to=request.id,
             executor=executor,
+            key=key,
         )
         run.engine.evaluation_events = True
         run.engine.on_evaluation = lambda entry: self._on_evaluation(run, entry)
@@ -360,35 +336,31 @@ class EvolutionService(Service):
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def start_evolution(self, request: Request) -> None:
+    async def start_evolution(self, request: Request[StartEvolutionData]) -> None:
         run_id = request.data.get("run_id") or f"evo-{uuid.uuid4().hex[:12]}"
-        if run_id in self.runs:
+        if (request.user, run_id) in self.runs:  # run ids are per user: only yours conflict
             raise PygentError(
-                ErrorCode.CONFLICT, f"run {run_id!r} is already going", field="run_id"
+                ErrorCode.CONFLICT, f"your run {run_id!r} is already going", field="run_id"
             )
-        mine = sum(1 for r in self.runs.values() if r.user == request.user)
-        if mine >= self.max_runs_per_user:
-            raise PygentError(
-                ErrorCode.RATE_LIMITED,
-                f"you already have {mine} evolution run(s) going (limit {self.max_runs_per_user});"
-                " stop one first",
-            )
+        self.check_capacity(request.user)
         executor = await self._executor_for(request.data)
         run = self._build(request, run_id, await self._run_provider(request), executor=executor)
-        db = self.hub.db
+        db = self.db
         if db is not None:
             config = {k: v for k, v in request.data.items() if k != "run_id"}
             try:
-                await db.run(store.insert_run, run_id, request.user, config)
+                await db.run(store.insert_run, run.key, request.user, config)
             except sqlite3.IntegrityError:
                 raise PygentError(
-                    ErrorCode.CONFLICT, f"a run called {run_id!r} exists already", field="run_id"
+                    ErrorCode.CONFLICT,
+                    f"you have a run called {run_id!r} already",
+                    field="run_id",
                 ) from None
         self._launch(run)
 
     def _launch(self, run: _Run, **extra: Any) -> None:
         """Announce ``phase: "started"`` and drive the run as a service task."""
-        self.runs[run.run_id] = run
+        self.track(run)
         engine = run.engine
         self._publish(
             run,
@@ -405,9 +377,9 @@ class EvolutionService(Service):
                 **extra,
             },
         )
-        run.task = asyncio.ensure_future(self._drive(run))
+        run.task = self.drive(self._drive(run))
 
-    async def _executor_for(self, data: dict[str, Any]) -> DaskExecutor | None:
+    async def _executor_for(self, data: Mapping[str, Any]) -> DaskExecutor | None:
         """The executor a request asks for (``executor``, else ``default_executor``); the
         Dask client is made once and reused. Raises ``unavailable`` without a cluster."""
         kind = str(data.get("executor") or self.default_executor).lower()
@@ -439,13 +411,13 @@ class EvolutionService(Service):
                     raise PygentError(ErrorCode.UNAVAILABLE, str(exc), field="executor") from None
             return self._dask
 
-    async def resume_evolution(self, request: Request) -> None:
+    async def resume_evolution(self, request: Request[ResumeEvolutionData]) -> None:
         """Continue a saved run from its last checkpoint (and the evaluations after it)."""
         run_id = request.data["run_id"]
-        if run_id in self.runs:
+        if (request.user, run_id) in self.runs:
             raise PygentError(ErrorCode.CONFLICT, f"run {run_id!r} is going", field="run_id")
-        saved = await self._db().run(store.get_run, run_id)
-        if saved is None or saved["user"] != request.user:
+        saved = await self.require_db().run(store.get_run, request.user, run_id)
+        if saved is None:
             raise PygentError(
                 ErrorCode.NOT_FOUND, f"no evolution run {run_id!r} of yours", field="run_id"
             )
@@ -462,19 +434,13 @@ class EvolutionService(Service):
                 "start it again",
                 field="run_id",
             )
-        mine = sum(1 for r in self.runs.values() if r.user == request.user)
-        if mine >= self.max_runs_per_user:
-            raise PygentError(
-                ErrorCode.RATE_LIMITED,
-                f"you already have {mine} evolution run(s) going (limit {self.max_runs_per_user});"
-                " stop one first",
-            )
+        self.check_capacity(request.user)
         config = dict(saved["config"])
         if request.data.get("executor"):
             config["executor"] = request.data["executor"]
-        original = _SavedRequest(request, config)
+        original = request.with_data(config)  # the saved start request, answered as this one
         executor = await self._executor_for(config)
-        journal = await self._db().run(store.load_evaluations, run_id)
+        journal = await self.require_db().run(store.load_evaluations, saved["key"])
         run = self._build(
             original,
             run_id,
@@ -482,43 +448,35 @@ class EvolutionService(Service):
             executor=executor,
             state=saved["checkpoint"],
             journal=journal,
+            key=saved["key"],
         )
-        await self._db().run(store.reopen_run, run_id)
+        await self.require_db().run(store.reopen_run, run.key)
         self._launch(run, resumed=True, reused_evaluations=len(journal))
 
-    async def stop_evolution(self, request: Request) -> None:
+    async def stop_evolution(self, request: Request[StopEvolutionData]) -> None:
         run_id = request.data["run_id"]
-        run = self.runs.get(run_id)
-        if run is None or run.user != request.user:
-            raise PygentError(
-                ErrorCode.NOT_FOUND, f"no running evolution {run_id!r} of yours", field="run_id"
-            )
+        run = self.owned_run(run_id, request.user)
         run.engine.stop()
         request.reply(
             "evolution_progress",
             {"run_id": run_id, "phase": "stopping", "generation": max(run.engine.generation, 0)},
         )
 
-    def _db(self) -> Any:
-        if self.hub.db is None:
-            raise PygentError(ErrorCode.UNAVAILABLE, "runs are not saved on this server")
-        return self.hub.db
-
-    async def list_evolution_runs(self, request: Request) -> None:
-        runs = await self._db().run(
+    async def list_evolution_runs(self, request: Request[ListEvolutionRunsData]) -> None:
+        runs = await self.require_db().run(
             store.list_runs, request.user, int(request.data.get("limit", 50))
         )
         request.reply("evolution_runs", {"runs": runs})
 
-    async def get_evolution_run(self, request: Request) -> None:
+    async def get_evolution_run(self, request: Request[GetEvolutionRunData]) -> None:
         run_id = request.data["run_id"]
-        run = await self._db().run(store.get_run, run_id)
-        if run is None or run["user"] != request.user:
+        run = await self.require_db().run(store.get_run, request.user, run_id)
+        if run is None:
             raise PygentError(
                 ErrorCode.NOT_FOUND, f"no evolution run {run_id!r} of yours", field="run_id"
             )
-        run.pop("checkpoint", None)
-        run.pop("user", None)
+        for private in ("checkpoint", "user", "key"):
+            run.pop(private, None)
         run["genealogy"] = {str(k): v for k, v in run["genealogy"].items()}
         request.reply("evolution_run", run)
 
@@ -559,15 +517,15 @@ class EvolutionService(Service):
             }
             await self._finish(run, "failed", data)
         finally:
-            self.runs.pop(run.run_id, None)
+            self.untrack(run)
 
     async def _finish(
         self, run: _Run, status: str, data: dict[str, Any], *, publish: bool = True
     ) -> None:
-        db = self.hub.db
+        db = self.db
         if db is not None:
             try:
-                await db.run(store.finish_run, run.run_id, status, data)
+                await db.run(store.finish_run, run.key, status, data)
             except Exception:
                 self.log.exception("could not save evolution run %s", run.run_id)
         if publish:
@@ -575,9 +533,9 @@ class EvolutionService(Service):
 
     async def _on_evaluation(self, run: _Run, entry: dict[str, Any]) -> None:
         """Save one finished evaluation as it arrives (until the next checkpoint)."""
-        db = self.hub.db
+        db = self.db
         if db is not None and self.checkpoint_runs:
-            await db.run(store.save_evaluation, run.run_id, entry)
+            await db.run(store.save_evaluation, run.key, entry)
 
     async def _on_event(self, run: _Run, type_: str, data: dict[str, Any]) -> None:
         if type_ == "evolution_progress" and data.get("phase") == "evaluation":
@@ -592,7 +550,7 @@ class EvolutionService(Service):
             await self._finish(run, data["status"], data)
 
     async def _save_generation(self, run: _Run, data: dict[str, Any]) -> None:
-        db = self.hub.db
+        db = self.db
         if db is None:
             return
         engine = run.engine
@@ -603,14 +561,14 @@ class EvolutionService(Service):
             if node["generation"] == generation
         ]
         row = dict(engine.logbook[-1])
-        await db.run(store.save_generation, run.run_id, row, nodes, None)
+        await db.run(store.save_generation, run.key, row, nodes, None)
 
     async def _on_checkpoint(self, run: _Run, state: dict[str, Any]) -> None:
-        db = self.hub.db
+        db = self.db
         if db is None:
             return
         row = dict(run.engine.logbook[-1])
-        await db.run(store.save_generation, run.run_id, row, [], state)
+        await db.run(store.save_generation, run.key, row, [], state)
 
     async def _register_winners(self, run: _Run) -> list[str]:
         names: list[str] = []
@@ -624,7 +582,7 @@ class EvolutionService(Service):
             ):
                 break
             names.append(name)
-            db = self.hub.db
+            db = self.db
             if db is not None:
                 await db.run(
                     store.save_variant,

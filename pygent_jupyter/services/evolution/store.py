@@ -7,6 +7,7 @@ All functions take a :class:`sqlite3.Connection` and run on the database thread
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -25,6 +26,7 @@ __all__ = [
     "load_variants",
     "mark_interrupted",
     "reopen_run",
+    "run_key",
     "save_evaluation",
     "save_generation",
     "save_variant",
@@ -84,8 +86,24 @@ MIGRATIONS = [
 ]
 
 
+def run_key(user: str, run_id: str) -> str:
+    """The database key of ``user``'s run ``run_id``.
+
+    Run ids are per user (a client may name its run), so two users' runs of the same name are
+    different rows and neither learns of the other's. A run id never holds ``/`` (the
+    catalog's pattern), so the key is unambiguous. Runs saved before keys were scoped keep
+    their bare id as key (:func:`get_run` finds them).
+    """
+    return f"{hashlib.sha256(user.encode()).hexdigest()[:16]}/{run_id}"
+
+
+def _run_id(key: str) -> str:
+    return key.rpartition("/")[2]
+
+
 def insert_run(conn: sqlite3.Connection, run_id: str, user: str, config: dict[str, Any]) -> None:
-    """Record a new run as ``running``. Raises ``sqlite3.IntegrityError`` if the id exists."""
+    """Record a new run as ``running`` under ``run_id`` (a :func:`run_key`). Raises
+    ``sqlite3.IntegrityError`` if the key exists."""
     with transaction(conn):
         conn.execute(
             "INSERT INTO evolution_runs(run_id, user, status, config, created)"
@@ -190,11 +208,19 @@ def mark_interrupted(conn: sqlite3.Connection) -> int:
     return cursor.rowcount
 
 
-def get_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
-    """A run with its logbook and genealogy, or None."""
-    row = conn.execute("SELECT * FROM evolution_runs WHERE run_id=?", (run_id,)).fetchone()
+def get_run(conn: sqlite3.Connection, user: str, run_id: str) -> dict[str, Any] | None:
+    """``user``'s run ``run_id`` with its logbook and genealogy (``key``: its database key),
+    or None."""
+    row = conn.execute(
+        "SELECT * FROM evolution_runs WHERE run_id=?", (run_key(user, run_id),)
+    ).fetchone()
+    if row is None:  # saved before run keys were scoped per user
+        row = conn.execute(
+            "SELECT * FROM evolution_runs WHERE run_id=? AND user=?", (run_id, user)
+        ).fetchone()
     if row is None:
         return None
+    run_id = row["run_id"]
     logbook = [
         json.loads(r[0])
         for r in conn.execute(
@@ -214,7 +240,8 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
         )
     }
     return {
-        "run_id": row["run_id"],
+        "run_id": _run_id(row["run_id"]),
+        "key": row["run_id"],
         "user": row["user"],
         "status": row["status"],
         "config": json.loads(row["config"]),
@@ -239,7 +266,7 @@ def list_runs(conn: sqlite3.Connection, user: str, limit: int = 50) -> list[dict
         best = result.get("best") or {}
         out.append(
             {
-                "run_id": r["run_id"],
+                "run_id": _run_id(r["run_id"]),
                 "status": r["status"],
                 "created": r["created"],
                 "finished": r["finished"],

@@ -23,13 +23,15 @@ from traitlets import Bool, Float, Int, Unicode, default
 
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
+from ..seams import ChatHooks, Publisher, Seams
 from .config import ConfigError, FileState, FleetConfig, file_state, load_config
 from .manager import Fleet, ServerHandle
 from .policy import State, ToolPins
 
 if TYPE_CHECKING:
     from ...hub import Request
-    from ...server.connections import Connection
+    from ...protocol.types import McpCallToolData, McpListServersData, McpServerActionData
+    from ...storage import Database
 
 __all__ = ["MCPService", "ToolCallFailed", "result_text"]
 
@@ -106,8 +108,9 @@ class MCPService(Service):
         5, help="How many of a failed server's last stderr lines go into its error."
     ).tag(config=True)
 
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
+        self._hooks: ChatHooks | None = None
         self.fleet: Fleet | None = None
         self.config_error: str | None = None
         self.config_warnings: tuple[str, ...] = ()
@@ -117,6 +120,10 @@ class MCPService(Service):
         self._remove_tools: Callable[[], None] | None = None
 
     # -- service contract --------------------------------------------------------------
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._hooks = seams.chat_hooks
 
     def commands(self) -> Mapping[str, Callable[[Request], Awaitable[None]]]:
         return {
@@ -143,10 +150,8 @@ class MCPService(Service):
             stderr_lines=self.stderr_lines,
         )
         await self.reload_config()
-        agents = self.hub.service("agents")
-        add_tool_provider = getattr(agents, "add_tool_provider", None)
-        if add_tool_provider is not None:
-            self._remove_tools = add_tool_provider(
+        if self._hooks is not None:
+            self._remove_tools = self._hooks.add_tool_provider(
                 self.list_agent_tools, self.call_agent_tool, name="mcp"
             )
         self._tasks = [
@@ -182,7 +187,7 @@ class MCPService(Service):
             data["config_error"] = self.config_error
         return data
 
-    def greeting(self, conn: Connection) -> Iterable[tuple[str, dict[str, Any]]]:
+    def greeting(self, user: str) -> Iterable[tuple[str, dict[str, Any]]]:
         if self.fleet is not None and self.fleet.servers:
             yield "mcp_servers", self.snapshot()
 
@@ -280,7 +285,7 @@ class MCPService(Service):
             raise PygentError(ErrorCode.UNAVAILABLE, "the MCP service is not running")
         return self.fleet
 
-    async def on_server_action(self, request: Request) -> None:
+    async def on_server_action(self, request: Request[McpServerActionData]) -> None:
         """``mcp_server_action``: start | stop | restart | status | accept_tools."""
         fleet = self._fleet()
         action = request.data["action"]
@@ -303,12 +308,12 @@ class MCPService(Service):
                 extra["accepted"] = fleet.accept_tools(handle.server_id)
         request.reply("mcp_server_status", {**handle.status(), **extra})
 
-    async def on_list_servers(self, request: Request) -> None:
+    async def on_list_servers(self, request: Request[McpListServersData]) -> None:
         """``mcp_list_servers``: one ``mcp_servers`` reply with every server and its tools."""
         self._fleet()
         request.reply("mcp_servers", self.snapshot())
 
-    async def on_call_tool(self, request: Request) -> None:
+    async def on_call_tool(self, request: Request[McpCallToolData]) -> None:
         """``mcp_call_tool``: validate, call, reply ``tool_call_result``."""
         await request.authorize("pygent:mcp:call")
         handle = self._fleet().get(request.data["server_id"])
@@ -354,11 +359,9 @@ class MCPService(Service):
         return specs
 
     async def _agent_allowed(self, user: str) -> bool:
-        """Whether ``user`` may call MCP tools (``pygent:mcp:call``), asked of one of their
-        open connections (the authorizer needs one); no connection, no tools."""
-        for conn in self.hub.connections.of_user(user):
-            return bool(await conn.authorize("execute", "pygent:mcp:call"))
-        return False
+        """Whether ``user`` may call MCP tools (``pygent:mcp:call``); a user with no open
+        connection (the authorizer needs one) gets no tools."""
+        return await self.hub.allowed(user, "execute", "pygent:mcp:call")
 
     async def list_agent_tools(self, user: str) -> list[dict[str, Any]]:
         """Tool hook for the agents (``list_tools``): :meth:`agent_tools` for permitted users,
@@ -394,7 +397,7 @@ class MCPService(Service):
     # -- pins persistence --------------------------------------------------------------
 
     async def _load_pins(self) -> ToolPins:
-        db = self.hub.db
+        db = self.db
         if db is None:
             return ToolPins()
         await asyncio.to_thread(db.migrate, "mcp", MIGRATIONS)
@@ -406,7 +409,7 @@ class MCPService(Service):
         return ToolPins(await db.run(read))
 
     def _save_pins(self, pins: dict[tuple[str, str], str]) -> None:
-        db = self.hub.db
+        db = self.db
         if db is None:
             return
         now = time.time()

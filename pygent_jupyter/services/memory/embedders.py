@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
@@ -27,6 +28,7 @@ __all__ = [
     "MiniLMEmbedder",
     "OllamaEmbedder",
     "OpenAIEmbedder",
+    "QueryCache",
     "check_dim",
     "normalize",
 ]
@@ -45,6 +47,37 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32, unit-norm rows."""
         ...
+
+
+class QueryCache:
+    """The vectors of the last ``size`` search queries, per embedder (least recently used out).
+
+    A repeated query (a notebook re-running a cell, an agent's memory lookup for a message it
+    saw) skips the embedder: no model call and, for HTTP embedders, no request on the event
+    loop. Holds at most ``size`` vectors (a 384-dim vector is 1.5 KiB).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    async def embed(self, embedder: Embedder, query: str) -> np.ndarray:
+        """``embedder.embed([query])``, from the cache when this query was embedded lately."""
+        key = (embedder.name, query)
+        vector = self._vectors.get(key)
+        if vector is not None:
+            self._vectors.move_to_end(key)
+            return vector
+        vector = await embedder.embed([query])
+        if self.size > 0:
+            vector.setflags(write=False)  # shared between searches: nobody may change it
+            self._vectors[key] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return vector
+
+    def clear(self) -> None:
+        self._vectors.clear()
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:

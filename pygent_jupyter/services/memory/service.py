@@ -3,15 +3,17 @@
 
 Namespaces: every user has a private namespace ``user:<name>`` (the default for every
 command; nobody else can read or write it). Admins configure shared namespaces with
-``c.MemoryService.shared_namespaces = {"team": {"read": ["*"], "write": ["alice"]}}``.
+``c.MemoryService.shared_namespaces = {"team": {"read": ["*"], "write": ["alice"]}}``; the
+rules are in :mod:`.access`.
 
 Embedding runs in the embedder's worker thread (or over HTTP for Ollama); FAISS and file
 I/O run in this service's one worker thread; SQL runs on the database thread. The event loop
 only awaits.
 
-The agents service can call :meth:`MemoryService.provide_context` (retrieval for a chat turn)
-and :meth:`MemoryService.remember_turn` (auto-embedding of turns, ``auto_embed_turns``); the
-metrics service can call :meth:`MemoryService.gpu_index_bytes`.
+Seams (:mod:`..seams`): memory adds :meth:`MemoryService.provide_context` (retrieval for a
+chat turn) and an answer listener (auto-embedding of turns, ``auto_embed_turns``) to the
+agents' ``chat_hooks``; it offers ``gpu_memory`` (:meth:`MemoryService.gpu_index_bytes`) to
+the metrics service.
 """
 
 from __future__ import annotations
@@ -30,21 +32,25 @@ from traitlets import Bool, Dict, Enum, Float, Int, Unicode, default
 
 from ...protocol import ErrorCode, PygentError
 from ..base import Service
-from .embedders import Embedder, MiniLMEmbedder, OllamaEmbedder
+from ..seams import ChatHooks, ModelSource, Publisher, Seams
+from .access import NamespaceAccess, private_namespace
+from .embedders import Embedder, MiniLMEmbedder, OllamaEmbedder, QueryCache
 from .index import IndexConfig, gpu_count
 from .store import MemoryStore, StoreError
 
 if TYPE_CHECKING:
     from ...hub import Request
+    from ...protocol.types import (
+        MemoryAddData,
+        MemoryDeleteData,
+        MemorySearchData,
+        MemoryStatsData,
+    )
+    from ...storage import Database
 
 __all__ = ["MemoryService", "private_namespace"]
 
 T = TypeVar("T")
-
-
-def private_namespace(user: str) -> str:
-    """The name of ``user``'s private namespace."""
-    return f"user:{user}"
 
 
 class MemoryService(Service):
@@ -67,7 +73,7 @@ class MemoryService(Service):
 
     @default("ollama_host")
     def _default_ollama_host(self) -> str:
-        from ..agents.ollama import normalize_host
+        from ...llm.ollama import normalize_host
 
         return normalize_host(os.environ.get("OLLAMA_HOST"))
 
@@ -136,6 +142,12 @@ class MemoryService(Service):
 
     default_k = Int(5, help="Results per search when the client gives no k.").tag(config=True)
 
+    query_cache_size = Int(
+        256,
+        help="Search queries whose vectors are kept (least recently used out), so a repeated "
+        "query skips the embedder. 0: no cache.",
+    ).tag(config=True)
+
     max_items_per_user = Int(
         100_000,
         help="Most memories a user's private namespace may hold (each shared namespace is "
@@ -188,11 +200,14 @@ class MemoryService(Service):
         help="Store every chat turn (user and agent) in the user's private namespace.",
     ).tag(config=True)
 
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
+        self._hooks: ChatHooks | None = None
+        self._models: ModelSource | None = None
         self.store: MemoryStore | None = None
         self.embedders: dict[str, Embedder] = {}
         self.preferred: Embedder | None = None
+        self.query_cache = QueryCache(self.query_cache_size)
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._save_error: str | None = None
@@ -200,9 +215,21 @@ class MemoryService(Service):
         self._unhook_answers: Callable[[], None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._usage: dict[str, list[int]] = {}  # namespace -> [items, bytes], filled lazily
-        for name in self.shared_namespaces:
-            if name.startswith("user:"):
-                raise ValueError(f"shared namespace {name!r} must not start with 'user:'")
+        NamespaceAccess(self.shared_namespaces)  # refuses a bad configuration now
+
+    def offers(self) -> Seams:
+        """GPU memory held by the indexes, for the metrics service."""
+        return Seams(gpu_memory=self)
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._hooks = seams.chat_hooks
+        self._models = seams.models
+
+    @property
+    def access(self) -> NamespaceAccess:
+        """The namespace access rules of the current ``shared_namespaces``."""
+        return NamespaceAccess(self.shared_namespaces)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -221,16 +248,16 @@ class MemoryService(Service):
     def _directory(self) -> Path:
         if self.data_dir:
             return Path(self.data_dir)
-        db = getattr(self.hub, "db", None)
+        db = self.db
         if db is None or str(db.path) == ":memory:":
-            raise RuntimeError("MemoryService needs the hub's SQLite database (hub.db)")
+            raise RuntimeError("MemoryService needs the project's SQLite database file")
         return Path(db.path).parent / "memory"
 
     async def start(self) -> None:
         """Open the store (verifying every index file against SQLite) and pick embedders."""
-        db = self.hub.db
+        db = self.db
         if db is None:
-            raise RuntimeError("MemoryService needs the hub's SQLite database (hub.db)")
+            raise RuntimeError("MemoryService needs the project's SQLite database")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygent-memory")
         directory = self._directory()
         store = await self._run(
@@ -244,13 +271,9 @@ class MemoryService(Service):
         loading.add_done_callback(self._background.discard)
         await self._setup_embedders()
         self._flusher = asyncio.ensure_future(self._flush_loop())
-        agents = self.hub.service("agents")
-        add_provider = getattr(agents, "add_context_provider", None)
-        if add_provider is not None:
-            self._unhook = add_provider(self.provide_context)
-        add_listener = getattr(agents, "add_answer_listener", None)
-        if add_listener is not None:
-            self._unhook_answers = add_listener(self._remember_answer)
+        if self._hooks is not None:
+            self._unhook = self._hooks.add_context_provider(self.provide_context)
+            self._unhook_answers = self._hooks.add_answer_listener(self._remember_answer)
 
     async def _open_all(self, store: MemoryStore) -> None:
         started = time.perf_counter()
@@ -300,17 +323,15 @@ class MemoryService(Service):
         ``embed_backend`` when it answers (else keep the choice above, with a warning)."""
         from .embedders import OpenAIEmbedder
 
-        agents = self.hub.service("agents")
-        registry = getattr(agents, "registry", None)
-        provider = registry.get(self.embed_backend) if registry is not None else None
-        spec = registry.specs.get(self.embed_backend) if registry is not None else None
-        if provider is None or spec is None or spec.kind != "openai":
+        found = self._models.backend_named(self.embed_backend) if self._models else None
+        if found is None or found[0].kind != "openai":
             self.log.warning(
                 "memory: embed_backend %r is not an OpenAI-compatible backend of the agents "
                 "service",
                 self.embed_backend,
             )
             return
+        spec, provider = found
         embedder = OpenAIEmbedder(provider, spec.embed_model or spec.default_model)
         self.embedders[embedder.name] = embedder
         try:
@@ -347,6 +368,7 @@ class MemoryService(Service):
             if close is not None:
                 close()
         self.embedders.clear()
+        self.query_cache.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -397,50 +419,13 @@ class MemoryService(Service):
             raise PygentError(ErrorCode.UNAVAILABLE, "the memory service is not running")
         return self.store
 
-    # -- access control -------------------------------------------------------------------
-
-    def _resolve(self, user: str, namespace: str | None, action: str) -> str:
-        """The namespace ``user`` may ``action`` ('read' | 'write'), or raise."""
-        if namespace is None or namespace == private_namespace(user):
-            return private_namespace(user)
-        if namespace.startswith("user:"):
-            raise PygentError(
-                ErrorCode.FORBIDDEN,
-                f"namespace {namespace!r} is another user's private memory",
-                field="namespace",
-            )
-        acl = self.shared_namespaces.get(namespace)
-        if acl is None:
-            raise PygentError(
-                ErrorCode.NOT_FOUND,
-                f"no shared namespace {namespace!r} is configured; use your private namespace "
-                "(omit `namespace`) or ask an admin to add it to c.MemoryService.shared_namespaces",
-                field="namespace",
-            )
-        allowed = acl.get(action, [])
-        if "*" not in allowed and user not in allowed:
-            raise PygentError(
-                ErrorCode.FORBIDDEN,
-                f"you may not {action} namespace {namespace!r}",
-                field="namespace",
-            )
-        return namespace
+    # -- access control (rules in .access) -----------------------------------------------
 
     def readable_namespaces(self, user: str) -> list[str]:
-        names = [private_namespace(user)]
-        for name, acl in self.shared_namespaces.items():
-            readers = acl.get("read", [])
-            if "*" in readers or user in readers:
-                names.append(name)
-        return names
+        return self.access.readable(user)
 
     def writable_namespaces(self, user: str) -> list[str]:
-        names = [private_namespace(user)]
-        for name, acl in self.shared_namespaces.items():
-            writers = acl.get("write", [])
-            if "*" in writers or user in writers:
-                names.append(name)
-        return names
+        return self.access.writable(user)
 
     async def _embedder_for(self, namespace: str) -> Embedder:
         store = self._store()
@@ -469,7 +454,7 @@ class MemoryService(Service):
     ) -> dict[str, Any]:
         """Embed and store ``items`` (``{text, metadata?}``); returns the ``added`` payload."""
         started = time.perf_counter()
-        name = self._resolve(user, namespace, "write")
+        name = self.access.resolve(user, namespace, "write")
         embedder = await self._embedder_for(name)
         texts = [str(item["text"]) for item in items]
         metadatas = [dict(item.get("metadata") or {}) for item in items]
@@ -511,7 +496,7 @@ class MemoryService(Service):
     ) -> dict[str, Any]:
         """The ``results`` payload: top-``k`` memories of the namespace for ``query``."""
         started = time.perf_counter()
-        name = self._resolve(user, namespace, "read")
+        name = self.access.resolve(user, namespace, "read")
         k = k or self.default_k
         store = self._store()
         if metadata_filter:
@@ -537,7 +522,7 @@ class MemoryService(Service):
             )
             return payload
         embedder = await self._embedder_for(name)
-        vector = await embedder.embed([query])
+        vector = await self.query_cache.embed(embedder, query)
         embedded = time.perf_counter()
         try:
             hits, timings = await self._run(store.search, [name], vector, k, metadata_filter)
@@ -557,7 +542,7 @@ class MemoryService(Service):
         """The ``deleted`` payload. Ids the user may not delete are reported as ``missing``."""
         started = time.perf_counter()
         names = (
-            [self._resolve(user, namespace, "write")]
+            [self.access.resolve(user, namespace, "write")]
             if namespace is not None
             else self.writable_namespaces(user)
         )
@@ -582,7 +567,7 @@ class MemoryService(Service):
             return
         usage = self._usage.get(namespace)
         if usage is None:
-            db = self.hub.db
+            db = self.db
             if db is None:
                 return
             usage = self._usage[namespace] = list(await db.run(_usage_of, namespace))
@@ -605,7 +590,7 @@ class MemoryService(Service):
     async def stats(self, user: str, namespace: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         names = (
-            [self._resolve(user, namespace, "read")]
+            [self.access.resolve(user, namespace, "read")]
             if namespace is not None
             else self.readable_namespaces(user)
         )
@@ -696,26 +681,26 @@ class MemoryService(Service):
             "memory_stats": self._on_stats,
         }
 
-    async def _on_add(self, request: Request) -> None:
+    async def _on_add(self, request: Request[MemoryAddData]) -> None:
         data = request.data
         request.reply(
             "memory_update", await self.add(request.user, data["items"], data.get("namespace"))
         )
 
-    async def _on_search(self, request: Request) -> None:
+    async def _on_search(self, request: Request[MemorySearchData]) -> None:
         data = request.data
         payload = await self.search(
             request.user, data["query"], data.get("k"), data.get("namespace"), data.get("filter")
         )
-        request.reply("memory_update", payload)
+        await request.reply_large("memory_update", payload)
 
-    async def _on_delete(self, request: Request) -> None:
+    async def _on_delete(self, request: Request[MemoryDeleteData]) -> None:
         data = request.data
         request.reply(
             "memory_update", await self.delete(request.user, data["ids"], data.get("namespace"))
         )
 
-    async def _on_stats(self, request: Request) -> None:
+    async def _on_stats(self, request: Request[MemoryStatsData]) -> None:
         request.reply(
             "memory_update", await self.stats(request.user, request.data.get("namespace"))
         )

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Float, Unicode
 
 from ..base import Service
+from ..seams import GpuMemoryReport, Publisher, Seams
 from .alerts import AlertRule, AlertTracker, flatten_sample
 from .sampler import GpuSampler, sample_system
 
 if TYPE_CHECKING:
     from ...hub import Request
+    from ...protocol.types import RequestSystemMetricsData
+    from ...storage import Database
 
 __all__ = ["MetricsService"]
 
@@ -46,13 +49,18 @@ class MetricsService(Service):
     ).tag(config=True)
     disk_path = Unicode("/", help="Filesystem whose usage is reported.").tag(config=True)
 
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
+        self._gpu_memory: GpuMemoryReport | None = None
         self.gpu = GpuSampler()
         self.tracker = AlertTracker(self._rules())
         self._task: asyncio.Task[None] | None = None
         self.samples_taken = 0
         hub.on_topic_change(self._on_topic_change)
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._gpu_memory = seams.gpu_memory
 
     def _rules(self) -> list[AlertRule]:
         h = self.hysteresis
@@ -81,18 +89,17 @@ class MetricsService(Service):
         return system, gpu
 
     def _add_index_memory(self, gpu: dict[str, Any]) -> None:
-        memory = self.hub.service("memory")
-        report = getattr(memory, "gpu_index_bytes", None)
+        report = self._gpu_memory
         if report is None or not gpu.get("gpus"):
             return
         try:
-            held = report()
+            held = report.gpu_index_bytes()
         except Exception:
             return
         for g in gpu["gpus"]:
             g["index_memory"] = float(held.get(g["index"], 0))
 
-    async def _request(self, request: Request) -> None:
+    async def _request(self, request: Request[RequestSystemMetricsData]) -> None:
         system, gpu = await self.sample()
         request.reply("system_metrics", system)
         request.reply("gpu_metrics", gpu)

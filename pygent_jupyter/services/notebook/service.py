@@ -19,6 +19,7 @@ from ...protocol.messages.notebook import ACTION_KINDS
 from ..agents.factory import AgentTurn, LLMAgent
 from ..agents.scope import ChatScope, current_chat
 from ..base import Service
+from ..seams import AgentTypes, ChatHooks, Publisher, Seams
 from .context import (
     Budgets,
     NotebookView,
@@ -32,6 +33,13 @@ from .journal import Journal, undo_step
 
 if TYPE_CHECKING:
     from ...hub import Request
+    from ...protocol.types import (
+        AgentActionResultData,
+        AgentJournalListData,
+        AgentUndoData,
+        AgentUndoDoneData,
+    )
+    from ...storage import Database
 
 __all__ = ["TOOL_SPECS", "ActionError", "NotebookAgent", "NotebookService"]
 
@@ -192,14 +200,21 @@ class NotebookService(Service):
         "Default: none, every action waits for the user.",
     ).tag(config=True)
 
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
+        self._hooks: ChatHooks | None = None
+        self._agent_types: AgentTypes | None = None
         self.journal: Journal | None = None
         self.proposals: dict[str, Proposal] = {}
         self._undo_plans: dict[str, tuple[str, set[int], str]] = {}
         self._removers: list[Any] = []
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._hooks = seams.chat_hooks
+        self._agent_types = seams.agent_types
 
     def commands(self) -> dict[str, Any]:
         return {
@@ -213,17 +228,17 @@ class NotebookService(Service):
         bad = [k for k in self.auto_approve if k not in ACTION_KINDS]
         if bad:
             raise RuntimeError(f"c.NotebookService.auto_approve: unknown kinds {bad}")
-        if self.hub.db is None:
+        if self.db is None:
             raise RuntimeError("the notebook service needs the project database")
-        self.journal = Journal(self.hub.db)
+        self.journal = Journal(self.db)
         await asyncio.get_running_loop().run_in_executor(None, self.journal.migrate)
-        agents: Any = self.hub.service("agents")
-        if agents is not None:
-            self._removers.append(agents.add_context_provider(self.context_items))
+        if self._hooks is not None:
+            self._removers.append(self._hooks.add_context_provider(self.context_items))
             self._removers.append(
-                agents.add_tool_provider(self.list_tools, self.call_tool, name="notebook")
+                self._hooks.add_tool_provider(self.list_tools, self.call_tool, name="notebook")
             )
-            agents.register_agent_type("notebook", NotebookAgent)
+        if self._agent_types is not None:
+            self._agent_types.register_agent_type("notebook", NotebookAgent)
 
     async def stop(self) -> None:
         for remove in self._removers:
@@ -445,7 +460,7 @@ class NotebookService(Service):
         return Proposal(
             id=f"prop-{uuid.uuid4().hex[:12]}",
             user=scope.request.user,
-            client_id=scope.request.connection.client_id,
+            client_id=scope.request.client_id,
             conversation_id=scope.conversation_id,
             message_id=scope.message_id,
             kind=kind,
@@ -484,8 +499,8 @@ class NotebookService(Service):
         return diff("", body, from_label="/dev/null", to_label=f"{path} (new notebook)")
 
     def _timeout(self) -> float:
-        agents = self.hub.service("agents")
-        tool_timeout = float(getattr(agents, "tool_timeout", self.proposal_timeout + 1))
+        hooks = self._hooks
+        tool_timeout = hooks.tool_call_timeout if hooks else self.proposal_timeout + 1
         return max(0.05, min(self.proposal_timeout, tool_timeout - 1.0))
 
     async def _propose(self, scope: ChatScope, view: NotebookView, p: Proposal, tool: str) -> str:
@@ -523,7 +538,7 @@ class NotebookService(Service):
             )
         except asyncio.CancelledError:
             self.proposals.pop(p.id, None)
-            if not request.connection.closed:
+            if not request.closed:
                 request.reply("agent_action_expired", {"proposal_id": p.id, "reason": "cancelled"})
             raise
         finally:
@@ -531,7 +546,7 @@ class NotebookService(Service):
         return self._outcome(view, p, decision)
 
     def _progress_done(self, scope: ChatScope, tool: str) -> None:
-        if not scope.request.connection.closed:
+        if not scope.request.closed:
             self._progress(scope, tool, "done")
 
     def _outcome(self, view: NotebookView, p: Proposal, decision: dict[str, Any]) -> str:
@@ -580,7 +595,7 @@ class NotebookService(Service):
 
     # -- decisions -----------------------------------------------------------------------
 
-    async def _action_result(self, request: Request) -> None:
+    async def _action_result(self, request: Request[AgentActionResultData]) -> None:
         data = request.data
         pid = data["proposal_id"]
         p = self.proposals.get(pid)
@@ -590,7 +605,7 @@ class NotebookService(Service):
                 f"no pending proposal {pid!r} (it expired, was answered, or the chat stopped)",
                 field="data.proposal_id",
             )
-        if p.client_id != request.connection.client_id:
+        if p.client_id != request.client_id:
             raise PygentError(
                 ErrorCode.FORBIDDEN,
                 "only the client that sent the chat may answer its proposals",
@@ -685,7 +700,7 @@ class NotebookService(Service):
             raise PygentError(ErrorCode.UNAVAILABLE, "the notebook service has not started")
         return self.journal
 
-    async def _journal_list(self, request: Request) -> None:
+    async def _journal_list(self, request: Request[AgentJournalListData]) -> None:
         data = request.data
         entries = await self._journal().entries(
             request.user,
@@ -695,7 +710,7 @@ class NotebookService(Service):
         )
         request.reply("agent_journal", {"entries": entries})
 
-    async def _undo(self, request: Request) -> None:
+    async def _undo(self, request: Request[AgentUndoData]) -> None:
         data = request.data
         conv = data["conversation_id"]
         entries = await self._journal().entries(
@@ -719,7 +734,7 @@ class NotebookService(Service):
             "agent_undo_plan", {"undo_id": undo_id, "steps": [undo_step(e) for e in entries]}
         )
 
-    async def _undo_done(self, request: Request) -> None:
+    async def _undo_done(self, request: Request[AgentUndoDoneData]) -> None:
         data = request.data
         plan = self._undo_plans.get(data["undo_id"])
         if plan is None or plan[0] != request.user:

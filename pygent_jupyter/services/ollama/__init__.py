@@ -29,13 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import Float
 
-from ..agents.ollama import OllamaError, OllamaProvider, export_host
+from ...llm.ollama import OllamaError, OllamaProvider, export_host
 from ..base import Service
+from ..seams import BackendFleet, Publisher, Seams
 
 if TYPE_CHECKING:
-    from ...hub import Hub
-    from ...server.connections import Connection
-    from ..agents.service import AgentsService
+    from ...storage import Database
 
 __all__ = ["OllamaService"]
 
@@ -55,8 +54,9 @@ class OllamaService(Service):
         "other backends (OpenAI-compatible servers); a chat failure probes at once.",
     ).tag(config=True)
 
-    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
+        self._backends: BackendFleet | None = None
         self._own: OllamaProvider | None = None
         self._status: dict[str, Any] | None = None
         self._models: list[dict[str, Any]] | None = None
@@ -69,9 +69,18 @@ class OllamaService(Service):
 
     # -- sources ----------------------------------------------------------------------------
 
+    def offers(self) -> Seams:
+        """The backend monitor (``poll_now``)."""
+        return Seams(monitor=self)
+
+    def bind(self, db: Database | None, seams: Seams) -> None:
+        super().bind(db, seams)
+        self._backends = seams.backends
+
     @property
-    def agents(self) -> AgentsService | None:
-        return self.hub.service("agents")  # type: ignore[return-value]
+    def agents(self) -> BackendFleet | None:
+        """The agents service's backends (the ``backends`` seam); None without that service."""
+        return self._backends
 
     @property
     def provider(self) -> OllamaProvider:
@@ -106,7 +115,7 @@ class OllamaService(Service):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def greeting(self, conn: Connection) -> Iterable[tuple[str, dict[str, Any]]]:
+    def greeting(self, user: str) -> Iterable[tuple[str, dict[str, Any]]]:
         yield "ollama_status", self.status()
         agents = self.agents
         if agents is not None:

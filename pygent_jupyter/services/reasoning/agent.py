@@ -1,9 +1,10 @@
 """The chat ``reasoning`` agent: answers with a Tree-of-Thought search over an open problem.
 
-Registered by :class:`~.service.ReasoningService` in the agents service's registry. The
-search streams ``reasoning_update`` events to the asking client while it runs; the answer is
-the best path's final thought, and ``chat_response.message.metadata.reasoning_path`` lists
-the thoughts of the best path (plan, steps, answer).
+Registered by :class:`~.service.ReasoningService` through the ``agent_types`` seam, with
+the service's run store (chat runs are saved like socket runs). The search streams
+``reasoning_update`` events to the asking client while it runs; the answer is the best
+path's final thought, and ``chat_response.message.metadata.reasoning_path`` lists the
+thoughts of the best path (plan, steps, answer).
 """
 
 from __future__ import annotations
@@ -43,12 +44,10 @@ class TreeOfThoughtAgent(Agent):
         config=True
     )
 
-    def _store(self) -> RunStore | None:
-        """The reasoning service's run store, when that service is running beside us."""
-        hub = getattr(self.parent, "hub", None)
-        service = hub.service("reasoning") if hub is not None else None
-        store = getattr(service, "store", None)
-        return store if isinstance(store, RunStore) else None
+    def __init__(self, *, store: RunStore | None = None, **kwargs: Any) -> None:
+        """``store``: where runs are saved (the reasoning service's); None: not saved."""
+        super().__init__(**kwargs)
+        self.store = store
 
     async def respond(self, turn: AgentTurn) -> AsyncIterator[ChatChunk]:
         run_id = f"tot-{uuid.uuid4().hex[:12]}"
@@ -73,7 +72,7 @@ class TreeOfThoughtAgent(Agent):
         engine = ToTEngine(
             turn.provider, task, turn.content, params, on_event=forward, run_id=run_id
         )
-        store = self._store()
+        store = self.store
         if store is not None:  # chat runs are saved like socket runs (list_reasoning_runs)
             await store.create(run_id, turn.user, task.name, turn.content, params.to_dict())
         try:

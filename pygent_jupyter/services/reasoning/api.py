@@ -20,12 +20,12 @@ import io
 import json
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from ...aio import run_sync
 from ...llm import LLMProvider
 from .engine import EventCallback, ReasoningTree, ToTEngine, ToTParams, ValueCache
 from .game24 import load_puzzles
@@ -148,24 +148,7 @@ def solve(
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion, also from inside a running loop (Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coro)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="pygent-tot-solve")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_sync(coro, thread_name="pygent-tot-solve")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,20 +13,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Int
 
 from ...llm import LLMProvider
 from ...protocol import ErrorCode, PygentError
-from ..base import Service
+from ..runs import RunService
+from ..seams import Publisher
 from .engine import ReasoningTree, ToTEngine, ToTParams
 from .game24 import load_puzzles, parse_numbers
-from .providers import default_provider, service_provider
+from .providers import default_provider
 from .store import RunStore
 from .tasks import Game24Task, OpenProblemTask, Task
 
 if TYPE_CHECKING:
     from ...hub import Request
+    from ...protocol.types import (
+        GetReasoningRunData,
+        ListReasoningRunsData,
+        StartReasoningData,
+        StopReasoningData,
+    )
 
 __all__ = ["ReasoningService"]
 
@@ -57,10 +63,11 @@ class _Run:
     engine: ToTEngine
 
 
-class ReasoningService(Service):
+class ReasoningService(RunService[_Run]):
     """Hosts Tree-of-Thought runs (see the module docstring)."""
 
     name = "reasoning"
+    stop_command = "stop_reasoning"
 
     max_concurrent_calls = Int(
         16,
@@ -69,7 +76,7 @@ class ReasoningService(Service):
         "schedule).",
     ).tag(config=True)
 
-    max_runs_per_user = Int(4, help="Most reasoning runs one user may have running.").tag(
+    max_runs_per_user = Int(4, help="Most reasoning runs one user may have going at once.").tag(
         config=True
     )
 
@@ -90,16 +97,8 @@ class ReasoningService(Service):
         help="Register the Tree-of-Thought 'reasoning' chat agent with the agents service.",
     ).tag(config=True)
 
-    provider = AnyTrait(
-        None,
-        allow_none=True,
-        help="An LLMProvider to use instead of the agents service's active one (tests, "
-        "embedding applications). Not settable from config files.",
-    )
-
-    def __init__(self, hub: Any, **kwargs: Any) -> None:
+    def __init__(self, hub: Publisher, **kwargs: Any) -> None:
         super().__init__(hub, **kwargs)
-        self._runs: dict[str, _Run] = {}
         self.store: RunStore | None = None
         self._fallback: LLMProvider | None = None
 
@@ -114,7 +113,7 @@ class ReasoningService(Service):
         }
 
     async def start(self) -> None:
-        db = getattr(self.hub, "db", None)
+        db = self.db
         if db is not None:
             self.store = RunStore(db)
             loop = asyncio.get_running_loop()
@@ -125,39 +124,25 @@ class ReasoningService(Service):
         if self.register_chat_agent:
             self._register_agent()
 
-    async def stop(self) -> None:
-        for run in list(self._runs.values()):
-            run.engine.stop()
-
     def health(self) -> dict[str, Any]:
         health = super().health()
-        health["running"] = len(self._runs)
         health["storage"] = self.store is not None
         return health
 
     def _register_agent(self) -> None:
-        """Make the ToT agent the chat ``reasoning`` agent, if the agents service has a registry."""
-        agents = self.hub.service("agents") if hasattr(self.hub, "service") else None
-        registry = getattr(agents, "registry", None)
-        register = getattr(registry, "register", None) or getattr(
-            agents, "register_agent_type", None
-        )
-        if register is None:
+        """Make the ToT agent the chat ``reasoning`` agent (when the agents service runs);
+        its runs are saved in this service's store."""
+        if self.agent_types is None:
             return
         from .agent import TreeOfThoughtAgent
 
-        try:
-            register("reasoning", TreeOfThoughtAgent)
-        except Exception:
-            self.log.exception("could not register the Tree-of-Thought reasoning agent")
+        def factory(parent: Any) -> TreeOfThoughtAgent:
+            return TreeOfThoughtAgent(parent=parent, store=self.store)
 
-    def resolve_provider(self) -> LLMProvider:
-        """The provider runs use: ours if set, else the agents service's, else the local model."""
-        if self.provider is not None:
-            return self.provider
-        found = service_provider(self.hub)
-        if found is not None:
-            return found
+        self.agent_types.register_agent_type("reasoning", factory)
+
+    def fallback_model(self) -> LLMProvider:
+        """Without the agents service: the embedded model (built once)."""
         if self._fallback is None:
             try:
                 self._fallback = default_provider("local", parent=self)
@@ -237,30 +222,19 @@ class ReasoningService(Service):
             raise PygentError(ErrorCode.INVALID, str(exc)) from None
         return task, x, params
 
-    async def start_reasoning(self, request: Request) -> None:
+    async def start_reasoning(self, request: Request[StartReasoningData]) -> None:
         task, x, params = self.parse_start(request.data)
         user = request.user
-        if sum(1 for r in self._runs.values() if r.user == user) >= self.max_runs_per_user:
-            raise PygentError(
-                ErrorCode.RATE_LIMITED,
-                f"you already have {self.max_runs_per_user} reasoning runs going; stop one "
-                "with stop_reasoning or wait for it to complete",
-            )
-        # backend + model through the agents service's backends (usage metered, budget
-        # checked); without that service, the provider found as before
-        agents = self.hub.service("agents") if self.provider is None else None
-        resolve = getattr(agents, "resolve_provider", None)
-        if resolve is not None:
-            provider = await resolve(request.data.get("backend"), user=user, source="reasoning")
-        else:
-            provider = self.resolve_provider()
+        self.check_capacity(user)
+        provider = await self.model_for(user, request.data.get("backend"))
         run_id = f"tot-{uuid.uuid4().hex[:12]}"
 
         def forward(event: dict[str, Any]) -> None:
             request.reply("reasoning_update", {"run_id": run_id, **event})
 
         engine = ToTEngine(provider, task, x, params, on_event=forward, run_id=run_id)
-        self._runs[run_id] = _Run(run_id, user, engine)
+        record = _Run(run_id, user, engine)
+        self.track(record)
         try:
             if self.store is not None:
                 await self.store.create(run_id, user, task.name, x, params.to_dict())
@@ -289,7 +263,7 @@ class ReasoningService(Service):
             await self._save(tree, tree.stats.stop_reason)
             request.reply("reasoning_complete", complete_data(tree))
         finally:
-            self._runs.pop(run_id, None)
+            self.untrack(record)
 
     async def _save(self, tree: ReasoningTree, status: str) -> None:
         if self.store is None or tree.run_id is None:
@@ -299,27 +273,23 @@ class ReasoningService(Service):
         except Exception:
             self.log.exception("could not save reasoning run %s", tree.run_id)
 
-    async def stop_reasoning(self, request: Request) -> None:
+    async def stop_reasoning(self, request: Request[StopReasoningData]) -> None:
         run_id = request.data["run_id"]
-        run = self._runs.get(run_id)
-        if run is None or run.user != request.user:
-            raise PygentError(
-                ErrorCode.NOT_FOUND, f"no running reasoning run {run_id!r}", field="run_id"
-            )
+        run = self.owned_run(run_id, request.user)
         run.engine.stop()
         request.reply("reasoning_update", {"run_id": run_id, "event": "stopping"})
 
-    async def list_runs(self, request: Request) -> None:
+    async def list_runs(self, request: Request[ListReasoningRunsData]) -> None:
         store = self._require_store()
         runs = await store.list(
             request.user,
             limit=int(request.data.get("limit", 50)),
             before=request.data.get("before"),
         )
-        running = [r.run_id for r in self._runs.values() if r.user == request.user]
+        running = [r.run_id for r in self.running(request.user)]
         request.reply("reasoning_runs", {"runs": runs, "running": running})
 
-    async def get_run(self, request: Request) -> None:
+    async def get_run(self, request: Request[GetReasoningRunData]) -> None:
         store = self._require_store()
         run_id = request.data["run_id"]
         run = await store.get(request.user, run_id)
@@ -331,7 +301,7 @@ class ReasoningService(Service):
 
     def _require_store(self) -> RunStore:
         if self.store is None:
-            raise PygentError(ErrorCode.UNAVAILABLE, "reasoning runs are not being saved")
+            raise PygentError(ErrorCode.UNAVAILABLE, "reasoning runs are not saved on this server")
         return self.store
 
 

@@ -6,27 +6,17 @@ for the whole server and its kernels: ``c.OllamaProvider.host``, defaulting to `
 resolved value back into ``OLLAMA_HOST`` so that kernels started by this server (and the
 ``ollama`` client used inside them) reach the same Ollama as the server does.
 
-Failures become :class:`OllamaError` (a :class:`PygentError`) with a stable ``ollama_code``:
-
-=================  ===========================================  ==========================
-``ollama_code``    when                                         protocol ``code``
-=================  ===========================================  ==========================
-``unreachable``    connection refused / connect timeout          ``unavailable``
-``model_not_found`` the model is not pulled (message names       ``not_found``
-                   the model and the ``ollama pull`` command)
-``server_error``   HTTP 5xx, or an ``{"error": …}`` line          ``unavailable``
-``stream_broken``  the connection died mid-stream                 ``unavailable``
-``bad_response``   a body that is not Ollama's JSON               ``unavailable``
-``timeout``        no answer within the per-call read timeout     ``timeout``
-=================  ===========================================  ==========================
-
+Failures become :class:`~pygent_jupyter.llm.errors.OllamaError`, the
+:class:`~pygent_jupyter.llm.errors.BackendError` of this backend, with the stable codes
+``unreachable``, ``timeout``, ``model_not_found`` (the message names the ``ollama pull``
+command), ``server_error`` (HTTP 5xx, an ``{"error": …}`` line), ``stream_broken`` and
+``bad_response`` (see :mod:`pygent_jupyter.llm.errors`).
 Text streamed before a failure has already reached the caller; the caller keeps it.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,8 +29,9 @@ from ollama import AsyncClient, ResponseError
 from traitlets import Bool, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ...llm import ChatChunk, ChatMessage, Completion, Options
-from ...protocol import ErrorCode, PygentError
+from . import ChatChunk, Completion, Options
+from .base import BaseProvider, ChatRequest, StreamTally, finite
+from .errors import OllamaError
 
 __all__ = ["DEFAULT_HOST", "OllamaError", "OllamaProvider", "export_host", "normalize_host"]
 
@@ -79,42 +70,7 @@ def export_host(host: str) -> None:
     os.environ["OLLAMA_HOST"] = host
 
 
-class OllamaError(PygentError):
-    """An Ollama failure with a stable :attr:`ollama_code` (see the module docstring)."""
-
-    _CODES = {
-        "unreachable": ErrorCode.UNAVAILABLE,
-        "model_not_found": ErrorCode.NOT_FOUND,
-        "server_error": ErrorCode.UNAVAILABLE,
-        "stream_broken": ErrorCode.UNAVAILABLE,
-        "bad_response": ErrorCode.UNAVAILABLE,
-        "timeout": ErrorCode.TIMEOUT,
-    }
-
-    def __init__(self, ollama_code: str, message: str, *, host: str, model: str | None = None):
-        details: dict[str, object] = {"ollama_code": ollama_code, "host": host}
-        if model:
-            details["model"] = model
-        super().__init__(
-            self._CODES.get(ollama_code, ErrorCode.UNAVAILABLE), message, details=details
-        )
-        self.ollama_code = ollama_code
-        self.host = host
-        self.model = model
-
-    def event_data(self) -> dict[str, Any]:
-        """The ``data`` of the ``ollama_error`` event for this failure."""
-        data: dict[str, Any] = {
-            "code": self.ollama_code,
-            "message": self.message,
-            "host": self.host,
-        }
-        if self.model:
-            data["model"] = self.model
-        return data
-
-
-class OllamaProvider(LoggingConfigurable):
+class OllamaProvider(BaseProvider, LoggingConfigurable):
     """Chat, generate, embeddings and model listing over Ollama's REST API."""
 
     name = "ollama"
@@ -201,83 +157,58 @@ class OllamaProvider(LoggingConfigurable):
         if probe is not None:
             await probe.aclose()
 
-    def _error(self, exc: BaseException, model: str | None = None) -> OllamaError:
-        """Map a client/transport exception to an :class:`OllamaError`."""
+    def backend_error(self, exc: Exception, model: str | None = None) -> OllamaError:
+        """Map a client/transport exception to an :class:`OllamaError` (re-raise others)."""
         host = self.host
         if isinstance(exc, OllamaError):
             return exc
+
+        def make(code: str, message: str) -> OllamaError:
+            return OllamaError(code, message, host=host, model=model)
+
         if isinstance(exc, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
             self.reachable = False
-            return OllamaError(
-                "unreachable", f"Ollama is not reachable at {host}", host=host, model=model
-            )
+            return make("unreachable", f"Ollama is not reachable at {host}")
         if isinstance(exc, httpx.TimeoutException):
-            return OllamaError(
-                "timeout",
-                f"Ollama at {host} did not answer within {self.read_timeout:g} s",
-                host=host,
-                model=model,
+            return make(
+                "timeout", f"Ollama at {host} did not answer within {self.read_timeout:g} s"
             )
         if isinstance(exc, ResponseError):
             self.reachable = True
             text = _error_text(exc.error)
             if exc.status_code == 404 or ("not found" in text and "model" in text):
                 name = model or "?"
-                return OllamaError(
+                return make(
                     "model_not_found",
                     f"model {name!r} is not available on Ollama at {host}: run "
                     f"`ollama pull {name}`",
-                    host=host,
-                    model=model,
                 )
             status = (
                 f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "an error"
             )
-            return OllamaError(
-                "server_error",
-                f"Ollama at {host} answered with {status}: {text[:300]}",
-                host=host,
-                model=model,
-            )
+            return make("server_error", f"Ollama at {host} answered with {status}: {text[:300]}")
         if isinstance(
             exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.StreamError)
         ):
-            return OllamaError(
-                "stream_broken",
-                f"the connection to Ollama at {host} broke mid-response",
-                host=host,
-                model=model,
-            )
+            return make("stream_broken", f"the connection to Ollama at {host} broke mid-response")
         if isinstance(
             exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError, TypeError, KeyError)
         ):
-            return OllamaError(
-                "bad_response",
-                f"Ollama at {host} sent a response that is not Ollama's JSON",
-                host=host,
-                model=model,
+            return make(
+                "bad_response", f"Ollama at {host} sent a response that is not Ollama's JSON"
             )
         if isinstance(exc, httpx.HTTPError):
-            return OllamaError(
-                "server_error",
-                f"HTTP failure talking to Ollama at {host}: {type(exc).__name__}",
-                host=host,
-                model=model,
+            return make(
+                "server_error", f"HTTP failure talking to Ollama at {host}: {type(exc).__name__}"
             )
         raise exc
 
-    def _chat_kwargs(
-        self,
-        model: str,
-        messages: Sequence[ChatMessage],
-        options: Options | None,
-        tools: Sequence[dict[str, Any]] | None,
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": model, "messages": list(messages)}
-        if options:
-            kwargs["options"] = dict(options)
-        if tools:
-            kwargs["tools"] = list(tools)
+    def _chat_kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": request.model, "messages": list(request.messages)}
+        if request.options:
+            kwargs["options"] = dict(request.options)
+        if request.tools:
+            kwargs["tools"] = list(request.tools)
         if self.logprobs:
             kwargs["logprobs"] = True
         if self.keep_alive:
@@ -286,41 +217,27 @@ class OllamaProvider(LoggingConfigurable):
 
     # -- LLMProvider -------------------------------------------------------------------------
 
-    async def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Stream ``/api/chat``. Each chunk carries the mean log-prob of its tokens (if given)."""
-        model = model or self.model
-        kwargs = self._chat_kwargs(model, messages, options, tools)
-        started = time.perf_counter()
-        logprobs: list[float] = []
-        tool_calls: list[dict[str, Any]] = []
-        text: list[str] = []
+        model = request.model
+        tally = StreamTally()
         final: Completion | None = None
-        try:
-            stream = await self.client.chat(stream=True, **kwargs)
+        with self.mapped(model):
+            stream = await self.client.chat(stream=True, **self._chat_kwargs(request))
             async for part in stream:
                 self.reachable = True
                 message = part.message
                 delta = (message.content or "") if message is not None else ""
                 part_lps = [float(lp.logprob) for lp in (part.logprobs or [])]
-                logprobs.extend(part_lps)
+                tally.logprobs.extend(part_lps)
                 if message is not None and message.tool_calls:
-                    tool_calls.extend(_tool_call_dict(c) for c in message.tool_calls)
+                    tally.tool_calls.extend(_tool_call_dict(c) for c in message.tool_calls)
                 if delta:
-                    text.append(delta)
-                    yield ChatChunk(delta=delta, logprob=_mean(part_lps))
+                    yield tally.delta(delta, part_lps)
                 if part.done:
                     # keep reading to the end of the body, so that the connection goes back
                     # to the pool instead of being dropped
-                    final = _completion(part, "".join(text), model, logprobs, tool_calls, started)
-        except (Exception, pydantic.ValidationError) as exc:
-            raise self._error(exc, model) from None
+                    final = _completion(part, tally.answer, model, tally, tally.started)
         if final is None:
             raise OllamaError(
                 "stream_broken",
@@ -330,27 +247,18 @@ class OllamaProvider(LoggingConfigurable):
             )
         yield ChatChunk(delta="", done=True, completion=final)
 
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> Completion:
+    async def complete(self, request: ChatRequest) -> Completion:
         """One ``/api/chat`` call with ``stream: false``."""
-        model = model or self.model
-        kwargs = self._chat_kwargs(model, messages, options, tools)
         started = time.perf_counter()
-        try:
-            response = await self.client.chat(stream=False, **kwargs)
-        except Exception as exc:
-            raise self._error(exc, model) from None
+        with self.mapped(request.model):
+            response = await self.client.chat(stream=False, **self._chat_kwargs(request))
         self.reachable = True
         message = response.message
-        lps = [float(lp.logprob) for lp in (response.logprobs or [])]
-        calls = [_tool_call_dict(c) for c in (message.tool_calls or [])]
-        return _completion(response, message.content or "", model, lps, calls, started)
+        tally = StreamTally(
+            logprobs=[float(lp.logprob) for lp in (response.logprobs or [])],
+            tool_calls=[_tool_call_dict(c) for c in (message.tool_calls or [])],
+        )
+        return _completion(response, message.content or "", request.model, tally, started)
 
     async def generate(
         self, prompt: str, *, model: str | None = None, options: Options | None = None
@@ -363,39 +271,31 @@ class OllamaProvider(LoggingConfigurable):
         if self.logprobs:
             kwargs["logprobs"] = True
         started = time.perf_counter()
-        try:
+        with self.mapped(model):
             response = await self.client.generate(**kwargs)
-        except Exception as exc:
-            raise self._error(exc, model) from None
         self.reachable = True
-        lps = [float(lp.logprob) for lp in (response.logprobs or [])]
-        return _completion(response, response.response or "", model, lps, [], started)
+        tally = StreamTally(logprobs=[float(lp.logprob) for lp in (response.logprobs or [])])
+        return _completion(response, response.response or "", model, tally, started)
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         """``/api/embed``: one vector per text."""
         model = model or self.embed_model
-        try:
+        with self.mapped(model):
             response = await self.client.embed(model=model, input=list(texts))
-        except Exception as exc:
-            raise self._error(exc, model) from None
         self.reachable = True
         return [list(map(float, v)) for v in response.embeddings]
 
     async def list_models(self) -> list[dict[str, Any]]:
         """``/api/tags`` as ``[{name, size, modified_at, family, parameter_size, …}]``."""
-        try:
+        with self.mapped():
             response = await self.client.list()
-        except Exception as exc:
-            raise self._error(exc) from None
         self.reachable = True
         return [_model_dict(m) for m in response.models]
 
     async def running_models(self) -> list[dict[str, Any]]:
         """``/api/ps``: the models loaded right now."""
-        try:
+        with self.mapped():
             response = await self.client.ps()
-        except Exception as exc:
-            raise self._error(exc) from None
         return [_model_dict(m) for m in response.models]
 
     async def status(self) -> dict[str, Any]:
@@ -412,8 +312,7 @@ class OllamaProvider(LoggingConfigurable):
             self.reachable = False
             self.version = None
             try:
-                error = self._error(exc)
-                reason = error.ollama_code
+                reason = self.backend_error(exc).backend_code
             except Exception:
                 reason = type(exc).__name__
             return {
@@ -438,10 +337,6 @@ class OllamaProvider(LoggingConfigurable):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def _error_text(error: Any) -> str:
@@ -485,14 +380,7 @@ def _model_dict(model: Any) -> dict[str, Any]:
     return out
 
 
-def _completion(
-    part: Any,
-    text: str,
-    model: str,
-    logprobs: list[float],
-    tool_calls: list[dict[str, Any]],
-    started: float,
-) -> Completion:
+def _completion(part: Any, text: str, model: str, tally: StreamTally, started: float) -> Completion:
     total = (part.total_duration or 0) * _NS or (time.perf_counter() - started)
     return Completion(
         text=text,
@@ -505,6 +393,6 @@ def _completion(
         load_duration_s=(part.load_duration or 0) * _NS,
         total_duration_s=total,
         done_reason=part.done_reason,
-        token_logprobs=[lp for lp in logprobs if math.isfinite(lp)] or None,
-        tool_calls=tool_calls,
+        token_logprobs=finite(tally.logprobs),
+        tool_calls=tally.tool_calls,
     )

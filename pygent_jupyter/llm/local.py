@@ -34,8 +34,9 @@ from typing import Any
 from traitlets import Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ...llm import ChatChunk, ChatMessage, Completion, Options
-from ...protocol import ErrorCode, PygentError
+from ..protocol import ErrorCode, PygentError
+from . import ChatChunk, ChatMessage, Completion, Options
+from .base import BaseProvider, ChatRequest, collect
 
 __all__ = ["LoadedModel", "LocalProvider", "default_model_path", "load_model"]
 
@@ -98,10 +99,16 @@ class LoadedModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.perf_counter()
+        # Prompt evaluation uses as many threads as generation (llama-cpp-python's default is
+        # every CPU): llama.cpp's threads spin-wait for each other, so one more thread than
+        # the free cores makes it several times slower (a 129-token prompt on a loaded 2-core
+        # machine: 15.7 s with 2 threads, 3.8 s with 1; benchmarks/first_experiment.py).
+        threads = self.n_threads or max(1, (os.cpu_count() or 2) // 2)
         llm = llama_cpp.Llama(
             model_path=self.path,
             n_ctx=self.n_ctx,
-            n_threads=self.n_threads or None,
+            n_threads=threads,
+            n_threads_batch=threads,
             verbose=False,
         )
         template = llm.metadata.get("tokenizer.chat_template") or _CHATML
@@ -281,7 +288,7 @@ def _held_back(text: str, stops: Sequence[str]) -> int:
     return hold
 
 
-class LocalProvider(LoggingConfigurable):
+class LocalProvider(BaseProvider, LoggingConfigurable):
     """The embedded llama.cpp backend (see the module docstring)."""
 
     name = "local"
@@ -294,8 +301,14 @@ class LocalProvider(LoggingConfigurable):
     n_ctx = Int(2048, help="Context window (tokens) of the local model.").tag(config=True)
 
     n_threads = Int(
-        0, help="CPU threads for llama.cpp; 0: half the CPUs (llama-cpp-python's default)."
+        0,
+        help="CPU threads for llama.cpp, for generation and prompt evaluation alike; 0: half "
+        "the CPUs. More threads than free cores slow it down several times (they spin-wait).",
     ).tag(config=True)
+
+    #: One request at a time (one worker thread, one KV cache): a client with related prompts
+    #: sends them back to back, so each reuses the common prefix the cache already holds.
+    serial = True
 
     @default("model_path")
     def _model_path_default(self) -> str:
@@ -360,34 +373,11 @@ class LocalProvider(LoggingConfigurable):
             job.stop.set()
             future.cancel()
 
-    def chat_stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> AsyncIterator[ChatChunk]:
-        """Stream an answer. ``model`` other than the loaded one is ignored; ``tools`` are not
-        supported by the embedded backend and are ignored."""
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream an answer. A ``model`` other than the loaded one is ignored; ``tools`` are
+        not supported by the embedded backend and are ignored."""
         loaded = self._model()
-        return self._stream(loaded, lambda: loaded.format_chat(messages), options)
-
-    async def _collect(self, stream: AsyncIterator[ChatChunk]) -> Completion:
-        async for chunk in stream:
-            if chunk.done and chunk.completion is not None:
-                return chunk.completion
-        raise PygentError(ErrorCode.CANCELLED, "the local generation was cancelled")
-
-    async def chat(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        model: str | None = None,
-        options: Options | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-    ) -> Completion:
-        return await self._collect(self.chat_stream(messages, model=model, options=options))
+        return self._stream(loaded, lambda: loaded.format_chat(request.messages), request.options)
 
     def generate_stream(
         self, prompt: str, *, options: Options | None = None
@@ -399,7 +389,7 @@ class LocalProvider(LoggingConfigurable):
     async def generate(
         self, prompt: str, *, model: str | None = None, options: Options | None = None
     ) -> Completion:
-        return await self._collect(self.generate_stream(prompt, options=options))
+        return await collect(self.generate_stream(prompt, options=options))
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         raise PygentError(

@@ -15,7 +15,9 @@ from typing import Any
 
 import websockets
 
-__all__ = ["TOKEN", "connect", "latencies", "pct", "ws_chat"]
+from pygent_jupyter.testing.model_server import split_tokens
+
+__all__ = ["TOKEN", "connect", "latencies", "pct", "tokens_in", "ws_chat"]
 
 TOKEN = "bench-token"
 
@@ -67,7 +69,7 @@ async def ws_chat(
             continue
         kind = event["type"]
         if kind == "chat_stream":
-            arrivals.extend([now] * _tokens(event["data"]["delta"]))
+            arrivals.extend([now] * tokens_in(event["data"]["delta"]))
         elif kind == "chat_response":
             break
         elif kind == "error":
@@ -75,7 +77,6 @@ async def ws_chat(
     return arrivals[0] - sent, latencies(arrivals, server.token_times)
 
 
-def _tokens(delta: str) -> int:
-    from pygent_jupyter.testing.model_server import split_tokens
-
+def tokens_in(delta: str) -> int:
+    """How many of the test server's tokens a ``chat_stream`` delta carries."""
     return max(1, len(split_tokens(delta)))

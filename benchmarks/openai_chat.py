@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
-from _chat import TOKEN, connect, latencies, pct, ws_chat
+from _chat import TOKEN, connect, latencies, pct, tokens_in, ws_chat
 from _server import free_port, start_jupyter_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,8 @@ async def run_pygent(ws: Any, server: OpenAITestServer, run: int) -> tuple[float
 
 
 class _Transport:
-    """Notes when each ``chat_stream`` frame of one exchange reaches the transport."""
+    """Notes when each token of one exchange reaches the transport (a ``chat_stream`` frame
+    carries one, or several when deltas were joined)."""
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
@@ -136,7 +137,8 @@ class _Transport:
         now = time.perf_counter()
         for frame in frames:
             if '"chat_stream"' in frame:
-                self.arrivals.append(now)
+                delta = json.loads(frame)["data"]["delta"]
+                self.arrivals.extend([now] * tokens_in(delta))
             elif '"chat_response"' in frame:
                 self.done.set()
         return self._written()

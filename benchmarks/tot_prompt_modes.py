@@ -21,7 +21,8 @@ T=0.7), printing ratios:
   step, and calls per puzzle with a batch-wide vs a per-puzzle cache, on GPT-4's own tree.
 
 Rerun: ``.venv/bin/python benchmarks/tot_prompt_modes.py --part scripted``; ``--part model
---puzzles 3 --max-calls 24`` (minutes on a 2-core CPU); ``--part gpt4 --gpt4-log PATH``.
+--puzzles 2 --max-calls 16`` (about 8 minutes on a loaded 2-core CPU; ``--modes ours`` for one
+mode); ``--part gpt4 --gpt4-log PATH``. Numbers: benchmarks/README.md, docs/reasoning.md.
 A strong model's effects may differ from SmolLM2's: only the ``scripted`` and ``gpt4`` parts
 speak for the search rules and for GPT-4.
 """
@@ -133,9 +134,11 @@ def ratio(a: float, b: float) -> str:
 # -- part 1: a real model ---------------------------------------------------------------------
 
 
-async def part_model(provider: Any, puzzles: range, max_calls: int) -> dict[str, dict]:
+async def part_model(
+    provider: Any, puzzles: range, max_calls: int, modes: tuple[str, ...] = MODES
+) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for mode in MODES:
+    for mode in modes:
         rec = Recorder(provider, mode)
         began = time.monotonic()
         report = await arun_batch(
@@ -178,6 +181,8 @@ async def part_model(provider: Any, puzzles: range, max_calls: int) -> dict[str,
             "examples": [c["output"][:160] for c in rec.calls if c["kind"] == "value"][:2],
         }
         print(f"{mode}: {json.dumps(out[mode], default=str)}", flush=True)
+    if len(out) < 2:
+        return out
     o, p = out["ours"], out["paper"]
     print("\n| measure (SmolLM2) | ours | paper | ours/paper |")
     print("|---|---:|---:|---:|")
@@ -370,6 +375,7 @@ def main() -> int:
     parser.add_argument("--max-calls", type=int, default=24, help="model part, per puzzle")
     parser.add_argument("--gpt4-log", type=Path, help="the reference's GPT-4 Game of 24 log")
     parser.add_argument("--backend", default="local", help="model part: local or ollama")
+    parser.add_argument("--modes", default="ours,paper", help="model part: ours, paper or both")
     args = parser.parse_args()
     if args.part in ("all", "scripted"):
         asyncio.run(part_scripted(range(args.start, args.start + 10)))
@@ -381,7 +387,12 @@ def main() -> int:
         provider = import_provider_class(args.backend)()
         began = time.monotonic()
         asyncio.run(
-            part_model(provider, range(args.start, args.start + args.puzzles), args.max_calls)
+            part_model(
+                provider,
+                range(args.start, args.start + args.puzzles),
+                args.max_calls,
+                tuple(args.modes.split(",")),
+            )
         )
         if hasattr(provider, "_model"):
             provider._model().close()  # free llama.cpp before the interpreter tears down

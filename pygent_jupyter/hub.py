@@ -75,6 +75,7 @@ class Request(Generic[D]):
         self.hub = hub
         self.connection = conn
         self.message = message
+        self._held: list[tuple[str, str]] | None = None  # see hold_replies
 
     @property
     def user(self) -> str:
@@ -104,10 +105,33 @@ class Request(Generic[D]):
         return Request(self.hub, self.connection, dataclasses.replace(self.message, data=data))
 
     def reply(self, type_: str, data: dict[str, Any]) -> int:
-        """Send an event to the requesting client (``reply_to`` this message). Returns its seq."""
+        """Send an event to the requesting client (``reply_to`` this message). Returns its
+        seq (0 while replies are held, see :meth:`hold_replies`)."""
+        if self._held is not None:
+            self._held.append((type_, encode(type_, data, reply_to=self.id)))
+            return 0
         return self.hub.publish(
             self.user, type_, data, reply_to=self.id, client_id=self.connection.client_id
         )
+
+    def hold_replies(self, until: asyncio.Future[Any]) -> None:
+        """Keep this request's :meth:`reply` events until ``until`` is done, then send them in
+        order; drop them if it failed or was cancelled (the handler reports that itself).
+
+        Lets a handler start slow work (a model call) while what the client must not see
+        anything before (its turn committed to the database) finishes.
+        """
+        held: list[tuple[str, str]] = []
+        self._held = held
+
+        def release(done: asyncio.Future[Any]) -> None:
+            self._held = None
+            if done.cancelled() or done.exception() is not None:
+                return
+            for type_, body in held:  # replies added until now, in order
+                self.hub.publish_encoded(self.user, type_, body, client_id=self.client_id)
+
+        until.add_done_callback(release)
 
     async def reply_large(self, type_: str, data: dict[str, Any]) -> int:
         """Like :meth:`reply`, for answers that may be megabytes (search results, history

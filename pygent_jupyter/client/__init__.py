@@ -251,6 +251,9 @@ class PygentClient:
                 except ValueError:
                     log.warning("pygent: dropped a frame that is not JSON")
                     continue
+                if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                    log.warning("pygent: dropped a frame that is not an event envelope")
+                    continue
                 self._dispatch(event)
         except websockets.exceptions.ConnectionClosed:
             pass

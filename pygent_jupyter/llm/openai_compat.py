@@ -7,17 +7,20 @@ Built on the official ``openai`` client (``AsyncOpenAI``), one per backend:
   ``stream_options.include_usage`` for token counts); sampling options mapped from
   :class:`~pygent_jupyter.llm.Options` (``num_predict`` -> ``max_tokens``, ``top_k`` only when
   the backend says it accepts it, ``seed``, ``stop``); tools in the OpenAI function format,
-  tool calls assembled from the streamed fragments;
+  tool calls assembled from the streamed fragments. A stream is requested through the client
+  (``with_streaming_response``: auth, status errors, retries) and its SSE body decoded here
+  with ``json.loads`` (:func:`_events`), without a pydantic model per chunk;
 - ``generate``: a one-message chat (the chat template is the server's);
 - ``embed``: ``/v1/embeddings``; ``list_models``: ``/v1/models``; ``health``: ``/v1/models``
   within ``probe_timeout``.
 
 Failures become :class:`~pygent_jupyter.llm.errors.BackendError` with a stable
-``backend_code`` (the one family of :mod:`pygent_jupyter.llm.errors`): ``unreachable``, ``timeout``,
-``model_not_found``, ``bad_response``, ``rate_limited`` (after ``max_retries`` retries that wait
-what ``Retry-After`` says, up to ``max_retry_wait``; ``retry_after`` in the error),
-``auth_failed`` (401/403), ``server_error`` (5xx), ``stream_broken`` (the connection died or the
-stream ended without a finish reason), ``bad_request`` (400/422). Text streamed before a
+``backend_code`` (the one family of :mod:`pygent_jupyter.llm.errors`): ``unreachable``,
+``timeout``, ``model_not_found``, ``bad_response``, ``rate_limited`` (after ``max_retries``
+retries that wait what ``Retry-After`` says, up to ``max_retry_wait``; ``retry_after`` in the
+error), ``auth_failed`` (401/403), ``server_error`` (5xx, an ``{"error": …}`` event),
+``stream_broken`` (the connection died or the stream ended without a finish reason),
+``bad_request`` (400/422). Text streamed before a
 failure has already reached the caller. The credential lives in the client only.
 """
 

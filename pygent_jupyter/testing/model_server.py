@@ -19,13 +19,15 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
 __all__ = ["JSONHandler", "Reply", "ScriptedModelServer", "echo_last_user", "split_tokens"]
+
+S = TypeVar("S", bound="ScriptedModelServer")
 
 
 @dataclass
@@ -162,7 +164,7 @@ class ScriptedModelServer:
     def port(self) -> int:
         return self._port
 
-    async def start(self, port: int = 0) -> Any:
+    async def start(self: S, port: int = 0) -> S:
         """Listen on 127.0.0.1 (a free port unless ``port``) on the running loop."""
         sockets = tornado.netutil.bind_sockets(port or self._port, "127.0.0.1")
         self._port = sockets[0].getsockname()[1]
@@ -172,7 +174,11 @@ class ScriptedModelServer:
         self._server.add_sockets(sockets)
         self._stopping = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self.started()
         return self
+
+    def started(self) -> None:
+        """Called on the server's loop once it listens (per-loop state goes here)."""
 
     async def stop(self) -> None:
         """Stop listening and cut open connections (like a killed model server)."""
@@ -187,7 +193,7 @@ class ScriptedModelServer:
         """Listen again on the same port (the server came back)."""
         await self.start(self._port)
 
-    def start_in_thread(self) -> Any:
+    def start_in_thread(self: S) -> S:
         """Run on a loop of its own in a daemon thread (so it competes with nothing)."""
         ready = threading.Event()
 

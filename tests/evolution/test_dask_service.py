@@ -106,8 +106,8 @@ async def test_a_stopped_run_resumes_and_ends_as_if_never_stopped(
     assert cut["status"] == "stopped"
     conn = sqlite3.connect(pygent_app.db.path)
     try:
-        journal = conn.execute(
-            "SELECT COUNT(*) FROM evolution_evaluations WHERE run_id='cut'"
+        journal = conn.execute(  # keys are per user: <hash of the user>/cut
+            "SELECT COUNT(*) FROM evolution_evaluations WHERE run_id LIKE '%/cut'"
         ).fetchone()[0]
     finally:
         conn.close()

@@ -665,6 +665,7 @@ OVERFLOW_JS = """(sel) => {
   const right = panel.getBoundingClientRect().right + 1, out = [];
   for (const el of tab.querySelectorAll('*')) {
     if (el.closest('pre, .jp-pygent-scroll, .jp-pygent-chat-log, svg')) continue;
+    if (el.closest('details:not([open]) > :not(summary)')) continue;  // not shown
     const r = el.getBoundingClientRect();
     if (r.width && r.right > right) out.push((el.className || el.tagName).toString().slice(0, 50));
   }

@@ -150,15 +150,15 @@ def _steps(root: str) -> dict[str, Any]:
             )
             page.locator(".jp-pygent-agent").select_option("notebook")
             # 0. `@var x`: the kernel summarizes x silently; a chip shows it will be attached
-            page.evaluate(
-                "() => { const nb = window.jupyterapp.shell.currentWidget;"
-                " nb.content.activeCellIndex = 0; }"
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+            kernel = "window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel"
             page.wait_for_function(
-                "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(0)"
-                ".executionCount === 1",
-                timeout=60_000,
+                f"() => {{ const k = {kernel}; return !!k && k.connectionStatus === 'connected'"
+                " && k.status === 'idle'; }",
+                timeout=120_000,
+            )
+            # the user ran the notebook's first cell: x = 21 lives in the kernel
+            page.evaluate(
+                f"async () => {{ await {kernel}.requestExecute({{code: 'x = 21'}}).done; }}"
             )
             page.locator(".jp-pygent-at").fill("@var x")
             page.locator(".jp-pygent-at").press("Enter")

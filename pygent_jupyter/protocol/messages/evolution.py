@@ -64,8 +64,8 @@ OPERATORS = obj(
             maximum=20,
             description="how many times a varied child that repeats an already scored genome "
             "(or an earlier child of its generation) is mutated again before it is kept as it "
-            "is (default 5; 0: DEAP's plain varAnd, repeats are kept). With `llm: true` a retry may "
-            "be a model call",
+            "is (default 5; 0: DEAP's plain varAnd, repeats are kept). With `llm: true` a "
+            "retry may be a model call",
         ),
     }
 )

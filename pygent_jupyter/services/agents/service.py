@@ -559,17 +559,34 @@ class AgentsService(Service):
                 field="data.message.backend",
             )
         asked = (asked_backend, asked_model) if asked_backend or asked_model else None
-        conv_id, user_msg, history = await store.add_user_message(
-            user,
-            request.data.get("conversation_id"),
-            content,
-            agent_name,
-            history=self.history_window,
-            history_chars=self.history_max_chars,
-            preferences=asked,
-        )
-        # the picker's choice sticks per conversation (same trip to the database)
-        remembered = user_msg.pop("preferences", ("", ""))
+        committed: asyncio.Future[Any] | None = None
+        if request.data.get("conversation_id") is None:
+            # A new conversation has no history to read: commit the user's turn while the
+            # model starts, holding every reply until the commit is done (the client sees
+            # nothing before its turn is durable; the first token waits for the later of
+            # the two instead of their sum).
+            conv_id, user_msg_id = new_id("cv"), new_id("msg")
+            committed = asyncio.ensure_future(
+                store.add_user_message(
+                    user, conv_id, content, agent_name, message_id=user_msg_id, preferences=asked
+                )
+            )
+            request.hold_replies(committed)
+            history: list[dict[str, Any]] = []
+            remembered: tuple[str, str] = ("", "")
+        else:
+            conv_id, user_msg, history = await store.add_user_message(
+                user,
+                request.data.get("conversation_id"),
+                content,
+                agent_name,
+                history=self.history_window,
+                history_chars=self.history_max_chars,
+                preferences=asked,
+            )
+            user_msg_id = user_msg["id"]
+            # the picker's choice sticks per conversation (same trip to the database)
+            remembered = user_msg.pop("preferences", ("", ""))
         backend_name, model_name = asked or remembered
         if backend_name and self.registry.get(backend_name) is None:
             backend_name, model_name = "", ""  # the admin removed that backend since
@@ -583,7 +600,7 @@ class AgentsService(Service):
             "active": True,
             **ids,
             "message_id": answer_id,
-            "user_message_id": user_msg["id"],
+            "user_message_id": user_msg_id,
             "backend": provider.name,
         }
         if model_name:
@@ -618,6 +635,8 @@ class AgentsService(Service):
                 request, agent, turn, answer_id, parts, first_token, explicit=bool(backend_name)
             )
         except asyncio.CancelledError:
+            if committed is not None:
+                await committed  # the partial answer goes into the conversation
             await self._incomplete(
                 request,
                 ids,
@@ -630,6 +649,8 @@ class AgentsService(Service):
             )
             raise
         except PygentError as error:
+            if committed is not None:
+                await committed
             if isinstance(error, BackendError):
                 request.reply(error.event_type, error.event_data())
                 self._poke_monitor()
@@ -638,11 +659,15 @@ class AgentsService(Service):
             )
             raise
         except Exception:
+            if committed is not None:
+                await committed
             await self._incomplete(
                 request, ids, answer_id, parts, started, "internal", provider.name
             )
             raise
 
+        if committed is not None:
+            await committed
         elapsed = time.perf_counter() - started
         metadata: dict[str, Any] = {
             "processing_time": round(elapsed, 4),

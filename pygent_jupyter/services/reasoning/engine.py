@@ -592,7 +592,10 @@ class ToTEngine:
             self._value_cache[prompt] = future
         try:
             outputs = await asyncio.gather(
-                *(self._call("value", prompt, i) for i in range(self.params.n_evaluate_sample))
+                *(
+                    self._call("value", prompt, i, self.task.stop("value", path))
+                    for i in range(self.params.n_evaluate_sample)
+                )
             )
             try:
                 value = float(self.task.value_outputs_unwrap(self.x, path, outputs))

@@ -179,6 +179,9 @@ class PaperGame24Task(Game24Task):
             "value_last_step": module.value_last_step_prompt,
         }
 
+    def stop(self, kind: str, path: Sequence[str]) -> list[str] | None:
+        return None  # the reference sends no stop sequence
+
     def propose_prompt(self, x: str, path: Sequence[str]) -> str | None:
         y = _y(path)
         if _current_numbers(y if y else x) == "24":

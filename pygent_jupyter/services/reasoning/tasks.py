@@ -270,6 +270,9 @@ Answer: {answer}
 
 _STEP_RE = re.compile(r"\(left:\s*[-\d./ ]+\)")
 
+#: Where the next few-shot example of our Game of 24 prompts would begin.
+_STOPS_24 = ("\nNumbers:", "\nInput:")
+
 
 class Game24Task(Task):
     """Game of 24: ``x`` is four numbers (``"4 5 6 10"``); three steps then an answer line.
@@ -281,6 +284,12 @@ class Game24Task(Task):
     name = "game24"
     steps = 4
     max_new_tokens = {"propose": 200, "sample": 48, "value": 96, "vote": 160}
+
+    def stop(self, kind: str, path: Sequence[str]) -> list[str] | None:
+        """Our prompts are raw completions of few-shot examples: a model that has answered
+        goes on to invent the next example (``Numbers: …`` / ``Input: …``) with its own steps
+        and labels, which would be read as this state's. Stop there."""
+        return list(_STOPS_24)
 
     def propose_prompt(self, x: str, path: Sequence[str]) -> str | None:
         numbers = current_numbers(x, path)

@@ -359,24 +359,66 @@ def _identity(obj: Any) -> Any:
     return obj
 
 
+#: a burst of submissions is cut into about this many tasks per worker thread
+CHUNKS_PER_SLOT = 4
+
+
+def run_chunk(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+    """Runs on a Dask worker: several submitted calls as one task (one scheduling round trip
+    instead of one each). An exception is returned in its call's place, as ``_Failed``."""
+    out: list[Any] = []
+    for fn, args in calls:
+        try:
+            out.append(fn(*args))
+        except Exception as exc:
+            out.append(_Failed(exc))
+    return out
+
+
 class _DaskBatch(Batch):
-    """Results are fetched in batches: Dask's callback thread only names the finished task,
-    and one ``gather`` on a helper thread fetches all that finished meanwhile."""
+    """Submissions made in one loop turn go out together at the end of the turn, cut into
+    about :data:`CHUNKS_PER_SLOT` tasks per worker thread (:func:`run_chunk`): on a small
+    cluster Dask's per-task cost (milliseconds of scheduler and client CPU, on the cores the
+    workers compute on) would otherwise eat much of the speed-up. Results are fetched in
+    batches: Dask's callback thread only names the finished task, and one ``gather`` on a
+    helper thread fetches all that finished meanwhile; each call's outcome is delivered on
+    its own."""
 
     def __init__(self, executor: DaskExecutor) -> None:
         super().__init__()
         self._executor = executor
-        self._futures: dict[Any, tuple[Any, Any]] = {}
+        self._futures: dict[Any, tuple[list[Any], Any, bool]] = {}  # key: tags, future, chunk
+        self._queued: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]] = []
         self._finished: list[Any] = []
         self._fetcher: asyncio.Task[None] | None = None
         self._cancelled = False
 
     def submit(self, tag: Any, fn: Callable[..., Any], *args: Any) -> None:
+        self._queued.append((tag, fn, args))
+        self.pending += 1
+        if len(self._queued) == 1:
+            self._loop.call_soon(self._send)
+
+    def _send(self) -> None:
+        queued, self._queued = self._queued, []
+        if self._cancelled or not queued:
+            return
+        slots = self._executor.known_slots or 4
+        size = max(1, -(-len(queued) // (CHUNKS_PER_SLOT * slots)))
+        for start in range(0, len(queued), size):
+            part = queued[start : start + size]
+            if len(part) == 1:
+                tag, fn, args = part[0]
+                self._submit([tag], False, fn, *args)
+            else:
+                calls = [(fn, args) for _, fn, args in part]
+                self._submit([tag for tag, _, _ in part], True, run_chunk, calls)
+
+    def _submit(self, tags: list[Any], chunk: bool, fn: Callable[..., Any], *args: Any) -> None:
         ex = self._executor
         key = f"{ex.key_prefix}-{uuid.uuid4().hex}"
         future = ex.client.submit(fn, *args, key=key, pure=False, retries=ex.retries)
-        self._futures[key] = (tag, future)
-        self.pending += 1
+        self._futures[key] = (tags, future, chunk)
 
         def done(f: Any) -> None:  # on Dask's callback thread: no blocking calls here
             with contextlib.suppress(RuntimeError):
@@ -396,19 +438,27 @@ class _DaskBatch(Batch):
         while self._finished and not self._cancelled:
             keys, self._finished = self._finished, []
             items = [self._futures.pop(k) for k in keys if k in self._futures]
-            ready = [(tag, f) for tag, f in items if f.status == "finished"]
+            ready = [item for item in items if item[1].status == "finished"]
             values: list[Any] = []
             if ready:
                 try:
-                    values = await asyncio.to_thread(client.gather, [f for _, f in ready])
+                    values = await asyncio.to_thread(client.gather, [f for _, f, _ in ready])
                 except Exception:  # one was lost meanwhile: fetch them one by one
-                    values = [await self._one(f) for _, f in ready]
-            for (tag, _), value in zip(ready, values, strict=True):
-                if isinstance(value, _Failed):
-                    self._push((tag, None, value.error))
-                else:
-                    self._push((tag, value, None))
-            for tag, f in items:
+                    values = [await self._one(f) for _, f, _ in ready]
+            for (tags, _, chunk), value in zip(ready, values, strict=True):
+                if chunk and not isinstance(value, _Failed):
+                    for tag, one in zip(tags, value, strict=True):
+                        if isinstance(one, _Failed):
+                            self._push((tag, None, _dask_error(one.error)))
+                        else:
+                            self._push((tag, one, None))
+                    continue
+                for tag in tags:
+                    if isinstance(value, _Failed):
+                        self._push((tag, None, value.error))
+                    else:
+                        self._push((tag, value, None))
+            for tags, f, _ in items:
                 if f.status == "finished" or self._cancelled:
                     continue
                 if f.status == "cancelled":
@@ -418,7 +468,8 @@ class _DaskBatch(Batch):
                         error = _dask_error(await asyncio.to_thread(f.exception))
                     except Exception as exc:
                         error = _dask_error(exc)
-                self._push((tag, None, error))
+                for tag in tags:
+                    self._push((tag, None, error))
 
     async def _one(self, future: Any) -> Any:
         try:
@@ -428,7 +479,8 @@ class _DaskBatch(Batch):
 
     async def cancel(self) -> None:
         self._cancelled = True
-        futures = [f for _, f in self._futures.values()]
+        self._queued.clear()
+        futures = [f for _, f, _ in self._futures.values()]
         self._futures.clear()
         self.pending = 0
         if futures:
@@ -486,6 +538,7 @@ class DaskExecutor(Executor):
         self.owned = owned
         self.retries = retries
         self.key_prefix = key_prefix
+        self.known_slots = 0  # worker threads at the last slots() call (0: not asked yet)
 
     @classmethod
     def connect(cls, address: str, *, timeout: float = 10.0, **kwargs: Any) -> DaskExecutor:
@@ -506,7 +559,9 @@ class DaskExecutor(Executor):
 
     def with_prefix(self, key_prefix: str) -> DaskExecutor:
         """The same client, naming its tasks ``<key_prefix>-…`` (never closes the client)."""
-        return DaskExecutor(self.client, retries=self.retries, key_prefix=key_prefix)
+        other = DaskExecutor(self.client, retries=self.retries, key_prefix=key_prefix)
+        other.known_slots = self.known_slots
+        return other
 
     def prepare(self, obj: Any, what: str = "the function") -> Any:
         check_picklable(obj, what)
@@ -530,7 +585,8 @@ class DaskExecutor(Executor):
             nthreads = await asyncio.to_thread(self.client.nthreads)
         except Exception as exc:
             raise ExecutorError(f"the Dask scheduler is unreachable: {exc}") from None
-        return max(1, sum(nthreads.values()))
+        self.known_slots = max(1, sum(nthreads.values()))
+        return self.known_slots
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"kind": self.kind}

@@ -11,6 +11,7 @@ import ipywidgets as W
 
 from ._base import EventWidget, esc
 from .actions import KernelActions
+from .copy import CopyButton
 from .render import markdown_html, markdown_stream_html
 
 __all__ = ["ChatWidget"]
@@ -679,7 +680,7 @@ class ChatWidget(EventWidget):
             self.show_error(str(exc))
 
     def _draw_code_actions(self) -> None:
-        """Insert below / Replace for each code block of the newest complete answer."""
+        """Insert below / Replace / Copy for each code block of the newest complete answer."""
         last = next((m for m in reversed(self.messages) if m["role"] == "agent"), None)
         blocks = [] if last is None or last.get("streaming") else code_blocks(last["content"])
         if blocks == self._code_blocks:
@@ -695,7 +696,9 @@ class ChatWidget(EventWidget):
             replace.add_class("pygent-code-replace")
             insert.on_click(lambda _b, i=i: self._insert_safely(i, False))
             replace.on_click(lambda _b, i=i: self._insert_safely(i, True))
-            row = W.HBox([label, insert, replace], layout=W.Layout(width="100%"))
+            row = W.HBox(
+                [label, insert, replace, CopyButton(text=code)], layout=W.Layout(width="100%")
+            )
             row.add_class("pygent-row")
             rows.append(row)
         self.code_actions.children = tuple(rows)

@@ -191,4 +191,5 @@ def test_chat_widget_code_blocks_go_into_cells(clock: FakeClock, sent: Sent) -> 
     rows[1].children[1].click()  # Insert below
     rows[0].children[2].click()  # Replace
     assert shell.next_inputs == [("xs.sort()", False), ("sorted([3, 1, 2])", True)]
+    assert [row.children[3].text for row in rows] == ["sorted([3, 1, 2])", "xs.sort()"]  # Copy
     assert "replaces the next cell you run" in (chat.notice or "")

@@ -317,8 +317,11 @@ class Hub:
         client_id: str | None = None,
     ) -> int:
         """Send a reliable event to ``user`` (only to ``client_id`` when given). Returns seq."""
-        body = encode(type_, data, reply_to=reply_to)
-        return self.publish_encoded(user, type_, body, client_id=client_id)
+        stream = self._stream(user)
+        stream.seq += 1
+        frame = encode(type_, data, reply_to=reply_to, seq=stream.seq)
+        self._deliver(stream, user, type_, frame, client_id)
+        return stream.seq
 
     def publish_encoded(
         self, user: str, type_: str, body: str, *, client_id: str | None = None
@@ -326,12 +329,16 @@ class Hub:
         """:meth:`publish` for an event already encoded (without ``seq``). Returns seq."""
         stream = self._stream(user)
         stream.seq += 1
-        frame = _with_seq(body, stream.seq)
+        self._deliver(stream, user, type_, _with_seq(body, stream.seq), client_id)
+        return stream.seq
+
+    def _deliver(
+        self, stream: _UserStream, user: str, type_: str, frame: str, client_id: str | None
+    ) -> None:
         self._remember(stream, client_id, frame, type_)
         for conn in self.connections.of_user(user):
             if client_id is None or conn.client_id == client_id:
                 conn.send(frame)
-        return stream.seq
 
     def broadcast(self, type_: str, data: dict[str, Any]) -> None:
         """Send a reliable event to every connected user; the JSON is encoded once."""

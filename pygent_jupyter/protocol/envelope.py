@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -85,9 +86,22 @@ class Message:
     ts: str | float | None = None
 
 
+_now_cache: tuple[int, str] = (-1, "")  # (epoch milliseconds, its ISO text): one tuple, atomic
+
+
 def now_iso() -> str:
-    """The current UTC time as ISO-8601 with milliseconds and a ``Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current UTC time as ISO-8601 with milliseconds and a ``Z``.
+
+    Formatted once per millisecond: every event carries one, and a burst of events (a
+    broadcast, a service's replies) shares it."""
+    global _now_cache
+    ms = time.time_ns() // 1_000_000
+    cached_ms, text = _now_cache
+    if ms != cached_ms:
+        when = datetime.fromtimestamp(ms / 1000, timezone.utc)
+        text = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        _now_cache = (ms, text)
+    return text
 
 
 def _field_path(error: ValidationError) -> str:

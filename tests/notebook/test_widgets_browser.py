@@ -151,7 +151,9 @@ def _shot(locator: Any, name: str) -> None:
 def _open(page: Any, server: LabServer) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.goto(f"{server.url}lab/tree/{NOTEBOOK}?token={server.token}")
+    # ?reset: a fresh workspace, so tabs another test left open (the quickstart) are not
+    # restored beside this notebook, where their cells would match the locators too
+    page.goto(f"{server.url}lab/tree/{NOTEBOOK}?reset&token={server.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=120_000)
     with contextlib.suppress(PlaywrightTimeout):  # the kernel picker, when JupyterLab asks
         page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True).click(
@@ -189,6 +191,7 @@ def test_widgets_scroll_contrast_width_and_reopen(page: Any, lab_server: LabServ
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
         state="attached", timeout=180_000
     )
+    page.locator(".jp-NotebookPanel .jp-Cell").first.click()  # this notebook is active
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     try:

@@ -16,6 +16,14 @@ def _chat_calls(ollama_server: Any) -> int:
     return sum(1 for _method, path, _body in ollama_server.requests if path == "/api/chat")
 
 
+async def _model_asked(ollama_server: Any) -> None:
+    """Wait (up to 5 s) until the model got its first chat request."""
+    for _ in range(500):
+        if _chat_calls(ollama_server):
+            return
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def slow_commit(hub_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``add_user_message`` waits for ``gate`` (a slow disk), then fails if ``fail`` is set."""
@@ -41,10 +49,7 @@ async def test_the_model_starts_while_the_turn_commits_and_nothing_is_sent_befor
     ollama_server.script("Hello there, ada.")
     peer = Peer(hub, "ada")
     msg_id = peer.send("chat_message", {"message": {"content": "hi"}})
-    for _ in range(500):
-        if _chat_calls(ollama_server):
-            break
-        await asyncio.sleep(0.01)
+    await _model_asked(ollama_server)
     assert _chat_calls(ollama_server) == 1  # the model was asked before the commit finished
     await asyncio.sleep(0.3)  # its whole answer has streamed back by now
     assert peer.replies(msg_id) == []  # held: the turn is not durable yet
@@ -74,10 +79,7 @@ async def test_a_failed_commit_drops_the_held_replies_and_answers_an_error(
     ollama_server.script("This answer is never shown.")
     peer = Peer(hub, "ada")
     msg_id = peer.send("chat_message", {"message": {"content": "hi"}})
-    for _ in range(500):
-        if _chat_calls(ollama_server):
-            break
-        await asyncio.sleep(0.01)
+    await _model_asked(ollama_server)
     slow_commit["fail"] = sqlite3.OperationalError("disk I/O error")
     slow_commit["gate"].set()
     error = await peer.wait_for("error", reply_to=msg_id)

@@ -27,10 +27,16 @@ from pygent_jupyter.executors import (
 from pygent_jupyter.services.evolution import Evolution, RealVector, evolve
 
 
-def call_prepared(handle: Any, x: float, delay: float) -> tuple[int, Any]:
-    """A worker function: sleep, then apply the prepared (shipped) function."""
-    time.sleep(delay)
-    return os.getpid(), resolve(handle)(x)
+def call_prepared(handle: Any, x: float, wait_for: str | None, done: str) -> tuple[int, Any]:
+    """A worker function: wait (30 s at most) until the file ``wait_for`` exists, apply the
+    prepared (shipped) function, then create the file ``done``. Ordering by files rather than
+    by sleeps keeps the test true when a worker process is slow to spawn on a busy machine."""
+    deadline = time.monotonic() + 30.0
+    while wait_for is not None and not os.path.exists(wait_for) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    result = os.getpid(), resolve(handle)(x)
+    open(done, "w").close()
+    return result
 
 
 def build_and_read_key(spec: BackendSpec) -> str | None:
@@ -39,15 +45,18 @@ def build_and_read_key(spec: BackendSpec) -> str | None:
     return provider._api_key  # type: ignore[no-any-return]
 
 
-async def test_a_process_pool_runs_a_notebook_lambda_and_streams_in_completion_order() -> None:
+async def test_a_process_pool_runs_a_notebook_lambda_and_streams_in_completion_order(
+    tmp_path: Any,
+) -> None:
     executor = as_executor("processes")
     assert isinstance(executor, ProcessExecutor)
     try:
         offset = 10.0
         handle = executor.prepare(lambda x: x + offset)  # a lambda: needs cloudpickle
         batch = executor.batch()
-        batch.submit("slow", call_prepared, handle, 1.0, 1.0)
-        batch.submit("fast", call_prepared, handle, 2.0, 0.0)
+        fast_done, slow_done = str(tmp_path / "fast"), str(tmp_path / "slow")
+        batch.submit("slow", call_prepared, handle, 1.0, fast_done, slow_done)
+        batch.submit("fast", call_prepared, handle, 2.0, None, fast_done)
         outcomes = [item async for item in batch.results()]
     finally:
         await executor.aclose()

@@ -3,9 +3,11 @@
 1. A CPU-bound fitness (~50 ms of single-threaded NumPy per genome: elementwise maths and a
    sort, no BLAS threads), population 64, 5 generations, same seed: wall time in-process
    (the fitness inline on the event loop, as today) vs ``executor=client`` on
-   ``LocalCluster(processes=True, n_workers=2, threads_per_worker=1)``. Checks the two runs
-   are identical (logbook without elapsed, genealogy fitness, best genome) and prints the
-   speed-up.
+   ``LocalCluster(processes=True, n_workers=2, threads_per_worker=1)``, and vs a plain
+   2-process pool (``ProcessExecutor(2)``: what two processes get from this machine, without a
+   scheduler). Runs alternate (in-process, then the parallel ones, ``--repeats`` rounds) and
+   each speed-up is taken within its round, as this machine's speed drifts. Checks the runs
+   are identical (logbook without elapsed, genealogy fitness, best genome).
 2. The Dask path's per-task overhead with a no-op fitness: the same evolution (population 64,
    5 generations) in-process vs on the cluster, overhead = time difference / evaluations; and
    the round trip of one task at a time.
@@ -35,7 +37,7 @@ import dask
 import numpy as np
 from distributed import Client, LocalCluster
 
-from pygent_jupyter.executors import DaskExecutor
+from pygent_jupyter.executors import DaskExecutor, ProcessExecutor
 from pygent_jupyter.services.evolution import RealVector, evolve
 
 POP, NGEN, SEED = 64, 5, 17
@@ -63,10 +65,12 @@ def noop_fitness(genome: Any) -> float:
 def calibrate(ms: float) -> int:
     """Rounds of :func:`_work` that take about ``ms`` milliseconds here."""
     _work(2)
-    start = time.perf_counter()
-    _work(20)
-    per_round = (time.perf_counter() - start) / 20
-    return max(1, round(ms / 1000 / per_round))
+    samples = []
+    for _ in range(5):  # the median of five: one sample taken in a slow second misleads
+        start = time.perf_counter()
+        _work(10)
+        samples.append((time.perf_counter() - start) / 10)
+    return max(1, round(ms / 1000 / statistics.median(samples)))
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
@@ -120,35 +124,87 @@ def _worker_environ(tuned: bool) -> dict[str, Any]:
     return {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
-async def on_cluster(
-    args: argparse.Namespace, fitness: Any, rounds: int, local: Any, *, tuned: bool
-) -> tuple[list[float], bool, int]:
-    """Run the CPU-bound evolution ``args.repeats`` times on a fresh 2-worker cluster."""
-    with (
-        dask.config.set(_worker_environ(tuned)),
-        LocalCluster(
-            processes=True,
-            n_workers=2,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2)
-        await timed(noop_fitness, client)  # warm up: workers import numpy and pygent
-        faults = max(client.run(_page_faults, rounds).values())
-        times, identical = [], True
-        for _ in range(args.repeats):
-            t, remote = await timed(fitness, client)
-            times.append(t)
-            identical &= (
-                _rows(local) == _rows(remote)
-                and local.best_genome == remote.best_genome
-                and {i: n["fitness"] for i, n in local.genealogy.items()}
-                == {i: n["fitness"] for i, n in remote.genealogy.items()}
-            )
-    return times, identical, faults
+def _identical(local: Any, remote: Any) -> bool:
+    return bool(
+        _rows(local) == _rows(remote)
+        and local.best_genome == remote.best_genome
+        and {i: n["fitness"] for i, n in local.genealogy.items()}
+        == {i: n["fitness"] for i, n in remote.genealogy.items()}
+    )
+
+
+def _cluster() -> LocalCluster:
+    return LocalCluster(
+        processes=True,
+        n_workers=2,
+        threads_per_worker=1,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+
+
+async def interleaved(
+    args: argparse.Namespace, fitness: Any, parallel: dict[str, Any]
+) -> tuple[list[float], dict[str, list[float]], bool]:
+    """``args.repeats`` rounds of: the in-process run, then each executor in ``parallel``.
+    Each speed-up is taken against the in-process run of its own round: this machine's speed
+    drifts by tens of percent from minute to minute, so rounds are compared within."""
+    local_times: list[float] = []
+    ratios: dict[str, list[float]] = {name: [] for name in parallel}
+    identical = True
+    for _ in range(args.repeats):
+        local_t, local = await timed(fitness)
+        local_times.append(local_t)
+        for name, executor in parallel.items():
+            t, remote = await timed(fitness, executor)
+            ratios[name].append(local_t / t)
+            identical &= _identical(local, remote)
+    return local_times, ratios, identical
+
+
+def _report(label: str, ratios: list[float], faults: int | str, identical: bool) -> None:
+    each = " ".join(f"{r:.2f}" for r in ratios)
+    print(
+        f"  {label:<34} speed-up {statistics.median(ratios):5.2f}x   (rounds: {each})   "
+        f"[{faults}]   identical results: {identical}"
+    )
+
+
+async def cpu_bound(args: argparse.Namespace, fitness: Any, rounds: int) -> None:
+    """The CPU-bound comparison: Dask with its default worker environment; then Dask without
+    the malloc tunable beside a plain 2-process pool (``ProcessExecutor(2)``, no scheduler),
+    which shows what two processes can get from this machine in the same minutes."""
+    print(
+        f"\nCPU-bound, population {POP}, {NGEN} generations, median of {args.repeats} rounds "
+        "(each round: in-process, then the parallel runs); page faults per fitness call in "
+        "brackets:"
+    )
+    print(f"  in-process: {_page_faults(rounds)} page faults per fitness call")
+    with dask.config.set(_worker_environ(False)), _cluster() as cluster, Client(cluster) as c:
+        c.wait_for_workers(2)
+        await timed(noop_fitness, c)  # warm up: workers import numpy and pygent
+        faults = max(c.run(_page_faults, rounds).values())
+        local_times, ratios, same = await interleaved(args, fitness, {"dask": c})
+    print(f"  in-process wall time, median     {statistics.median(local_times):7.2f} s")
+    _report("Dask defaults, 2 workers", ratios["dask"], faults, same)
+    pool = ProcessExecutor(2)
+    try:
+        with dask.config.set(_worker_environ(True)), _cluster() as cluster, Client(cluster) as c:
+            c.wait_for_workers(2)
+            await timed(noop_fitness, c)
+            await timed(noop_fitness, pool)
+            faults = max(c.run(_page_faults, rounds).values())
+            local_times, ratios, same = await interleaved(args, fitness, {"dask": c, "pool": pool})
+    finally:
+        await pool.aclose()
+    print(f"  in-process wall time, median     {statistics.median(local_times):7.2f} s")
+    _report("Dask, no malloc tunable, 2 workers", ratios["dask"], faults, same)
+    _report("plain process pool, 2 processes", ratios["pool"], "-", same)
+    share = [d / p for d, p in zip(ratios["dask"], ratios["pool"], strict=True)]
+    print(
+        f"  Dask's speed-up as a share of the process pool's, same rounds: median "
+        f"{statistics.median(share):.0%} (rounds: {' '.join(f'{x:.0%}' for x in share)})"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -163,35 +219,9 @@ async def main(args: argparse.Namespace) -> None:
         single.append(time.perf_counter() - start)
     print(f"fitness: {rounds} rounds, {statistics.median(single) * 1000:.1f} ms per genome here")
     print(_load())
-    local_t = []
-    for _ in range(args.repeats):
-        t, local = await timed(fitness)
-        local_t.append(t)
-    evaluations = local.data["stats"]["evaluations"]
-    lm = statistics.median(local_t)
-    print(
-        f"\nCPU-bound, population {POP}, {NGEN} generations, {evaluations} evaluations, "
-        f"median of {args.repeats}; page faults per fitness call in brackets:"
-    )
-    print(f"  in-process                        {lm:7.2f} s   [{_page_faults(rounds)}]")
-    for tuned, label in ((False, "Dask defaults"), (True, "Dask, no malloc tunable")):
-        times, identical, faults = await on_cluster(args, fitness, rounds, local, tuned=tuned)
-        rm = statistics.median(times)
-        print(
-            f"  {label + ', 2 workers':<33} {rm:7.2f} s   [{faults}]   speed-up "
-            f"{lm / rm:5.2f}x   identical results: {identical}"
-        )
+    await cpu_bound(args, fitness, rounds)
 
-    with (
-        LocalCluster(
-            processes=True,
-            n_workers=2,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _cluster() as cluster, Client(cluster) as client:
         client.wait_for_workers(2)
         await timed(noop_fitness, client)  # warm up
         noop_local, noop_remote = [], []

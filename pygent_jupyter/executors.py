@@ -359,8 +359,23 @@ def _identity(obj: Any) -> Any:
     return obj
 
 
-#: a burst of submissions is cut into about this many tasks per worker thread
-CHUNKS_PER_SLOT = 4
+#: each chunk takes this share of what is left per worker thread (guided self-scheduling)
+GUIDED_SHARE = 2
+
+
+def chunk_sizes(n: int, slots: int) -> list[int]:
+    """How a burst of ``n`` submissions is cut for ``slots`` worker threads: guided
+    self-scheduling, each chunk ``ceil(remaining / (GUIDED_SHARE * slots))``. Big chunks first
+    keep Dask's per-task cost low; the last ones hold one call each, so the workers finish a
+    generation within about one call of each other (fixed-size chunks left one worker idle
+    for up to a whole chunk at every generation's end)."""
+    sizes: list[int] = []
+    left = n
+    while left > 0:
+        size = max(1, -(-left // (GUIDED_SHARE * max(1, slots))))
+        sizes.append(size)
+        left -= size
+    return sizes
 
 
 def run_chunk(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
@@ -377,7 +392,7 @@ def run_chunk(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> li
 
 class _DaskBatch(Batch):
     """Submissions made in one loop turn go out together at the end of the turn, cut into
-    about :data:`CHUNKS_PER_SLOT` tasks per worker thread (:func:`run_chunk`): on a small
+    chunks of decreasing size (:func:`chunk_sizes`, run by :func:`run_chunk`): on a small
     cluster Dask's per-task cost (milliseconds of scheduler and client CPU, on the cores the
     workers compute on) would otherwise eat much of the speed-up. Results are fetched in
     batches: Dask's callback thread only names the finished task, and one ``gather`` on a
@@ -403,22 +418,37 @@ class _DaskBatch(Batch):
         queued, self._queued = self._queued, []
         if self._cancelled or not queued:
             return
-        slots = self._executor.known_slots or 4
-        size = max(1, -(-len(queued) // (CHUNKS_PER_SLOT * slots)))
-        for start in range(0, len(queued), size):
-            part = queued[start : start + size]
-            if len(part) == 1:
-                tag, fn, args = part[0]
-                self._submit([tag], False, fn, *args)
-            else:
-                calls = [(fn, args) for _, fn, args in part]
-                self._submit([tag for tag, _, _ in part], True, run_chunk, calls)
+        if len(queued) == 1:
+            tag, fn, args = queued[0]
+            self._track(
+                [tag], False, self._executor.client.submit(fn, *args, **self._options(self._key()))
+            )
+            return
+        parts, start = [], 0
+        for size in chunk_sizes(len(queued), self._executor.known_slots or 4):
+            parts.append(queued[start : start + size])
+            start += size
+        # One call for the whole burst: the scheduler sees every chunk at once, so it queues
+        # them and hands them out in this order as threads free up. Chunks submitted one by
+        # one went to the worker holding the prepared function until the group grew past
+        # twice the thread count, the biggest ones all to that one worker.
+        prefix = self._key()
+        futures = self._executor.client.map(
+            run_chunk,
+            [[(fn, args) for _, fn, args in part] for part in parts],
+            **self._options([f"{prefix}-{i:05d}" for i in range(len(parts))]),
+        )
+        for part, future in zip(parts, futures, strict=True):
+            self._track([tag for tag, _, _ in part], True, future)
 
-    def _submit(self, tags: list[Any], chunk: bool, fn: Callable[..., Any], *args: Any) -> None:
-        ex = self._executor
-        key = f"{ex.key_prefix}-{uuid.uuid4().hex}"
-        future = ex.client.submit(fn, *args, key=key, pure=False, retries=ex.retries)
-        self._futures[key] = (tags, future, chunk)
+    def _key(self) -> str:
+        return f"{self._executor.key_prefix}-{uuid.uuid4().hex}"
+
+    def _options(self, key: Any) -> dict[str, Any]:
+        return {"key": key, "pure": False, "retries": self._executor.retries}
+
+    def _track(self, tags: list[Any], chunk: bool, future: Any) -> None:
+        self._futures[future.key] = (tags, future, chunk)
 
         def done(f: Any) -> None:  # on Dask's callback thread: no blocking calls here
             with contextlib.suppress(RuntimeError):

@@ -21,6 +21,7 @@ from pygent_jupyter.executors import (
     as_executor,
     backend_spec,
     check_picklable,
+    chunk_sizes,
     resolve,
     worker_provider,
 )
@@ -163,3 +164,12 @@ def test_ollama_and_embedded_backends_get_specs() -> None:
         name = "local"
 
     assert backend_spec(Local()) == BackendSpec("local", {})
+
+
+def test_a_burst_is_cut_into_chunks_that_shrink_to_one_call() -> None:
+    sizes = chunk_sizes(46, 2)
+    assert sum(sizes) == 46
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == 12 and sizes[-1] == 1
+    assert chunk_sizes(64, 100) == [1] * 64  # a big cluster: one call per task
+    assert chunk_sizes(0, 2) == []

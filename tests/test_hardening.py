@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tornado.websocket
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from traitlets import HasTraits
 from traitlets.config import Configurable
@@ -172,24 +173,8 @@ def test_evolution_regex_tasks_use_the_linear_engine() -> None:
 # -- hub: replay bounded in bytes, deltas not replayed, resync instead of 1008 -----------
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-        self.closed: int | None = None
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        self.closed = code
-
-
-def _peer(hub: Hub, user: str = "alice", **kwargs: Any) -> tuple[Connection, _Transport]:
-    transport = _Transport()
+def _peer(hub: Hub, user: str = "alice", **kwargs: Any) -> tuple[Connection, RecordingTransport]:
+    transport = RecordingTransport()
     conn = Connection(transport, user, client_id="c1", **kwargs)
     hub.open(conn)
     return conn, transport
@@ -247,7 +232,7 @@ class _SlowService(Service):
         request.reply("memory_update", {"kind": "stats", **self.ready_state})
 
 
-def _events(transport: _Transport) -> list[dict[str, Any]]:
+def _events(transport: RecordingTransport) -> list[dict[str, Any]]:
     return [strict_loads(f) for f in transport.frames]
 
 

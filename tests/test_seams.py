@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 
 import pygent_jupyter.services as services_pkg
 from pygent_jupyter.aio import run_sync
@@ -30,32 +31,14 @@ from pygent_jupyter.services.seams import Seams, require, wire
 from pygent_jupyter.storage import Database
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        pass
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(f) for f in self.frames]
-
-
 def _peer(
     hub: Hub,
     user: str,
     client_id: str,
     topics: set[str] = frozenset(),
     **kwargs: Any,  # type: ignore[assignment]
-) -> tuple[Connection, _Transport]:
-    transport = _Transport()
+) -> tuple[Connection, RecordingTransport]:
+    transport = RecordingTransport()
     conn = Connection(transport, user, client_id=client_id, **kwargs)
     hub.open(conn)
     conn.topics |= set(topics)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
@@ -36,28 +37,12 @@ def ollama_config(ollama_server: OllamaTestServer) -> dict[str, Any]:
     }
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-        self.closed: int | None = None
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        self.closed = code
-
-
 class Peer:
     """One connection of one user to a Hub, without sockets."""
 
     def __init__(self, hub: Hub, user: str) -> None:
         self.hub = hub
-        self.transport = _Transport()
+        self.transport = RecordingTransport()
         self.conn = Connection(self.transport, user)
         self._read = 0
         self._n = 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 
 from pygent_jupyter.hub import Hub
 from pygent_jupyter.server.connections import Connection
@@ -106,27 +107,9 @@ async def test_without_an_llm_backend_the_service_says_unavailable() -> None:
     assert info.value.code.value == "unavailable"
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        pass
-
-    def replies(self, msg_id: str) -> list[dict[str, Any]]:
-        return [e for e in map(json.loads, self.frames) if e.get("reply_to") == msg_id]
-
-
 async def _ask(hub: Hub, user: str, frame: dict[str, Any], *, until: str) -> dict[str, Any]:
     """Send ``frame`` as ``user``; the first reply of type ``until`` (or an error)."""
-    transport = _Transport()
+    transport = RecordingTransport()
     conn = Connection(transport, user, client_id=f"{user}-{frame['id']}")
     hub.open(conn)
     hub.handle_frame(conn, json.dumps(frame))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 from mcp_fixtures import sdk_entry, write_config
 from traitlets.config import Config
 
@@ -23,21 +24,6 @@ from pygent_jupyter.testing import OllamaTestServer
 from pygent_jupyter.testing.ollama_server import Reply
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        pass
-
-
 class Peer:
     """One socket-less connection of ``user`` to the Hub."""
 
@@ -45,7 +31,7 @@ class Peer:
         async def authorize(action: str, resource: str) -> bool:
             return allow
 
-        self.transport = _Transport()
+        self.transport = RecordingTransport()
         self.conn = Connection(self.transport, user, authorize=authorize)
         self.hub = hub
         hub.open(self.conn)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from _hub import RecordingTransport  # tests/_hub.py (tests/ is on sys.path)
 from traitlets.config import Config
 
 from pygent_jupyter.hub import Hub
@@ -19,21 +20,6 @@ from pygent_jupyter.services.notebook import NotebookService
 from pygent_jupyter.services.seams import wire
 from pygent_jupyter.storage import Database
 from pygent_jupyter.testing.scripted_tools import ScriptedToolModel
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.frames: list[str] = []
-
-    async def _done(self) -> None:
-        return None
-
-    def write_frames(self, frames: Any) -> Any:
-        self.frames.extend(frames)
-        return self._done()
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        pass
 
 
 class Client:
@@ -48,7 +34,7 @@ class Client:
                 return allow
             return (resource, action) in allow
 
-        self.transport = _Transport()
+        self.transport = RecordingTransport()
         self.conn = Connection(self.transport, user, client_id=client_id, authorize=authorize)
         self.hub = hub
         self._n = 0

@@ -20,7 +20,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
+import contextlib
 import importlib.resources
 import os
 import threading
@@ -270,6 +272,19 @@ def load_model(path: str, *, n_ctx: int = 2048, n_threads: int = 0) -> LoadedMod
         if model is None:
             model = _MODELS[key] = LoadedModel(path, n_ctx=n_ctx, n_threads=n_threads)
         return model
+
+
+@atexit.register
+def _free_models() -> None:
+    """Free every model's weights while the interpreter is whole. Left to llama-cpp-python's
+    finalizer, they are freed after its module globals are gone, which prints a TypeError
+    traceback at every exit. (Executor threads have been joined by now.)"""
+    with _MODELS_LOCK:
+        models = list(_MODELS.values())
+        _MODELS.clear()
+    for model in models:
+        with contextlib.suppress(Exception):
+            model.close()
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -90,7 +90,7 @@ export function formatTime(ts: string | number | undefined): string {
 }
 
 /** How long after the last keystroke in the composer an unasked focus move is undone. */
-export const FOCUS_GUARD_MS = 5000;
+export const FOCUS_GUARD_MS = 10_000;
 
 /** Pure: does this key press in the composer move focus on purpose (Tab, a shortcut)? */
 export function movesFocus(ev: {
@@ -104,8 +104,9 @@ export function movesFocus(ev: {
 
 /**
  * Pure: should focus that left the composer at `now` go back? Yes when the user typed there
- * within FOCUS_GUARD_MS and gave no pointer or key input elsewhere in the last 400 ms (so the
- * move is JupyterLab's, not theirs), unless it went into a dialog or the command palette.
+ * within FOCUS_GUARD_MS and gave no pointer or key input elsewhere since (within the last
+ * 400 ms: so the move is JupyterLab's, not theirs), unless it went into a dialog or the
+ * command palette. Input elsewhere before the last keystroke does not count: the user came back.
  */
 export function focusMoveIsUnasked(
   now: number,
@@ -113,7 +114,8 @@ export function focusMoveIsUnasked(
   intentAt: number,
   to: Element | null
 ): boolean {
-  if (now - typedAt > FOCUS_GUARD_MS || now - intentAt < 400) {
+  const followsIntent = intentAt > typedAt && now - intentAt < 400;
+  if (now - typedAt > FOCUS_GUARD_MS || followsIntent) {
     return false;
   }
   return !to?.closest?.('.jp-Dialog, .lm-CommandPalette, .lm-Menu, .jp-pygent-panel');

@@ -22,7 +22,12 @@ describe('composer focus guard', () => {
   });
 
   it('lets the user move focus (their click or key just before)', () => {
-    expect(focusMoveIsUnasked(10_000, 9_900, 9_800, null)).toBe(false);
+    expect(focusMoveIsUnasked(10_000, 9_700, 9_800, null)).toBe(false);
+  });
+
+  it('forgets a click elsewhere once the user typed in the composer again', () => {
+    const launcher = document.createElement('div');
+    expect(focusMoveIsUnasked(10_000, 9_900, 9_800, launcher)).toBe(true);
   });
 
   it('does nothing once the composer is idle', () => {

@@ -239,6 +239,14 @@ def test_chat_streams_a_reply_from_the_embedded_model(ui: UI) -> None:
         agents = page.locator(".jp-pygent-agent option").evaluate_all("os => os.map(o => o.value)")
         assert {"general", "coding", "reasoning"} <= set(agents), agents
         _record_events(page)
+        # a Launcher in the main area, made before the user starts typing (creating one is slow
+        # on a busy page; the guarded move below is only its activation)
+        launcher = page.evaluate(
+            "async () => { const app = window.jupyterapp; const find = () =>"
+            " [...app.shell.widgets('main')].find(w => w.node.querySelector('.jp-Launcher'));"
+            " let w = find(); if (!w) { await app.commands.execute('launcher:create'); w = find(); }"
+            " return w.id; }"
+        )
         box = page.locator(".jp-pygent-chat-input")
         box.focus()  # keyboard only from here: type and press Enter
         page.keyboard.type("Name three colours.")
@@ -247,12 +255,7 @@ def test_chat_streams_a_reply_from_the_embedded_model(ui: UI) -> None:
         # JupyterLab activating a main-area widget late (its layout restorer does so with the
         # Launcher when the page is busy, which took the composer's focus ~1 s after a send)
         # leaves the composer focused: the user keeps typing where they were
-        page.evaluate(
-            "() => { const app = window.jupyterapp; let w = [...app.shell.widgets('main')]"
-            ".find(w => w.node.querySelector('.jp-Launcher') || w.hasClass('jp-Launcher'));"
-            " if (!w) { return app.commands.execute('launcher:create'); }"
-            " app.shell.activateById(w.id); }"
-        )
+        page.evaluate("id => window.jupyterapp.shell.activateById(id)", launcher)
         page.wait_for_timeout(1000)
         assert page.evaluate(FOCUSED_IN_COMPOSER), page.evaluate(ACTIVE_ELEMENT)
         assert (

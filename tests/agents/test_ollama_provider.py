@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pygent_jupyter.llm import LLMProvider, OllamaError, OllamaProvider
-from pygent_jupyter.llm.ollama import export_host, normalize_host
+from pygent_jupyter.llm.ollama import _chat_part, export_host, normalize_host
 from pygent_jupyter.testing import OllamaTestServer, Reply
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -138,6 +138,28 @@ async def test_faults_map_to_errors_and_keep_partial_text(
             parts.append(chunk.delta)
     assert info.value.ollama_code == code
     assert parts == kept
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[1, 2]",
+        '{"message": "hello"}',
+        '{"message": {"content": 5}}',
+        '{"message": {"content": "a", "tool_calls": ["x"]}}',
+        '{"message": {"content": "a"}, "logprobs": [0.5]}',
+    ],
+)
+def test_a_line_that_is_not_a_chat_part_is_a_bad_response(line):
+    provider = OllamaProvider(host="http://127.0.0.1:1")
+    with pytest.raises(ValueError) as info:
+        _chat_part(line)
+    assert provider.backend_error(info.value).ollama_code == "bad_response"
+
+
+def test_a_chat_part_is_decoded_without_the_client_models():
+    line = '{"message": {"role": "assistant", "content": "hi"}, "done": false}'
+    assert _chat_part(line)["message"]["content"] == "hi"
 
 
 async def test_slow_server_times_out(ollama_server):

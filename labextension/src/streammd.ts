@@ -71,6 +71,7 @@ export class StreamingMarkdown {
     for (let i = this._blocks.length; i < blocks.length; i++) {
       const el = document.createElement('div');
       el.className = 'jp-pygent-md-block';
+      el.textContent = blocks[i]; // plain text until its render lands: text never vanishes
       this.host.insertBefore(el, this._tail);
       this._blocks.push(el);
       this._blockTexts.push(blocks[i]);
@@ -108,8 +109,9 @@ export class StreamingMarkdown {
       // the final text differs from the stream (rare): render it whole
       this._blocks = [];
       this._blockTexts = [];
+      this._tailSeq++; // a tail render still in flight must not land over this one
       this.host.replaceChildren(this._tail);
-      this._tail.replaceChildren();
+      this._tail.textContent = text; // plain text until the render lands
       this.renders++;
       this.renderedChars += text.length;
       await this._render(this._tail, text, this._rendermime);

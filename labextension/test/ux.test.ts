@@ -16,6 +16,26 @@ describe('streaming markdown', () => {
     expect(blocks.join('') + tail).toBe(fenced);
   });
 
+  it('keeps text on screen while a finished block renders', async () => {
+    const host = document.createElement('div');
+    let release: () => void = () => {};
+    const pending = new Promise<void>(resolve => (release = resolve));
+    const render = async (el: HTMLElement, text: string) => {
+      await pending; // a Markdown render that has not landed yet
+      el.innerHTML = `<p>${text.trim()}</p>`;
+    };
+    const md = new StreamingMarkdown(host, null, render, 1e9);
+    md.update('Done: 42.');
+    md.update('Done: 42.\n\nNext');
+    // the first paragraph became a block whose render is pending: its text is still shown
+    expect(host.textContent).toContain('Done: 42.');
+    const finished = md.finish('Other text entirely.');
+    expect(host.textContent).toContain('Other text entirely.');
+    release();
+    await finished;
+    expect(host.innerHTML).toContain('<p>Other text entirely.</p>');
+  });
+
   it('renders a 2,000-token answer in O(length), not once per token', async () => {
     const paragraphs = Array.from(
       { length: 40 },

@@ -61,7 +61,9 @@ def _dismiss(page: Any) -> None:
 @pytest.mark.timeout(900)
 def test_quickstart_renders_chat_and_metrics_widgets(page: Any, lab_server: LabServer) -> None:
     page.set_default_timeout(60_000)
-    page.goto(f"{lab_server.url}lab/tree/01_quickstart.ipynb?token={lab_server.token}")
+    # ?reset: a fresh workspace, so tabs another test left open (the widgets notebook) are not
+    # restored beside the quickstart (their hidden kernel indicators matched the wait below)
+    page.goto(f"{lab_server.url}lab/tree/01_quickstart.ipynb?reset&token={lab_server.token}")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
     _dismiss(page)
     # the kernel is idle before we run anything

@@ -195,9 +195,12 @@ def _steps(root: str) -> dict[str, Any]:
             seen["delete_diff"] = delete.locator(".jp-pygent-diff").inner_text()
             delete.locator(".jp-pygent-reject").click()
             answer = page.locator(".jp-pygent-msg-agent .jp-pygent-body").last
+            # the answer is complete and rendered: no longer streaming, its code block a <pre>
             page.wait_for_function(
-                "() => [...document.querySelectorAll('.jp-pygent-msg-agent .jp-pygent-body')]"
-                ".some(e => e.textContent.includes('Done:'))",
+                "() => { const b = [...document.querySelectorAll("
+                "'.jp-pygent-msg-agent .jp-pygent-body')].pop();"
+                " return !!b && !b.closest('.jp-pygent-streaming')"
+                " && b.textContent.includes('Done:') && !!b.querySelector('pre'); }",
                 timeout=60_000,
             )
             seen["answer"] = answer.inner_text()
